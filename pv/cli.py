@@ -1,0 +1,126 @@
+"""``pv`` command line: user mistakes become one line on stderr and exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pv import config
+from pv.errors import UserError
+from pv.quarters import quarter_range
+
+
+def _progress_bar(enabled: bool):
+    """A tqdm bar over the bytes of each quarter, or nothing when stderr is not wanted."""
+    if not enabled:
+        return None, lambda: None
+    from tqdm import tqdm
+
+    bars: dict[str, tqdm] = {}
+
+    def update(label: str, done: int, total: int) -> None:
+        quarter = label.split()[0]
+        bar = bars.get(quarter)
+        if bar is None:
+            bar = bars[quarter] = tqdm(
+                total=total, unit="B", unit_scale=True, desc=f"ingest {quarter}", file=sys.stderr, leave=True
+            )
+        bar.set_postfix_str(label.split()[-1])
+        bar.update(done)
+
+    def close() -> None:
+        for bar in bars.values():
+            bar.close()
+
+    return update, close
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from pv.ingest import ingest
+
+    quarters = quarter_range(args.quarters) if args.quarters else None
+    update, close = _progress_bar(not args.quiet)
+    try:
+        reports = ingest(
+            args.source,
+            quarters=quarters,
+            db_path=args.db,
+            lake=args.lake,
+            work_dir=config.default_work_dir(),
+            downloads=config.default_downloads(),
+            base_url=args.base_url,
+            progress=update,
+        )
+    finally:
+        close()
+    for report in reports:
+        missing = f", missing tables: {', '.join(report.missing_tables)}" if report.missing_tables else ""
+        print(
+            f"{report.quarter}: {report.rows:,} rows loaded, {report.repaired} lines repaired, "
+            f"{report.rejects} rejected, {report.deleted_cases:,} deleted caseids, "
+            f"zip {report.manifest_status}{missing} ({report.seconds:.1f} s)"
+        )
+    print(f"database: {args.db}")
+    return 0
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from pv.synth import generate
+
+    summary = generate(
+        Path(args.out),
+        quarter_range(args.quarters),
+        scale=args.scale,
+        seed=args.seed,
+        progress=None if args.quiet else lambda message: print(message, file=sys.stderr),
+    )
+    for path in summary.zips:
+        print(path)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pv", description="FAERS pharmacovigilance signal-detection pipeline"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    ingest = commands.add_parser("ingest", help="load FAERS/AERS quarters into the lake and database")
+    ingest.add_argument("source", help="'fda' to download, a folder of zips/extracted files, or one zip")
+    ingest.add_argument("--quarters", help="e.g. 2023Q1..2024Q2, or 2023Q1,2023Q3")
+    ingest.add_argument(
+        "--db", type=Path, default=config.default_db(), help="DuckDB file (default data/pv.duckdb)"
+    )
+    ingest.add_argument(
+        "--lake", type=Path, default=config.default_lake(), help="Parquet lake (default data/lake)"
+    )
+    ingest.add_argument("--base-url", help="FDA download base URL (default FDA's Exports folder)")
+    ingest.add_argument("--quiet", action="store_true", help="no progress bar")
+    ingest.set_defaults(run=_cmd_ingest)
+
+    synth = commands.add_parser("synth", help="write synthetic quarters in FDA's zip format")
+    synth.add_argument("--out", required=True, help="folder for the zips and the ground truth")
+    synth.add_argument("--quarters", required=True, help="e.g. 2023Q1..2024Q4")
+    synth.add_argument("--scale", type=float, default=0.01, help="1.0 = real quarter size (default 0.01)")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--quiet", action="store_true")
+    synth.set_defaults(run=_cmd_synth)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except UserError as error:
+        print(f"pv: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("pv: interrupted; nothing half-written was kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

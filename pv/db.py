@@ -1,0 +1,89 @@
+"""The DuckDB database: a catalogue of views over the Parquet lake, rebuilt whole and swapped in."""
+
+from __future__ import annotations
+
+import glob
+import os
+import uuid
+from pathlib import Path
+
+import duckdb
+
+from pv.lake import LAKE_TABLES, table_glob
+from pv.schema import COLUMNS
+from pv.sqlfiles import render
+
+# Columns of the bookkeeping tables, for empty views before anything is ingested.
+BOOKKEEPING_COLUMNS: dict[str, dict[str, str]] = {
+    "deleted_cases": {
+        "quarter": "varchar",
+        "caseid": "varchar",
+        "source_file": "varchar",
+        "line_no": "bigint",
+    },
+    "rejects": {
+        "quarter": "varchar",
+        "table_name": "varchar",
+        "source_file": "varchar",
+        "line_no": "bigint",
+        "raw_line": "varchar",
+        "reason": "varchar",
+    },
+    "ingest_log": {
+        "quarter": "varchar",
+        "table_name": "varchar",
+        "source": "varchar",
+        "source_file": "varchar",
+        "layout": "varchar",
+        "encoding": "varchar",
+        "bytes": "bigint",
+        "sha256": "varchar",
+        "source_bytes": "bigint",
+        "source_sha256": "varchar",
+        "manifest_status": "varchar",
+        "lines": "bigint",
+        "blank_lines": "bigint",
+        "rows": "bigint",
+        "rows_from_repairs": "bigint",
+        "lines_repaired": "bigint",
+        "lines_rejected": "bigint",
+        "ingested_at": "timestamp with time zone",
+        "pipeline_version": "varchar",
+    },
+}
+
+
+def table_columns(table: str) -> dict[str, str]:
+    if table in BOOKKEEPING_COLUMNS:
+        return BOOKKEEPING_COLUMNS[table]
+    return {"quarter": "varchar", "layout": "varchar"} | {c: "varchar" for c in COLUMNS[table]}
+
+
+def create_raw_views(con: duckdb.DuckDBPyConnection, lake: Path) -> None:
+    """``raw.<table>`` views over the lake; an empty typed view where nothing is ingested yet."""
+    con.execute("create schema if not exists raw")
+    for table in LAKE_TABLES:
+        pattern = table_glob(lake, table)
+        if glob.glob(pattern):
+            con.execute(render("raw/raw_table", ident_table=table, parquet_glob=pattern))
+        else:
+            columns = ", ".join(f"null::{kind} as {name}" for name, kind in table_columns(table).items())
+            con.execute(f"create or replace view raw.{table} as select {columns} where false")
+
+
+def build_database(db_path: Path, lake: Path) -> Path:
+    """Write a fresh database file next to ``db_path`` and swap it in with one atomic rename."""
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = db_path.with_name(f".{db_path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with duckdb.connect(str(temporary)) as con:
+            create_raw_views(con, lake)
+        os.replace(temporary, db_path)
+    finally:
+        for leftover in (temporary, temporary.with_name(temporary.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+    return db_path
+
+
+def connect(db_path: Path, read_only: bool = True) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(str(db_path), read_only=read_only)

@@ -1,0 +1,374 @@
+"""Ingest FAERS/AERS quarters into the Parquet lake and the DuckDB catalogue, one atomic quarter at a time."""
+
+from __future__ import annotations
+
+import shutil
+import time
+import uuid
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+import pv
+from pv import download
+from pv.db import BOOKKEEPING_COLUMNS, build_database
+from pv.errors import UserError
+from pv.lake import new_staging_dir, publish, writer_lock
+from pv.parse import FileProfile, ParseResult, iter_lines, parse_table_file, profile_file, profile_stream
+from pv.quarters import Quarter
+from pv.sources import Member, QuarterSource, discover
+
+# Above this share of rejected lines a file is not FAERS data in a known layout: stop, keep the old state.
+MAX_REJECT_FRACTION = 0.01
+MIN_REJECTS_BEFORE_FAILING = 50
+DUCKDB_MEMORY_LIMIT = "1500MB"
+
+# progress(label, bytes_done_in_this_step, total_bytes_of_quarter)
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class TableReport:
+    table: str
+    member: str
+    profile: FileProfile
+    layout: str = ""
+    rows: int = 0
+    rows_from_repairs: int = 0
+    lines_repaired: int = 0
+    lines_rejected: int = 0
+
+
+@dataclass
+class QuarterReport:
+    """What one quarter's ingest loaded, repaired and rejected."""
+
+    quarter: Quarter
+    origin: str
+    manifest_status: str
+    tables: dict[str, TableReport] = field(default_factory=dict)
+    deleted_cases: int = 0
+    missing_tables: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def rows(self) -> int:
+        return sum(report.rows for report in self.tables.values())
+
+    @property
+    def rejects(self) -> int:
+        return sum(report.lines_rejected for report in self.tables.values())
+
+    @property
+    def repaired(self) -> int:
+        return sum(report.lines_repaired for report in self.tables.values())
+
+
+def _connect_for_parsing() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute(f"set memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
+    # Row order inside a file carries no meaning in FAERS (faers_format.md §2); not preserving it lets
+    # DuckDB stream the CSV-to-Parquet copy in parallel with bounded memory.
+    con.execute("set preserve_insertion_order = false")
+    return con
+
+
+def _manifest_status(
+    source: QuarterSource, manifest: dict[Quarter, download.ManifestEntry]
+) -> tuple[str, str, int]:
+    if not source.is_zip:
+        return "not_a_zip", "", 0
+    sha = download.sha256_file(source.origin)
+    size = source.origin.stat().st_size
+    entry = manifest.get(source.quarter)
+    if entry is None:
+        return "not_in_manifest", sha, size
+    # FDA can replace a zip in place: a mismatch is recorded for investigation, not treated as corruption.
+    return ("match" if (entry.sha256 == sha and entry.bytes == size) else "mismatch"), sha, size
+
+
+def _materialise(member: Member, work_dir: Path) -> tuple[Path, FileProfile]:
+    """A path DuckDB can read plus the file's profile; zip members are extracted in the same pass."""
+    if member.zip_path is None:
+        path = Path(member.name)
+        try:
+            return path, profile_file(path)
+        except OSError as error:
+            raise UserError(f"{path}: cannot read ({error.strerror or error})") from None
+    target = work_dir / Path(member.name).name
+    try:
+        with (
+            zipfile.ZipFile(member.zip_path) as archive,
+            archive.open(member.name) as stream,
+            open(target, "wb") as sink,
+        ):
+            profile = profile_stream(stream, sink)
+    except (zipfile.BadZipFile, EOFError, OSError) as error:
+        target.unlink(missing_ok=True)
+        raise UserError(f"{member.label}: cannot extract ({error})") from None
+    return target, profile
+
+
+def _check_rejects(result: ParseResult, label: str) -> None:
+    limit = max(MIN_REJECTS_BEFORE_FAILING, MAX_REJECT_FRACTION * result.profile.lines)
+    if result.lines_rejected > limit:
+        first = result.rejects[0]
+        raise UserError(
+            f"{label}: {result.lines_rejected} of {result.profile.lines} lines rejected "
+            f"(first: line {first.line_no}, {first.reason}); not a FAERS file of the expected layout?"
+        )
+
+
+def _parse_deleted(
+    member: Member, path: Path, profile: FileProfile, quarter: Quarter
+) -> tuple[list[dict], list[dict], int]:
+    """caseids of a deleted-case list; its first line may hold a single space (DELETE25Q4.txt)."""
+    rows, rejects, blank = [], [], 0
+    for line_no, text in iter_lines(path, profile.encoding):
+        value = text.strip()
+        if not value:
+            blank += 1
+        elif value.isdigit():
+            rows.append(
+                {"quarter": str(quarter), "caseid": value, "source_file": member.label, "line_no": line_no}
+            )
+        else:
+            rejects.append(
+                {
+                    "quarter": str(quarter),
+                    "table_name": "deleted_cases",
+                    "source_file": member.label,
+                    "line_no": line_no,
+                    "raw_line": text,
+                    "reason": "not a caseid",
+                }
+            )
+    physical_lines = profile.lines + (1 if profile.bytes else 0)  # deleted lists have no header line
+    if len(rows) + len(rejects) + blank != physical_lines:
+        raise UserError(f"{member.label}: line accounting failed for the deleted-case list")
+    return rows, rejects, blank
+
+
+def _write_bookkeeping(staging: Path, table: str, records: list[dict]) -> None:
+    columns = BOOKKEEPING_COLUMNS[table]
+    types = {
+        "varchar": pa.string(),
+        "bigint": pa.int64(),
+        "timestamp with time zone": pa.timestamp("us", tz="UTC"),
+    }
+    schema = pa.schema([(name, types[kind]) for name, kind in columns.items()])
+    arrays = [
+        pa.array([record.get(name) for record in records], type=schema.field(name).type) for name in columns
+    ]
+    (staging / table).mkdir(parents=True, exist_ok=True)
+    pq.write_table(
+        pa.Table.from_arrays(arrays, schema=schema), staging / table / "part-0.parquet", compression="zstd"
+    )
+
+
+def ingest_quarter(
+    source: QuarterSource,
+    lake: Path,
+    work_dir: Path,
+    manifest: dict[Quarter, download.ManifestEntry],
+    progress: Progress | None = None,
+) -> QuarterReport:
+    """Stage every table of one quarter, check the line accounting, then publish it atomically."""
+    started = time.perf_counter()
+    status, source_sha, source_bytes = _manifest_status(source, manifest)
+    report = QuarterReport(
+        quarter=source.quarter,
+        origin=str(source.origin),
+        manifest_status=status,
+        missing_tables=source.missing_tables,
+    )
+    quarter_work = work_dir / f"{source.quarter}-{uuid.uuid4().hex[:8]}"
+    quarter_work.mkdir(parents=True, exist_ok=True)
+    staging = new_staging_dir(lake, source.quarter)
+    ingested_at = datetime.now(UTC)
+    log: list[dict] = []
+    reject_rows: list[dict] = []
+    total = _total_bytes(source)
+    try:
+        con = _connect_for_parsing()
+        try:
+            for table, member in source.tables.items():
+                path, profile = _materialise(member, quarter_work)
+                result = parse_table_file(
+                    con, path, table, str(source.quarter), profile, staging / table, member.label
+                )
+                _check_rejects(result, member.label)
+                report.tables[table] = TableReport(
+                    table=table,
+                    member=member.label,
+                    profile=profile,
+                    layout=result.layout,
+                    rows=result.rows,
+                    rows_from_repairs=result.rows_from_repairs,
+                    lines_repaired=result.lines_repaired,
+                    lines_rejected=result.lines_rejected,
+                )
+                reject_rows += [
+                    {
+                        "quarter": str(source.quarter),
+                        "table_name": table,
+                        "source_file": member.label,
+                        "line_no": reject.line_no,
+                        "raw_line": reject.raw_line,
+                        "reason": reject.reason,
+                    }
+                    for reject in result.rejects
+                ]
+                log.append(
+                    _log_row(
+                        source,
+                        table,
+                        member,
+                        profile,
+                        result.layout,
+                        result.rows,
+                        result.rows_from_repairs,
+                        result.lines_repaired,
+                        result.lines_rejected,
+                        status,
+                        source_sha,
+                        source_bytes,
+                        ingested_at,
+                    )
+                )
+                if member.zip_path is not None:
+                    path.unlink()
+                if progress:
+                    progress(f"{source.quarter} {table}", profile.bytes, total)
+        finally:
+            con.close()
+        deleted_rows: list[dict] = []
+        for member in source.deleted:
+            path, profile = _materialise(member, quarter_work)
+            rows, rejects, _ = _parse_deleted(member, path, profile, source.quarter)
+            deleted_rows += rows
+            reject_rows += rejects
+            log.append(
+                _log_row(
+                    source,
+                    "deleted_cases",
+                    member,
+                    profile,
+                    "",
+                    len(rows),
+                    0,
+                    0,
+                    len(rejects),
+                    status,
+                    source_sha,
+                    source_bytes,
+                    ingested_at,
+                )
+            )
+        report.deleted_cases = len(deleted_rows)
+        _write_bookkeeping(staging, "deleted_cases", deleted_rows)
+        _write_bookkeeping(staging, "rejects", reject_rows)
+        _write_bookkeeping(staging, "ingest_log", log)
+        publish(staging, lake, source.quarter)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(quarter_work, ignore_errors=True)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _log_row(
+    source: QuarterSource,
+    table: str,
+    member: Member,
+    profile: FileProfile,
+    layout: str,
+    rows: int,
+    rows_from_repairs: int,
+    lines_repaired: int,
+    lines_rejected: int,
+    status: str,
+    source_sha: str,
+    source_bytes: int,
+    ingested_at: datetime,
+) -> dict:
+    return {
+        "quarter": str(source.quarter),
+        "table_name": table,
+        "source": str(source.origin),
+        "source_file": member.label,
+        "layout": layout,
+        "encoding": profile.encoding,
+        "bytes": profile.bytes,
+        "sha256": profile.sha256,
+        "source_bytes": source_bytes or None,
+        "source_sha256": source_sha or None,
+        "manifest_status": status,
+        "lines": profile.lines,
+        "blank_lines": profile.blank_lines,
+        "rows": rows,
+        "rows_from_repairs": rows_from_repairs,
+        "lines_repaired": lines_repaired,
+        "lines_rejected": lines_rejected,
+        "ingested_at": ingested_at,
+        "pipeline_version": pv.__version__,
+    }
+
+
+def _total_bytes(source: QuarterSource) -> int:
+    total = 0
+    for member in source.tables.values():
+        if member.zip_path is None:
+            total += Path(member.name).stat().st_size
+        else:
+            with zipfile.ZipFile(member.zip_path) as archive:
+                total += archive.getinfo(member.name).file_size
+    return total
+
+
+def resolve_sources(
+    source: str | Path,
+    quarters: Sequence[Quarter] | None,
+    downloads: Path,
+    base_url: str | None = None,
+    download_progress: Callable[[int, int | None], None] | None = None,
+) -> list[QuarterSource]:
+    """Turn ``fda`` (download), a zip or a folder into the quarters to ingest."""
+    if str(source).lower() == "fda":
+        if not quarters:
+            raise UserError("ingesting from FDA needs --quarters (e.g. --quarters 2023Q1..2023Q4)")
+        results = download.download_quarters(
+            list(quarters), downloads, base_url=base_url, progress=download_progress
+        )
+        return [discover(result.path)[0] for result in results]
+    return discover(Path(source), list(quarters) if quarters else None)
+
+
+def ingest(
+    source: str | Path,
+    *,
+    quarters: Sequence[Quarter] | None = None,
+    db_path: Path,
+    lake: Path,
+    work_dir: Path,
+    downloads: Path | None = None,
+    base_url: str | None = None,
+    progress: Progress | None = None,
+) -> list[QuarterReport]:
+    """Ingest every quarter found in ``source``; each quarter replaces its earlier copy atomically."""
+    manifest = download.load_manifest()
+    reports = []
+    with writer_lock(lake):
+        sources = resolve_sources(source, quarters, downloads or work_dir, base_url)
+        for quarter_source in sources:
+            reports.append(ingest_quarter(quarter_source, lake, work_dir, manifest, progress))
+        build_database(db_path, lake)
+    return reports

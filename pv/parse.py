@@ -1,0 +1,354 @@
+"""Parse one FAERS/AERS table file into Parquet, accounting for every physical line.
+
+The fast path is DuckDB's CSV reader with strict settings (``$`` delimiter, no quote, no escape, no
+sniffing, explicit VARCHAR columns, rejects stored): a default-quoting read can swallow a whole file
+after one stray ``"`` (``ecosystem.md`` §2). Lines DuckDB rejects go through a Python repair pass for
+the defects FDA is known to have published; whatever cannot be repaired is kept verbatim as a reject.
+The loader then checks ``lines read = rows loaded directly + lines repaired + lines rejected + blank``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import re
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pv.errors import UserError
+from pv.schema import COLUMNS, LAYOUT_LEGACY, canonical_column, layout_of
+
+CHUNK_BYTES = 16 << 20
+_BOM = b"\xef\xbb\xbf"
+# The 2004Q1 AERS copy shipped in the reference pack was re-written by R (data.table), which added a
+# header column v23/v13/v3/v7 for the stray trailing "$" of every legacy data row (PROVENANCE.md).
+_R_TRAILING_HEADER = re.compile(r"^v\d+$")
+_TRAILING = "__trailing"
+# DEMO12Q1 line 105917: mfr_num "JP-CUBIST-$E2B0000000182" holds a literal "$" (faers_format.md §2).
+_DOLLAR_BEARING_COLUMN = {"demo": "mfr_num"}
+PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1"
+
+
+@dataclass
+class FileProfile:
+    """What one streaming pass over a file's bytes tells before DuckDB reads it."""
+
+    bytes: int = 0
+    sha256: str = ""
+    lines: int = 0  # physical lines after the header, a last line without newline included
+    blank_lines: int = 0  # empty lines after the header (DuckDB skips these silently)
+    encoding: str = "utf-8"
+    header: str = ""  # first line, BOM and line end removed
+
+
+class _Profiler:
+    """Accumulates a FileProfile chunk by chunk so extraction and profiling share one pass."""
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+        self._utf8 = True
+        self._newlines = 0
+        self._blank = 0
+        self._tail = b""  # last two bytes seen, for blank lines spanning chunks
+        self._head = bytearray()
+        self._size = 0
+
+    def update(self, chunk: bytes) -> None:
+        if not chunk:
+            return
+        self._hash.update(chunk)
+        self._size += len(chunk)
+        if len(self._head) < 1 << 16:
+            self._head += chunk[: (1 << 16) - len(self._head)]
+        if self._utf8 and not chunk.isascii():
+            try:
+                self._decoder.decode(chunk)
+            except UnicodeDecodeError:
+                self._utf8 = False
+        self._newlines += chunk.count(b"\n")
+        window = np.frombuffer(self._tail + chunk, dtype=np.uint8)
+        newline = window == 10
+        # An empty line is a "\n" right after "\n", or after "\r" that follows "\n" (CRLF files).
+        blank = newline[1:] & newline[:-1]
+        blank_crlf = newline[2:] & (window[1:-1] == 13) & newline[:-2]
+        skip = len(self._tail)  # matches ending inside the old tail were counted last time
+        self._blank += int(blank[max(skip - 1, 0) :].sum()) + int(blank_crlf[max(skip - 2, 0) :].sum())
+        self._tail = (self._tail + chunk)[-2:]
+
+    def finish(self) -> FileProfile:
+        if self._utf8:
+            try:
+                self._decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                self._utf8 = False
+        head = bytes(self._head)
+        ends_with_newline = self._tail.endswith(b"\n")
+        physical = self._newlines + (0 if ends_with_newline or self._size == 0 else 1)
+        first_line = head.split(b"\n", 1)[0]
+        encoding = "utf-8" if self._utf8 else "latin-1"
+        header = first_line.removeprefix(_BOM).rstrip(b"\r").decode(encoding)
+        return FileProfile(
+            bytes=self._size,
+            sha256=self._hash.hexdigest(),
+            lines=max(physical - 1, 0),
+            blank_lines=self._blank,
+            encoding=encoding,
+            header=header,
+        )
+
+
+def profile_stream(stream: BinaryIO, sink: BinaryIO | None = None) -> FileProfile:
+    """Profile a byte stream, copying it to ``sink`` on the way (used to extract zip members)."""
+    profiler = _Profiler()
+    while chunk := stream.read(CHUNK_BYTES):
+        profiler.update(chunk)
+        if sink is not None:
+            sink.write(chunk)
+    return profiler.finish()
+
+
+def profile_file(path: Path) -> FileProfile:
+    with open(path, "rb") as stream:
+        return profile_stream(stream)
+
+
+@dataclass(frozen=True)
+class HeaderMap:
+    """How a file's header fields map onto our canonical columns."""
+
+    layout: str
+    file_columns: tuple[str, ...]  # one name per field of a data row, in file order
+
+    @property
+    def width(self) -> int:
+        return len(self.file_columns)
+
+
+def map_header(table: str, header: str, file_label: str) -> HeaderMap:
+    """Rename FDA's header onto our columns; an unknown column is a hard error (faers_format.md §12)."""
+    names = header.split("$")
+    if not header.strip():
+        raise UserError(f"{file_label}: empty header line")
+    if len(names) > 1 and names[-1] == "":
+        names = names[:-1]  # a header ending in "$" (seen only in tool re-writes)
+    layout = layout_of(names)
+    if layout is None:
+        raise UserError(
+            f"{file_label}: unknown layout (header starts {header[:40]!r}; expected a '$'-delimited "
+            "FAERS header starting with primaryid or an AERS header starting with ISR)"
+        )
+    columns: list[str] = []
+    for position, name in enumerate(names):
+        if position == len(names) - 1 and layout == LAYOUT_LEGACY and _R_TRAILING_HEADER.match(name.strip()):
+            columns.append(_TRAILING)
+            continue
+        column = canonical_column(table, name)
+        if column is None:
+            raise UserError(f"{file_label}: unknown column {name.strip()!r} in the {table.upper()} header")
+        if column in columns:
+            raise UserError(f"{file_label}: column {name.strip()!r} appears twice in the header")
+        columns.append(column)
+    return HeaderMap(layout=layout, file_columns=tuple(columns))
+
+
+@dataclass
+class Reject:
+    line_no: int
+    raw_line: str
+    reason: str
+
+
+@dataclass
+class ParseResult:
+    """Rows written and the line accounting for one table file."""
+
+    table: str
+    layout: str
+    encoding: str
+    profile: FileProfile
+    rows_direct: int = 0
+    rows_from_repairs: int = 0
+    lines_repaired: int = 0
+    rejects: list[Reject] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return self.rows_direct + self.rows_from_repairs
+
+    @property
+    def lines_rejected(self) -> int:
+        return len(self.rejects)
+
+    def check_accounting(self, file_label: str) -> None:
+        """Every physical line is loaded, repaired, rejected or blank, or the ingest stops."""
+        accounted = self.rows_direct + self.lines_repaired + self.lines_rejected + self.profile.blank_lines
+        if accounted != self.profile.lines:
+            raise UserError(
+                f"{file_label}: line accounting failed: {self.profile.lines} lines read but "
+                f"{self.rows_direct} loaded + {self.lines_repaired} repaired + {self.lines_rejected} "
+                f"rejected + {self.profile.blank_lines} blank = {accounted}"
+            )
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _select_list(table: str, header: HeaderMap, quarter: str) -> str:
+    present = set(header.file_columns)
+    parts = [f"{_sql_string(quarter)} as quarter", f"{_sql_string(header.layout)} as layout"]
+    for column in COLUMNS[table]:
+        parts.append(f'"{column}"' if column in present else f'null::varchar as "{column}"')
+    return ", ".join(parts)
+
+
+def parse_table_file(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    table: str,
+    quarter: str,
+    profile: FileProfile,
+    out_dir: Path,
+    file_label: str,
+) -> ParseResult:
+    """Write ``path``'s rows to ``out_dir/*.parquet`` (canonical columns) and account for every line."""
+    header = map_header(table, profile.header, file_label)
+    result = ParseResult(table=table, layout=header.layout, encoding=profile.encoding, profile=profile)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rejects_table = f"rejects_{uuid.uuid4().hex}"
+    scans_table = f"scans_{uuid.uuid4().hex}"
+    column_spec = "{" + ", ".join(f"{_sql_string(c)}: 'VARCHAR'" for c in header.file_columns) + "}"
+    reader = (
+        f"read_csv({_sql_string(str(path))}, delim='$', quote='', escape='', header=true, "
+        f"auto_detect=false, columns={column_spec}, encoding={_sql_string(profile.encoding)}, "
+        f"store_rejects=true, rejects_table={_sql_string(rejects_table)}, "
+        f"rejects_scan={_sql_string(scans_table)})"
+    )
+    trailing_filter = f" where {_TRAILING} is null" if _TRAILING in header.file_columns else ""
+    target = out_dir / "part-0.parquet"
+    try:
+        written = con.execute(
+            f"copy (select {_select_list(table, header, quarter)} from {reader}{trailing_filter}) "
+            f"to {_sql_string(str(target))} ({PARQUET_OPTIONS})"
+        ).fetchall()
+        result.rows_direct = int(written[0][0])
+        rejected = con.execute(
+            f"select line, any_value(csv_line), string_agg(distinct error_type, ', ') "
+            f"from {rejects_table} group by line order by line"
+        ).fetchall()
+        if trailing_filter:
+            # Rows whose R-artefact trailing column holds data are not plain legacy rows: reject them.
+            rejected += _trailing_rows_with_data(con, reader, header)
+            rejected.sort()
+    except duckdb.Error as error:
+        raise UserError(
+            f"{file_label}: DuckDB could not read the file: {str(error).splitlines()[0]}"
+        ) from None
+    finally:
+        con.execute(f"drop table if exists {rejects_table}")
+        con.execute(f"drop table if exists {scans_table}")
+
+    repaired_rows = _repair_rejected_lines(table, header, rejected, result)
+    if repaired_rows:
+        _write_rows(out_dir / "part-1-repaired.parquet", table, header, quarter, repaired_rows)
+    result.check_accounting(file_label)
+    return result
+
+
+def _trailing_rows_with_data(
+    con: duckdb.DuckDBPyConnection, reader: str, header: HeaderMap
+) -> list[tuple[int, str, str]]:
+    fields = " || '$' || ".join(f"coalesce(\"{c}\", '')" for c in header.file_columns)
+    rows = con.execute(f"select {fields} from {reader} where {_TRAILING} is not null").fetchall()
+    # DuckDB gives no line numbers for accepted rows; such rows are rare tool artefacts, numbered 0.
+    return [(0, row[0], "DATA IN TRAILING COLUMN") for row in rows]
+
+
+def _fields_of(raw: str, width: int) -> list[str]:
+    fields = raw.split("$")
+    # Legacy AERS data rows end with one stray "$" the header does not have (faers_format.md §2),
+    # also when the line is over-wide for another reason (run-on lines, a "$" inside a value).
+    if len(fields) > width and fields[-1] == "":
+        fields.pop()
+    return fields
+
+
+def _repair_rejected_lines(
+    table: str, header: HeaderMap, rejected: Iterable[tuple[int, str, str]], result: ParseResult
+) -> list[list[str]]:
+    """Repair the defects FDA is known to publish; keep everything else as a reject."""
+    width = header.width
+    dollar_column = _DOLLAR_BEARING_COLUMN.get(table)
+    dollar_index = header.file_columns.index(dollar_column) if dollar_column in header.file_columns else None
+    lines = [(line_no, raw.strip("\r\n"), reason) for line_no, raw, reason in rejected]
+    repaired: list[list[str]] = []
+    index = 0
+    while index < len(lines):
+        line_no, raw, reason = lines[index]
+        fields = _fields_of(raw, width)
+        # Run-on lines: a missing newline glues k whole records together (DRUG11Q2 line 322967,
+        # DRUG11Q3 line 247896, DRUG11Q4 line 446738); legacy rows end in "$", so the glued line
+        # has exactly k x width fields.
+        if line_no and len(fields) >= 2 * width and len(fields) % width == 0:
+            repaired.extend(fields[i : i + width] for i in range(0, len(fields), width))
+            result.lines_repaired += 1
+            index += 1
+            continue
+        # A literal "$" inside DEMO mfr_num (DEMO12Q1 line 105917).
+        if dollar_index is not None and len(fields) == width + 1:
+            merged = fields[:dollar_index] + [fields[dollar_index] + "$" + fields[dollar_index + 1]]
+            repaired.append(merged + fields[dollar_index + 2 :])
+            result.lines_repaired += 1
+            index += 1
+            continue
+        # Legacy DEMO records broken by an embedded newline; the continuation line starts with "$"
+        # (the FDBS legacy DEMO load script re-joins them).
+        if index + 1 < len(lines) and len(fields) < width:
+            next_no, next_raw, _ = lines[index + 1]
+            if next_no == line_no + 1 and next_raw.startswith("$"):
+                joined = _fields_of(raw + next_raw, width)
+                if len(joined) == width:
+                    repaired.append(joined)
+                    result.lines_repaired += 2
+                    index += 2
+                    continue
+        result.rejects.append(Reject(line_no, raw, _reject_reason(reason, len(fields), width)))
+        index += 1
+    result.rows_from_repairs = len(repaired)
+    return repaired
+
+
+def _reject_reason(duckdb_reason: str, found: int, width: int) -> str:
+    return f"{duckdb_reason}: {found} fields, header has {width}"
+
+
+def _write_rows(path: Path, table: str, header: HeaderMap, quarter: str, rows: list[list[str]]) -> None:
+    by_column = dict(zip(header.file_columns, zip(*rows, strict=True), strict=True))
+    arrays: dict[str, pa.Array] = {
+        "quarter": pa.array([quarter] * len(rows), pa.string()),
+        "layout": pa.array([header.layout] * len(rows), pa.string()),
+    }
+    for column in COLUMNS[table]:
+        values = by_column.get(column)
+        # DuckDB reads an empty field as NULL; repaired rows follow the same convention.
+        arrays[column] = pa.array(
+            [v if v != "" else None for v in values] if values else [None] * len(rows), pa.string()
+        )
+    pq.write_table(pa.table(arrays), path, compression="zstd")
+
+
+def iter_lines(path: Path, encoding: str) -> Iterator[tuple[int, str]]:
+    """Physical lines with 1-based numbers, line ends removed (for small files such as deleted lists)."""
+    with open(path, encoding=encoding, newline="") as handle:
+        for number, line in enumerate(handle, start=1):
+            text = line.rstrip("\r\n")
+            yield number, text.removeprefix("\ufeff") if number == 1 else text

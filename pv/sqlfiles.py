@@ -1,0 +1,32 @@
+"""Load the parameterised SQL models kept in ``sql/`` (one model per file)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+_PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+
+
+def literal(value: object) -> str:
+    """A SQL literal for a parameter value (strings quoted, numbers as written)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def render(name: str, **params: object) -> str:
+    """The SQL of ``sql/<name>.sql`` with ``{{ param }}`` replaced by literals (``ident_*`` verbatim)."""
+    text = (SQL_DIR / f"{name}.sql").read_text()
+
+    def substitute(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key not in params:
+            raise KeyError(f"sql/{name}.sql needs parameter {key!r}")
+        value = params[key]
+        return str(value) if key.startswith("ident_") else literal(value)
+
+    return _PLACEHOLDER.sub(substitute, text)

@@ -1,0 +1,191 @@
+"""pv.parse on real FDA extracts (both layouts, 2012Q4 drift) and on one fixture per documented quirk."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pv import parse
+from pv.errors import UserError
+from pv.parse import map_header, parse_table_file, profile_file, profile_stream
+
+FAERS = Path(__file__).parent / "fixtures" / "faers"
+QUIRKS = Path(__file__).parent / "fixtures" / "quirks"
+
+
+@pytest.fixture
+def con():
+    connection = duckdb.connect()
+    yield connection
+    connection.close()
+
+
+def _parse(con, path: Path, table: str, quarter: str, out: Path):
+    profile = profile_file(path)
+    result = parse_table_file(con, path, table, quarter, profile, out, path.name)
+    rows = con.sql(f"select * from read_parquet('{out}/*.parquet')").df()
+    return result, rows
+
+
+def test_profile_counts_lines_blank_lines_and_encoding():
+    data = b"\xef\xbb\xbfprimaryid$pt\r\n1$Rash\r\n\r\n2$Caf\xc3\xa9\r\n\r\n3$x"
+    profile = profile_stream(io.BytesIO(data))
+    assert profile.lines == 5  # 1, blank, 2, blank, 3 (no final newline)
+    assert profile.blank_lines == 2
+    assert profile.encoding == "utf-8"
+    assert profile.header == "primaryid$pt"
+    assert profile.bytes == len(data)
+    assert profile_stream(io.BytesIO(b"isr$pt\n1$R\xe9SH\n")).encoding == "latin-1"
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 7])
+def test_profile_blank_lines_across_chunk_boundaries(monkeypatch, chunk):
+    monkeypatch.setattr(parse, "CHUNK_BYTES", chunk)
+    data = b"h$x\n\n\n1$a\r\n\r\n2$b\n\n"
+    profile = profile_stream(io.BytesIO(data))
+    assert (profile.lines, profile.blank_lines) == (6, 4)  # h$x | "" "" 1$a "" 2$b ""
+
+
+def test_profile_copies_to_sink():
+    sink = io.BytesIO()
+    profile_stream(io.BytesIO(b"a$b\n1$2\n"), sink)
+    assert sink.getvalue() == b"a$b\n1$2\n"
+
+
+def test_legacy_2004q1_demo_rewritten_by_r(con, tmp_path):
+    """The reference copy of DEMO04Q1 has R's extra 'v23' header column for the legacy trailing '$'."""
+    result, rows = _parse(con, FAERS / "2004q1/ascii/DEMO04Q1.TXT", "demo", "2004Q1", tmp_path)
+    assert (result.layout, result.rows, result.lines_rejected, result.profile.lines) == ("laers", 100, 0, 100)
+    first = rows.sort_values("primaryid").iloc[0]
+    assert first["primaryid"] == "4263742"
+    assert first["caseid"] == "4061110"
+    assert first["image"] == "4263742-7"
+    assert first["mfr_sndr"] == "BIOVAIL PHARMACEUTICALS INC."
+    assert first["sex"] == "F"
+    assert first["caseversion"] is None or first["caseversion"] != first["caseversion"]
+    assert set(rows["layout"]) == {"laers"}
+    assert set(rows["quarter"]) == {"2004Q1"}
+
+
+def test_legacy_drug_keeps_zero_padded_nda_and_big_drug_seq(con, tmp_path):
+    result, rows = _parse(con, FAERS / "2004q1/ascii/DRUG04Q1.TXT", "drug", "2004Q1", tmp_path)
+    assert result.rows == 386
+    tavor = rows[(rows.primaryid == "4263742") & (rows.drug_seq == "1004492716")].iloc[0]
+    assert (tavor.drugname, tavor.role_cod, tavor.nda_num) == ("TAVOR", "PS", "17794")
+
+
+@pytest.mark.parametrize(
+    ("file_name", "table", "rows"),
+    [
+        ("THER04Q1.TXT", "ther", 145),
+        ("INDI04Q1.TXT", "indi", 124),
+        ("REAC04Q1.TXT", "reac", 416),
+        ("OUTC04Q1.TXT", "outc", 93),
+        ("RPSR04Q1.TXT", "rpsr", 119),
+    ],
+)
+def test_legacy_child_tables(con, tmp_path, file_name, table, rows):
+    result, frame = _parse(con, FAERS / "2004q1/ascii" / file_name, table, "2004Q1", tmp_path)
+    assert (result.rows, result.lines_rejected) == (rows, 0)
+    assert frame["caseid"].isna().all()  # legacy child tables carry only ISR
+
+
+def test_2012q4_header_drift(con, tmp_path):
+    """2012Q4: ' rept_dt' with a leading space, gndr_cod, lot_nbr with a BOM and CRLF, outc_code."""
+    result, demo = _parse(con, FAERS / "2012q4/ten_row_heads/demo12q4.txt", "demo", "2012Q4", tmp_path / "d")
+    assert result.rows == 9
+    assert demo["rept_dt"].notna().sum() == 9
+    assert demo["sex"].notna().all()
+    assert "COUNTRY NOT SPECIFIED" in set(demo["reporter_country"])
+    result, drug = _parse(
+        con, FAERS / "2012q4/drug_head_99rows/DRUG12Q4_head.txt", "drug", "2012Q4", tmp_path / "r"
+    )
+    assert (result.rows, result.lines_rejected, result.profile.lines) == (99, 0, 99)
+    assert drug["prod_ai"].isna().all()
+    assert drug["nda_num"].str.startswith("0").sum() == 32
+    assert not drug["dose_freq"].fillna("").str.endswith("\r").any()
+    result, outc = _parse(con, FAERS / "2012q4/ten_row_heads/outc12q4.txt", "outc", "2012Q4", tmp_path / "o")
+    assert result.rows == 10 and outc["outc_cod"].notna().all()
+
+
+def test_faers_2025q4_sample_loads_every_row(con, tmp_path):
+    result, drug = _parse(con, FAERS / "2025q4/DRUG25Q4.txt", "drug", "2025Q4", tmp_path)
+    assert (result.rows, result.lines_rejected) == (6291, 0)
+    assert drug["primaryid"].str.len().max() >= 10  # > 2^31, kept as text
+    assert (drug["prod_ai"] == "FAM-TRASTUZUMAB DERUXTECAN-NXKI").any()
+
+
+def test_stray_dollar_and_embedded_newline_in_legacy_demo(con, tmp_path):
+    """DEMO12Q1 quirks: mfr_num 'JP-CUBIST-$E2B0000000182' and a record split by a newline before '$'."""
+    result, rows = _parse(con, QUIRKS / "2012q1/DEMO12Q1.TXT", "demo", "2012Q1", tmp_path)
+    assert result.profile.lines == 8
+    assert (result.rows_direct, result.rows_from_repairs, result.lines_repaired) == (3, 2, 3)
+    assert result.profile.blank_lines == 1
+    assert [(r.line_no, r.raw_line) for r in result.rejects] == [(7, "8000005$7000005$I$$")]
+    by_id = rows.set_index("primaryid")
+    assert by_id.loc["8000002", "mfr_num"] == "JP-CUBIST-$E2B0000000182"
+    assert by_id.loc["8000002", "reporter_country"] == "JAPAN"
+    assert by_id.loc["8000003", "rept_cod"] == "EXP"
+    assert by_id.loc["8000003", "age"] == "45"
+    assert by_id.loc["8000004", "mfr_num"] == 'US-ROCHE-"QUOTED'
+    assert by_id.loc["8000004", "reporter_country"] == "COTE D'IVOIRE"
+    assert sorted(rows["primaryid"]) == ["8000001", "8000002", "8000003", "8000004", "8000006"]
+
+
+def test_run_on_line_del_byte_and_latin1_in_legacy_drug(con, tmp_path):
+    """DRUG11Q2-style run-on line (two records glued), a DEL byte (DRUG11Q4) and a Latin-1 byte."""
+    result, rows = _parse(con, QUIRKS / "2011q2/DRUG11Q2.TXT", "drug", "2011Q2", tmp_path)
+    assert result.encoding == "latin-1"
+    assert (result.rows_direct, result.rows_from_repairs, result.lines_repaired, result.lines_rejected) == (
+        3,
+        2,
+        1,
+        0,
+    )
+    names = dict(zip(rows["drug_seq"], rows["drugname"], strict=True))
+    assert names == {
+        "1000000001": "TAXOTERE",
+        "1000000002": "HERCEPTIN",
+        "1000000003": "ASPIRIN",
+        "1000000004": "ODD\x7fNAME",
+        "1000000005": "CAF\u00c9 EXTRACT",
+    }
+
+
+def test_faers_truncated_line_is_rejected_with_its_line_number(con, tmp_path):
+    path = tmp_path / "REAC23Q1.txt"
+    path.write_text("primaryid$caseid$pt$drug_rec_act\n1001$100$Rash$\n1002$100\n1003$100$Pyrexia$\n")
+    result, rows = _parse(con, path, "reac", "2023Q1", tmp_path / "out")
+    assert result.rows == 2
+    assert [(r.line_no, r.raw_line, r.reason) for r in result.rejects] == [
+        (3, "1002$100", "MISSING COLUMNS: 2 fields, header has 4")
+    ]
+
+
+def test_quotes_never_swallow_rows(con, tmp_path):
+    path = tmp_path / "DRUG23Q1.txt"
+    header = "primaryid$caseid$drug_seq$role_cod$drugname"
+    path.write_text(f'{header}\n1$1$1$PS$"TYLENOL\n2$2$1$PS$ASPIRIN "BAYER"\n3$3$1$PS$5" NEEDLE\n')
+    result, rows = _parse(con, path, "drug", "2023Q1", tmp_path / "out")
+    assert result.rows == 3
+    assert sorted(rows["drugname"]) == ['"TYLENOL', '5" NEEDLE', 'ASPIRIN "BAYER"']
+
+
+def test_unknown_column_is_a_one_line_error():
+    with pytest.raises(UserError, match=r"DRUG99Q1.txt: unknown column 'dosage' in the DRUG header"):
+        map_header("drug", "primaryid$caseid$dosage", "DRUG99Q1.txt")
+
+
+def test_csv_copy_is_not_a_faers_layout(tmp_path):
+    header = (FAERS / "2025q2_csv/demo.csv").read_text().splitlines()[0]
+    with pytest.raises(UserError, match="demo.csv: unknown layout"):
+        map_header("demo", header, "demo.csv")
+
+
+def test_legacy_thers_drug_seq_maps_to_dsg_drug_seq():
+    mapped = map_header("ther", "ISR$DRUG_SEQ$START_DT$END_DT$DUR$DUR_COD", "THER04Q1.TXT")
+    assert mapped.file_columns == ("primaryid", "dsg_drug_seq", "start_dt", "end_dt", "dur", "dur_cod")
+    assert mapped.layout == "laers"
