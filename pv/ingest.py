@@ -6,6 +6,7 @@ import shutil
 import time
 import uuid
 import zipfile
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,41 +34,54 @@ DUCKDB_MEMORY_LIMIT = "1500MB"
 Progress = Callable[[str, int, int], None]
 
 
-@dataclass
-class TableReport:
-    table: str
-    member: str
-    profile: FileProfile
-    layout: str = ""
-    rows: int = 0
+@dataclass(frozen=True)
+class LineAccount:
+    """Where every physical line of one input file went."""
+
+    layout: str
+    lines: int
+    blank_lines: int
+    rows: int
     rows_from_repairs: int = 0
     lines_repaired: int = 0
     lines_rejected: int = 0
 
+    @classmethod
+    def of(cls, result: ParseResult) -> LineAccount:
+        return cls(
+            layout=result.layout,
+            lines=result.profile.lines,
+            blank_lines=result.profile.blank_lines,
+            rows=result.rows,
+            rows_from_repairs=result.rows_from_repairs,
+            lines_repaired=result.lines_repaired,
+            lines_rejected=result.lines_rejected,
+        )
+
 
 @dataclass
 class QuarterReport:
-    """What one quarter's ingest loaded, repaired and rejected."""
+    """What one quarter's ingest loaded, repaired and rejected, file by file."""
 
     quarter: Quarter
     origin: str
     manifest_status: str
-    tables: dict[str, TableReport] = field(default_factory=dict)
+    tables: dict[str, LineAccount] = field(default_factory=dict)
     deleted_cases: int = 0
     missing_tables: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
     def rows(self) -> int:
-        return sum(report.rows for report in self.tables.values())
+        return sum(account.rows for account in self.tables.values())
 
     @property
     def rejects(self) -> int:
-        return sum(report.lines_rejected for report in self.tables.values())
+        return sum(account.lines_rejected for account in self.tables.values())
 
     @property
     def repaired(self) -> int:
-        return sum(report.lines_repaired for report in self.tables.values())
+        return sum(account.lines_repaired for account in self.tables.values())
 
 
 def _connect_for_parsing() -> duckdb.DuckDBPyConnection:
@@ -109,9 +123,9 @@ def _materialise(member: Member, work_dir: Path) -> tuple[Path, FileProfile]:
             open(target, "wb") as sink,
         ):
             profile = profile_stream(stream, sink)
-    except (zipfile.BadZipFile, EOFError, OSError) as error:
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as error:
         target.unlink(missing_ok=True)
-        raise UserError(f"{member.label}: cannot extract ({error})") from None
+        raise UserError(f"{member.label}: cannot extract, the zip is damaged ({error})") from None
     return target, profile
 
 
@@ -127,7 +141,7 @@ def _check_rejects(result: ParseResult, label: str) -> None:
 
 def _parse_deleted(
     member: Member, path: Path, profile: FileProfile, quarter: Quarter
-) -> tuple[list[dict], list[dict], int]:
+) -> tuple[list[dict], list[dict], LineAccount]:
     """caseids of a deleted-case list; its first line may hold a single space (DELETE25Q4.txt)."""
     rows, rejects, blank = [], [], 0
     for line_no, text in iter_lines(path, profile.encoding):
@@ -152,7 +166,10 @@ def _parse_deleted(
     physical_lines = profile.lines + (1 if profile.bytes else 0)  # deleted lists have no header line
     if len(rows) + len(rejects) + blank != physical_lines:
         raise UserError(f"{member.label}: line accounting failed for the deleted-case list")
-    return rows, rejects, blank
+    account = LineAccount(
+        layout="", lines=physical_lines, blank_lines=blank, rows=len(rows), lines_rejected=len(rejects)
+    )
+    return rows, rejects, account
 
 
 def _write_bookkeeping(staging: Path, table: str, records: list[dict]) -> None:
@@ -191,7 +208,12 @@ def ingest_quarter(
     quarter_work = work_dir / f"{source.quarter}-{uuid.uuid4().hex[:8]}"
     quarter_work.mkdir(parents=True, exist_ok=True)
     staging = new_staging_dir(lake, source.quarter)
-    ingested_at = datetime.now(UTC)
+    file_facts = {
+        "source_bytes": source_bytes or None,
+        "source_sha256": source_sha or None,
+        "manifest_status": status,
+        "ingested_at": datetime.now(UTC),
+    }
     log: list[dict] = []
     reject_rows: list[dict] = []
     total = _total_bytes(source)
@@ -204,16 +226,8 @@ def ingest_quarter(
                     con, path, table, str(source.quarter), profile, staging / table, member.label
                 )
                 _check_rejects(result, member.label)
-                report.tables[table] = TableReport(
-                    table=table,
-                    member=member.label,
-                    profile=profile,
-                    layout=result.layout,
-                    rows=result.rows,
-                    rows_from_repairs=result.rows_from_repairs,
-                    lines_repaired=result.lines_repaired,
-                    lines_rejected=result.lines_rejected,
-                )
+                account = LineAccount.of(result)
+                report.tables[table] = account
                 reject_rows += [
                     {
                         "quarter": str(source.quarter),
@@ -225,23 +239,7 @@ def ingest_quarter(
                     }
                     for reject in result.rejects
                 ]
-                log.append(
-                    _log_row(
-                        source,
-                        table,
-                        member,
-                        profile,
-                        result.layout,
-                        result.rows,
-                        result.rows_from_repairs,
-                        result.lines_repaired,
-                        result.lines_rejected,
-                        status,
-                        source_sha,
-                        source_bytes,
-                        ingested_at,
-                    )
-                )
+                log.append(_log_row(source, table, member, profile, account) | file_facts)
                 if member.zip_path is not None:
                     path.unlink()
                 if progress:
@@ -251,26 +249,10 @@ def ingest_quarter(
         deleted_rows: list[dict] = []
         for member in source.deleted:
             path, profile = _materialise(member, quarter_work)
-            rows, rejects, _ = _parse_deleted(member, path, profile, source.quarter)
+            rows, rejects, account = _parse_deleted(member, path, profile, source.quarter)
             deleted_rows += rows
             reject_rows += rejects
-            log.append(
-                _log_row(
-                    source,
-                    "deleted_cases",
-                    member,
-                    profile,
-                    "",
-                    len(rows),
-                    0,
-                    0,
-                    len(rejects),
-                    status,
-                    source_sha,
-                    source_bytes,
-                    ingested_at,
-                )
-            )
+            log.append(_log_row(source, "deleted_cases", member, profile, account) | file_facts)
         report.deleted_cases = len(deleted_rows)
         _write_bookkeeping(staging, "deleted_cases", deleted_rows)
         _write_bookkeeping(staging, "rejects", reject_rows)
@@ -286,39 +268,23 @@ def ingest_quarter(
 
 
 def _log_row(
-    source: QuarterSource,
-    table: str,
-    member: Member,
-    profile: FileProfile,
-    layout: str,
-    rows: int,
-    rows_from_repairs: int,
-    lines_repaired: int,
-    lines_rejected: int,
-    status: str,
-    source_sha: str,
-    source_bytes: int,
-    ingested_at: datetime,
+    source: QuarterSource, table: str, member: Member, profile: FileProfile, account: LineAccount
 ) -> dict:
     return {
         "quarter": str(source.quarter),
         "table_name": table,
         "source": str(source.origin),
         "source_file": member.label,
-        "layout": layout,
+        "layout": account.layout,
         "encoding": profile.encoding,
         "bytes": profile.bytes,
         "sha256": profile.sha256,
-        "source_bytes": source_bytes or None,
-        "source_sha256": source_sha or None,
-        "manifest_status": status,
-        "lines": profile.lines,
-        "blank_lines": profile.blank_lines,
-        "rows": rows,
-        "rows_from_repairs": rows_from_repairs,
-        "lines_repaired": lines_repaired,
-        "lines_rejected": lines_rejected,
-        "ingested_at": ingested_at,
+        "lines": account.lines,
+        "blank_lines": account.blank_lines,
+        "rows": account.rows,
+        "rows_from_repairs": account.rows_from_repairs,
+        "lines_repaired": account.lines_repaired,
+        "lines_rejected": account.lines_rejected,
         "pipeline_version": pv.__version__,
     }
 

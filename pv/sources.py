@@ -133,8 +133,8 @@ def scan_zip(zip_path: Path) -> QuarterSource:
     return _assemble(member_quarter, zip_path, found, ignored)
 
 
-def scan_folder(folder: Path) -> list[QuarterSource]:
-    """All quarters under a folder of zips and/or extracted files; a quarter's zip wins over loose files."""
+def scan_folder(folder: Path, wanted: set[Quarter] | None = None) -> list[QuarterSource]:
+    """Quarters (all, or ``wanted``) under a folder of zips and/or extracted files; a zip wins."""
     zips: dict[Quarter, list[QuarterSource]] = defaultdict(list)
     loose: dict[Quarter, list[tuple[str, Member]]] = defaultdict(list)
     loose_deleted: list[Member] = []
@@ -170,6 +170,8 @@ def scan_folder(folder: Path) -> list[QuarterSource]:
 
     sources: list[QuarterSource] = []
     for quarter in sorted(set(zips) | set(loose)):
+        if wanted is not None and quarter not in wanted:
+            continue
         if len(zips[quarter]) > 1:
             names = ", ".join(str(s.origin) for s in zips[quarter])
             raise UserError(f"{quarter}: {len(zips[quarter])} zips ({names}); pass only one of them")
@@ -193,10 +195,9 @@ def discover(source: Path, quarters: list[Quarter] | None = None) -> list[Quarte
     if source.is_file():
         found = [scan_zip(source)] if source.suffix.lower() == ".zip" else scan_single_file(source)
     else:
-        found = scan_folder(source)
+        found = scan_folder(source, set(quarters) if quarters is not None else None)
     if quarters is not None:
-        wanted = set(quarters)
-        found = [item for item in found if item.quarter in wanted]
+        found = [item for item in found if item.quarter in set(quarters)]
     if not found:
         restriction = f" for {', '.join(str(q) for q in quarters)}" if quarters else ""
         raise UserError(f"{source}: no FAERS/AERS quarter files found{restriction}")

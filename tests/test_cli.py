@@ -1,0 +1,79 @@
+"""The command line: user mistakes give one line on stderr and exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from pv.cli import main
+
+
+def _pv(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pv.cli", *args], cwd=cwd, capture_output=True, text=True)
+
+
+def _assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("pv: error: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_corrupt_zip(tmp_path):
+    bad = tmp_path / "faers_ascii_2023q1.zip"
+    bad.write_bytes(b"PK\x03\x04truncated")
+    _assert_one_line_error(
+        _pv("ingest", str(bad), "--quiet", cwd=tmp_path), "faers_ascii_2023q1.zip", "not a valid zip"
+    )
+
+
+def test_wrong_file(tmp_path):
+    wrong = tmp_path / "notes.txt"
+    wrong.write_text("hello")
+    _assert_one_line_error(_pv("ingest", str(wrong), cwd=tmp_path), "notes.txt", "not a FAERS/AERS zip")
+
+
+def test_unknown_layout_names_the_file(tmp_path, samples):
+    folder = tmp_path / "csv_copy"
+    folder.mkdir()
+    # A CSV re-export of 2025Q2 saved under FDA's name: not the '$' format.
+    (folder / "DEMO25Q2.txt").write_text((samples / "2025q2_csv/demo.csv").read_text())
+    result = _pv("ingest", str(folder), "--quiet", cwd=tmp_path)
+    _assert_one_line_error(result, "DEMO25Q2.txt", "unknown layout")
+    assert not (tmp_path / "data" / "lake" / "quarter=2025Q2").exists()
+
+
+def test_bad_quarter_range(tmp_path, samples):
+    result = _pv("ingest", str(samples / "2017q2"), "--quarters", "2024Q1..2023Q1", cwd=tmp_path)
+    _assert_one_line_error(result, "2023Q1 is before 2024Q1")
+
+
+def test_truncated_zip_member(tmp_path, samples):
+    source = samples / "2017q2/faers_ascii_2017q2.zip"
+    data = source.read_bytes()
+    broken = tmp_path / "faers_ascii_2017q2.zip"
+    with zipfile.ZipFile(source) as archive:
+        info = archive.getinfo("ascii/DRUG17Q2.txt")
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    corrupted = bytearray(data)
+    corrupted[start + 100 : start + 140] = b"\x00" * 40  # damage the compressed DRUG stream
+    broken.write_bytes(bytes(corrupted))
+    _assert_one_line_error(_pv("ingest", str(broken), "--quiet", cwd=tmp_path), "DRUG17Q2.txt")
+
+
+def test_success_prints_a_summary(tmp_path, samples, capsys, data_dir):
+    assert main(["ingest", str(samples / "2017q2/faers_ascii_2017q2.zip"), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "2017Q2: 1,165 rows loaded, 0 lines repaired, 0 rejected" in out
+    assert str(data_dir / "pv.duckdb") in out
+
+
+@pytest.mark.parametrize("argv", [["synth", "--out", "x", "--quarters", "2023Q1", "--scale", "0"]])
+def test_synth_argument_errors(argv, tmp_path):
+    _assert_one_line_error(_pv(*argv, cwd=tmp_path), "scale")

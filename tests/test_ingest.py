@@ -1,0 +1,210 @@
+"""pv.ingest on real FDA extracts: counts reconcile, re-ingest replaces, failures change nothing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pv import ingest as ingest_module
+from pv.errors import UserError
+from pv.ingest import ingest
+from pv.quarters import Quarter
+
+QUIRKS = Path(__file__).parent / "fixtures" / "quirks"
+
+# Data rows per table in the reference extracts (faers-samples/PROVENANCE.md).
+SAMPLE_ROWS = {
+    "2004Q1": {"demo": 100, "drug": 386, "indi": 124, "outc": 93, "reac": 416, "rpsr": 119, "ther": 145},
+    "2017Q2": {"demo": 100, "drug": 328, "indi": 232, "outc": 75, "reac": 286, "rpsr": 2, "ther": 142},
+    "2025Q4": {
+        "demo": 1000,
+        "drug": 6291,
+        "indi": 4019,
+        "outc": 1312,
+        "reac": 4275,
+        "rpsr": 31,
+        "ther": 1504,
+    },
+}
+
+
+def _run(source, data_dir: Path, quarters=None):
+    return ingest(
+        source,
+        quarters=quarters,
+        db_path=data_dir / "pv.duckdb",
+        lake=data_dir / "lake",
+        work_dir=data_dir / "tmp",
+    )
+
+
+def _counts(db: Path) -> dict[tuple[str, str], int]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        counts = {}
+        for table in ("demo", "drug", "indi", "outc", "reac", "rpsr", "ther", "deleted_cases", "rejects"):
+            for quarter, rows in con.sql(f"select quarter, count(*) from raw.{table} group by 1").fetchall():
+                counts[(quarter, table)] = rows
+        return counts
+
+
+@pytest.fixture
+def loaded(samples, data_dir):
+    for source in ("2004q1/aers_ascii_2004q1.zip", "2017q2/faers_ascii_2017q2.zip", "2025q4"):
+        _run(samples / source, data_dir)
+    return data_dir
+
+
+def test_real_samples_load_with_exact_counts(loaded):
+    counts = _counts(loaded / "pv.duckdb")
+    for quarter, tables in SAMPLE_ROWS.items():
+        for table, rows in tables.items():
+            assert counts[(quarter, table)] == rows, (quarter, table)
+    assert counts[("2025Q4", "deleted_cases")] == 4497  # DELETE25Q4.txt: 4,498 lines, the first a lone space
+    assert ("2025Q4", "rejects") not in counts
+
+
+def test_ingest_log_reconciles_every_file(loaded):
+    with duckdb.connect(str(loaded / "pv.duckdb"), read_only=True) as con:
+        log = con.sql("select * from raw.ingest_log").df()
+    assert len(log) == 7 + 7 + 8
+    balanced = log["rows"] - log["rows_from_repairs"] + log["lines_repaired"] + log["lines_rejected"]
+    assert (balanced + log["blank_lines"] == log["lines"]).all()
+    legacy = log[log.quarter == "2004Q1"].set_index("table_name")
+    assert set(legacy["layout"]) == {"laers"}
+    assert legacy.loc["demo", "bytes"] == 12391
+    assert legacy.loc["demo", "sha256"] == "42fdebf38c7662e92fdb2a81c89895d74a4095fa69a3bee0030f309565881714"
+    assert (
+        legacy.loc["demo", "source_sha256"]
+        == "c3b8fb9cafa7f8a9831eae8e58762b268e760d16c3dc8c78590056f35729f5ff"
+    )
+    # The reference copy of the 2004Q1 zip is a re-zip, not FDA's file: recorded, not fatal.
+    assert set(legacy["manifest_status"]) == {"mismatch"}
+    deleted = log[log.table_name == "deleted_cases"].iloc[0]
+    assert (deleted["lines"], deleted["blank_lines"], deleted["rows"]) == (4498, 1, 4497)
+    assert set(log["pipeline_version"]) == {"0.1.0"}
+
+
+def test_raw_values_are_kept_as_published(loaded):
+    with duckdb.connect(str(loaded / "pv.duckdb"), read_only=True) as con:
+        ((primaryid, caseid, version),) = con.sql(
+            "select primaryid, caseid, caseversion from raw.demo where quarter = '2025Q4' "
+            "order by length(primaryid) desc, primaryid desc limit 1"
+        ).fetchall()
+        zero_padded = con.sql(
+            "select count(*) from raw.drug where quarter='2017Q2' and nda_num like '0%'"
+        ).fetchall()[0]
+    assert primaryid == caseid + version
+    assert int(primaryid) > 2**31
+    assert zero_padded[0] > 0
+
+
+def test_reingest_replaces_the_quarter(loaded, samples):
+    before = _counts(loaded / "pv.duckdb")
+    _run(samples / "2025q4", loaded)
+    assert _counts(loaded / "pv.duckdb") == before
+    # The DRUG-only head of 2012Q4 and then the ten-row heads: the second replaces the first entirely.
+    _run(samples / "2012q4/drug_head_99rows", loaded)
+    assert _counts(loaded / "pv.duckdb")[("2012Q4", "drug")] == 99
+    _run(samples / "2012q4/ten_row_heads", loaded)
+    after = _counts(loaded / "pv.duckdb")
+    assert after[("2012Q4", "drug")] == 10 and after[("2012Q4", "demo")] == 9
+
+
+def test_repairs_and_rejects_are_stored(data_dir):
+    source = data_dir.parent / "quirk_quarter"
+    source.mkdir()
+    shutil.copy(QUIRKS / "2012q1/DEMO12Q1.TXT", source)
+    (report,) = _run(source, data_dir)
+    assert (report.rows, report.repaired, report.rejects) == (5, 3, 1)
+    with duckdb.connect(str(data_dir / "pv.duckdb"), read_only=True) as con:
+        rejects = con.sql("select quarter, table_name, line_no, raw_line, reason from raw.rejects").fetchall()
+        log = con.sql(
+            "select lines, blank_lines, rows, rows_from_repairs, lines_repaired, lines_rejected "
+            "from raw.ingest_log"
+        ).fetchall()
+    assert rejects == [
+        ("2012Q1", "demo", 7, "8000005$7000005$I$$", "MISSING COLUMNS: 5 fields, header has 23")
+    ]
+    assert log == [(8, 1, 5, 2, 3, 1)]
+
+
+def test_failure_midway_leaves_previous_state(loaded, samples, monkeypatch):
+    before = _counts(loaded / "pv.duckdb")
+    real_parse = ingest_module.parse_table_file
+
+    def failing(con, path, table, *args, **kwargs):
+        if table == "reac":
+            raise OSError("disk full")
+        return real_parse(con, path, table, *args, **kwargs)
+
+    monkeypatch.setattr(ingest_module, "parse_table_file", failing)
+    with pytest.raises(OSError, match="disk full"):
+        _run(samples / "2025q4", loaded)
+    assert _counts(loaded / "pv.duckdb") == before
+    assert not any((loaded / "lake" / ".staging").iterdir())
+    assert not any((loaded / "tmp").iterdir())
+
+
+def test_too_many_rejects_stops_without_storing(data_dir, samples):
+    source = data_dir.parent / "bad"
+    source.mkdir()
+    header = (samples / "2025q4/REAC25Q4.txt").read_text().splitlines()[0]
+    (source / "REAC25Q4.txt").write_text(header + "\n" + "1$2\n" * 200)
+    with pytest.raises(UserError, match=r"REAC25Q4.txt: 200 of 200 lines rejected"):
+        _run(source, data_dir)
+    assert not (data_dir / "lake" / "quarter=2025Q4").exists()
+
+
+KILL_SCRIPT = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    import pv.ingest as ingest_module
+    real = ingest_module.parse_table_file
+    def slow(con, path, table, *args, **kwargs):
+        result = real(con, path, table, *args, **kwargs)
+        if table == "drug":
+            Path(sys.argv[2]).write_text("paused")
+            time.sleep(60)
+        return result
+    ingest_module.parse_table_file = slow
+    from pv.cli import main
+    sys.exit(main(["ingest", sys.argv[1], "--quiet"]))
+    """
+)
+
+
+def test_killed_ingest_then_rerun_equals_uninterrupted(loaded, samples, tmp_path):
+    before = _counts(loaded / "pv.duckdb")
+    marker = tmp_path / "paused"
+    env = os.environ | {"PV_DATA_DIR": str(loaded)}
+    process = subprocess.Popen(
+        [sys.executable, "-c", KILL_SCRIPT, str(samples / "2025q4"), str(marker)], env=env
+    )
+    deadline = time.monotonic() + 60
+    while not marker.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    assert marker.exists(), "the ingest never reached the DRUG table"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert _counts(loaded / "pv.duckdb") == before  # the old 2025Q4 is intact and queryable
+    assert any((loaded / "lake" / ".staging").iterdir())  # the killed run's leftovers
+    _run(samples / "2025q4", loaded)
+    assert _counts(loaded / "pv.duckdb") == before
+    assert not any((loaded / "lake" / ".staging").iterdir())
+
+
+def test_quarter_filter(samples, data_dir):
+    reports = _run(samples / "2017q2", data_dir, quarters=[Quarter(2017, 2)])
+    assert [str(r.quarter) for r in reports] == ["2017Q2"]
+    with pytest.raises(UserError, match="no FAERS/AERS quarter files found for 2020Q1"):
+        _run(samples / "2017q2", data_dir, quarters=[Quarter(2020, 1)])
