@@ -51,7 +51,7 @@ class LineAccount:
         return cls(
             layout=result.layout,
             lines=result.profile.lines,
-            blank_lines=result.profile.blank_lines,
+            blank_lines=result.blank_lines,
             rows=result.rows,
             rows_from_repairs=result.rows_from_repairs,
             lines_repaired=result.lines_repaired,

@@ -10,7 +10,7 @@ import pytest
 
 from pv import parse
 from pv.errors import UserError
-from pv.parse import map_header, parse_table_file, profile_file, profile_stream
+from pv.parse import count_blank_lines, map_header, parse_table_file, profile_file, profile_stream
 
 FAERS = Path(__file__).parent / "fixtures" / "faers"
 QUIRKS = Path(__file__).parent / "fixtures" / "quirks"
@@ -34,7 +34,7 @@ def test_profile_counts_lines_blank_lines_and_encoding():
     data = b"\xef\xbb\xbfprimaryid$pt\r\n1$Rash\r\n\r\n2$Caf\xc3\xa9\r\n\r\n3$x"
     profile = profile_stream(io.BytesIO(data))
     assert profile.lines == 5  # 1, blank, 2, blank, 3 (no final newline)
-    assert profile.blank_lines == 2
+    assert count_blank_lines(io.BytesIO(data)) == 2
     assert profile.encoding == "utf-8"
     assert profile.header == "primaryid$pt"
     assert profile.bytes == len(data)
@@ -45,8 +45,8 @@ def test_profile_counts_lines_blank_lines_and_encoding():
 def test_profile_blank_lines_across_chunk_boundaries(monkeypatch, chunk):
     monkeypatch.setattr(parse, "CHUNK_BYTES", chunk)
     data = b"h$x\n\n\n1$a\r\n\r\n2$b\n\n"
-    profile = profile_stream(io.BytesIO(data))
-    assert (profile.lines, profile.blank_lines) == (6, 4)  # h$x | "" "" 1$a "" 2$b ""
+    assert profile_stream(io.BytesIO(data)).lines == 6  # h$x | "" "" 1$a "" 2$b ""
+    assert count_blank_lines(io.BytesIO(data)) == 4
 
 
 def test_profile_copies_to_sink():
@@ -123,7 +123,7 @@ def test_stray_dollar_and_embedded_newline_in_legacy_demo(con, tmp_path):
     result, rows = _parse(con, QUIRKS / "2012q1/DEMO12Q1.TXT", "demo", "2012Q1", tmp_path)
     assert result.profile.lines == 8
     assert (result.rows_direct, result.rows_from_repairs, result.lines_repaired) == (3, 2, 3)
-    assert result.profile.blank_lines == 1
+    assert result.blank_lines == 1
     assert [(r.line_no, r.raw_line) for r in result.rejects] == [(7, "8000005$7000005$I$$")]
     by_id = rows.set_index("primaryid")
     assert by_id.loc["8000002", "mfr_num"] == "JP-CUBIST-$E2B0000000182"
