@@ -85,7 +85,10 @@ class DownloadOptions(TypedDict, total=False):
 
 
 def manifest_path() -> Path:
-    """The manifest shipped with the repository (``pv/../data``), so no download depends on the cwd."""
+    """``$PV_MANIFEST``, else the repository's manifest (``pv/../data``), never relative to the cwd."""
+    override = os.environ.get("PV_MANIFEST")
+    if override:
+        return Path(override)
     return Path(__file__).resolve().parent.parent / "data" / "faers_zip_manifest.csv"
 
 
@@ -195,7 +198,7 @@ def download_quarter(
     timeout: float = 60.0,
     progress: ProgressCallback | None = None,
     verify: bool = True,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
 ) -> DownloadResult:
     """Store one quarter's zip as ``dest_dir/<file_name>``, downloading only what is missing or wrong.
 
@@ -237,7 +240,7 @@ def download_quarter(
         timeout=timeout,
         progress=progress,
         expected_total=entry.bytes if entry else None,
-        sleep=sleep,
+        sleep=sleep or time.sleep,
     )
     transfer = fetcher.fetch(part)
     sha256, problem = _inspect(part, check, transfer)

@@ -208,3 +208,35 @@ def test_quarter_filter(samples, data_dir):
     assert [str(r.quarter) for r in reports] == ["2017Q2"]
     with pytest.raises(UserError, match="no FAERS/AERS quarter files found for 2020Q1"):
         _run(samples / "2017q2", data_dir, quarters=[Quarter(2020, 1)])
+
+
+def test_ingest_from_fda_downloads_verifies_and_loads(samples, data_dir, tmp_path, monkeypatch):
+    """`pv ingest fda` against a local stand-in for FDA's server, with a manifest of the served zip."""
+    from fda_server import Faults, FDAServer
+
+    from pv.cli import main
+    from pv.download import sha256_file
+
+    served = tmp_path / "fda"
+    served.mkdir()
+    zip_path = shutil.copy(samples / "2017q2/faers_ascii_2017q2.zip", served / "faers_ascii_2017q2.zip")
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(
+        "quarter,file_name,url,bytes,sha256,era\n"
+        f"2017Q2,faers_ascii_2017q2.zip,https://fis.fda.gov/content/Exports/faers_ascii_2017q2.zip,"
+        f"{Path(zip_path).stat().st_size},{sha256_file(Path(zip_path))},faers\n"
+    )
+    monkeypatch.setenv("PV_MANIFEST", str(manifest))
+    with FDAServer(served, Faults(fail_first=1, cut_after=5000, cut_first=1)) as server:
+        monkeypatch.setattr("pv.download.time.sleep", lambda seconds: None)
+        code = main(["ingest", "fda", "--quarters", "2017Q2", "--base-url", server.base_url, "--quiet"])
+        ranges = [request.range for request in server.requests]
+    assert code == 0
+    assert any(r and r.startswith("bytes=") for r in ranges)  # the cut transfer was resumed
+    assert (data_dir / "downloads" / "faers_ascii_2017q2.zip").read_bytes() == Path(zip_path).read_bytes()
+    counts = _counts(data_dir / "pv.duckdb")
+    assert counts[("2017Q2", "demo")] == 100 and counts[("2017Q2", "drug")] == 328
+    with duckdb.connect(str(data_dir / "pv.duckdb"), read_only=True) as con:
+        assert {row[0] for row in con.sql("select manifest_status from raw.ingest_log").fetchall()} == {
+            "match"
+        }
