@@ -55,13 +55,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         )
     finally:
         close()
-    for report in reports:
-        missing = f", missing tables: {', '.join(report.missing_tables)}" if report.missing_tables else ""
-        print(
-            f"{report.quarter}: {report.rows:,} rows loaded, {report.repaired} lines repaired, "
-            f"{report.rejects} rejected, {report.deleted_cases:,} deleted caseids, "
-            f"zip {report.manifest_status}{missing} ({report.seconds:.1f} s)"
-        )
+    _print_reports(reports)
     print(f"database: {args.db}")
     return 0
 
@@ -78,6 +72,39 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     )
     for path in summary.zips:
         print(path)
+    return 0
+
+
+def _print_reports(reports) -> None:
+    for report in reports:
+        missing = f", missing tables: {', '.join(report.missing_tables)}" if report.missing_tables else ""
+        print(
+            f"{report.quarter}: {report.rows:,} rows loaded, {report.repaired} lines repaired, "
+            f"{report.rejects} rejected, {report.deleted_cases:,} deleted caseids, "
+            f"zip {report.manifest_status}{missing} ({report.seconds:.1f} s)"
+        )
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from pv.demo import run_demo
+
+    data_dir = config.data_dir()
+    update, close = _progress_bar(not args.quiet)
+    try:
+        reports = run_demo(data_dir, progress=update, say=lambda message: print(message, file=sys.stderr))
+    finally:
+        close()
+    _print_reports(reports)
+    db = data_dir / "pv.duckdb"
+    import duckdb
+
+    from pv.sqlfiles import render
+
+    with duckdb.connect(str(db), read_only=True) as con:
+        print()
+        print(con.sql(render("raw/ingest_summary")))
+    print(f"database: {db}  (open it with duckdb.connect('{db}', read_only=True); tables raw.*)")
+    print(f"lake:     {data_dir / 'lake'}")
     return 0
 
 
@@ -99,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--base-url", help="FDA download base URL (default FDA's Exports folder)")
     ingest.add_argument("--quiet", action="store_true", help="no progress bar")
     ingest.set_defaults(run=_cmd_ingest)
+
+    demo = commands.add_parser(
+        "demo", help="generate demo quarters and ingest them with the shipped real extracts"
+    )
+    demo.add_argument("--quiet", action="store_true")
+    demo.set_defaults(run=_cmd_demo)
 
     synth = commands.add_parser("synth", help="write synthetic quarters in FDA's zip format")
     synth.add_argument("--out", required=True, help="folder for the zips and the ground truth")
