@@ -71,6 +71,9 @@ def create_raw_views(con: duckdb.DuckDBPyConnection, lake: Path) -> None:
             con.execute(f"create or replace view raw.{table} as select {columns} where false")
 
 
+OFFICIAL_ROW_TOTALS = Path(__file__).resolve().parent.parent / "data" / "fda_official_row_totals.csv"
+
+
 def build_database(db_path: Path, lake: Path) -> Path:
     """Write a fresh database file next to ``db_path`` and swap it in with one atomic rename."""
     db_path.parent.mkdir(parents=True, exist_ok=True)
@@ -78,6 +81,7 @@ def build_database(db_path: Path, lake: Path) -> Path:
     try:
         with duckdb.connect(str(temporary)) as con:
             create_raw_views(con, lake)
+            con.execute(render("raw/row_reconciliation", totals_csv=str(OFFICIAL_ROW_TOTALS)))
         os.replace(temporary, db_path)
     finally:
         for leftover in (temporary, temporary.with_name(temporary.name + ".wal")):
