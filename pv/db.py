@@ -11,7 +11,7 @@ import duckdb
 
 from pv.lake import LAKE_TABLES, table_glob
 from pv.schema import COLUMNS
-from pv.sqlfiles import render
+from pv.sqlfiles import literal, render
 
 # Columns of the bookkeeping tables, for empty views before anything is ingested.
 BOOKKEEPING_COLUMNS: dict[str, dict[str, str]] = {
@@ -71,7 +71,38 @@ def create_raw_views(con: duckdb.DuckDBPyConnection, lake: Path) -> None:
             con.execute(f"create or replace view raw.{table} as select {columns} where false")
 
 
-OFFICIAL_ROW_TOTALS = Path(__file__).resolve().parent.parent / "data" / "fda_official_row_totals.csv"
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+OFFICIAL_ROW_TOTALS = DATA_DIR / "fda_official_row_totals.csv"
+# Reviewed vocabularies the SQL models join on, loaded as vocab.<name> tables.
+SQL_VOCABULARIES: dict[str, Path] = {"countries": DATA_DIR / "vocab" / "countries.csv"}
+MACROS = ("macros/faers_values",)
+STAGING_MODELS = (
+    "staging/stg_demo",
+    "staging/stg_drug",
+    "staging/stg_reac",
+    "staging/stg_indi",
+    "staging/stg_ther",
+    "staging/stg_outc",
+    "staging/stg_deleted_cases",
+)
+
+
+def run_sql_file(con: duckdb.DuckDBPyConnection, name: str, **params: object) -> None:
+    """Run every statement of ``sql/<name>.sql``."""
+    con.execute(render(name, **params))
+
+
+def create_staging(con: duckdb.DuckDBPyConnection) -> None:
+    """vocab tables, value macros and the typed staging views over raw."""
+    con.execute("create schema if not exists vocab")
+    con.execute("create schema if not exists staging")
+    for name, path in SQL_VOCABULARIES.items():
+        con.execute(
+            f"create or replace table vocab.{name} as "
+            f"select * from read_csv({literal(str(path))}, header = true, all_varchar = true)"
+        )
+    for name in MACROS + STAGING_MODELS:
+        run_sql_file(con, name)
 
 
 def build_database(db_path: Path, lake: Path) -> Path:
@@ -82,6 +113,7 @@ def build_database(db_path: Path, lake: Path) -> Path:
         with duckdb.connect(str(temporary)) as con:
             create_raw_views(con, lake)
             con.execute(render("raw/row_reconciliation", totals_csv=str(OFFICIAL_ROW_TOTALS)))
+            create_staging(con)
         os.replace(temporary, db_path)
     finally:
         for leftover in (temporary, temporary.with_name(temporary.name + ".wal")):

@@ -1,0 +1,36 @@
+-- staging.stg_ther: therapy periods of one drug (dsg_drug_seq links to DRUG.drug_seq); dates keep their
+-- precision, since therapy dates were never padded (faers_format.md §4.6).
+create or replace view staging.stg_ther as
+with source as (
+    select * from raw.ther
+),
+
+demo_keys as (
+    select quarter, primaryid, caseid from staging.stg_demo
+),
+
+typed as (
+    select
+        quarter,
+        faers_int(primaryid) as primaryid,
+        faers_int(caseid) as caseid,
+        faers_int(dsg_drug_seq) as drug_seq,
+        faers_valid_date(start_dt) as start_dt,
+        faers_date_precision(start_dt) as start_dt_precision,
+        faers_valid_date(end_dt) as end_dt,
+        faers_date_precision(end_dt) as end_dt_precision,
+        faers_num(dur) as dur,
+        upper(trim(dur_cod)) as dur_cod
+    from source
+),
+
+final as (
+    select
+        typed.* exclude (caseid),
+        coalesce(typed.caseid, demo_keys.caseid) as caseid
+    from typed
+    left join demo_keys
+        on typed.caseid is null and demo_keys.quarter = typed.quarter and demo_keys.primaryid = typed.primaryid
+)
+
+select * from final
