@@ -74,7 +74,10 @@ def create_raw_views(con: duckdb.DuckDBPyConnection, lake: Path) -> None:
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 OFFICIAL_ROW_TOTALS = DATA_DIR / "fda_official_row_totals.csv"
 # Reviewed vocabularies the SQL models join on, loaded as vocab.<name> tables.
-SQL_VOCABULARIES: dict[str, Path] = {"countries": DATA_DIR / "vocab" / "countries.csv"}
+SQL_VOCABULARIES: dict[str, Path] = {
+    "countries": DATA_DIR / "vocab" / "countries.csv",
+    "ingredient_classes": DATA_DIR / "vocab" / "ingredient_classes.csv",
+}
 MACROS = ("macros/faers_values",)
 STAGING_MODELS = (
     "staging/stg_demo",
@@ -105,8 +108,42 @@ def create_staging(con: duckdb.DuckDBPyConnection) -> None:
         run_sql_file(con, name)
 
 
-def build_database(db_path: Path, lake: Path) -> Path:
-    """Write a fresh database file next to ``db_path`` and swap it in with one atomic rename."""
+CASE_MODELS = (
+    "curated/case_versions",
+    "curated/case_drugs",
+    "curated/case_events",
+    "curated/case_indications",
+)
+SUMMARY_MODELS = ("curated/cases", "curated/dedup_summary")
+
+
+def create_curated(con: duckdb.DuckDBPyConnection) -> None:
+    """Normalisation maps, FDA's de-duplication, the case tables and the cross-case duplicate flags."""
+    from pv.dedup import flag_cross_case_duplicates
+    from pv.normalize import build_drug_map, build_term_maps
+    from pv.normalize.meddra import load_meddra, meddra_dir
+
+    con.execute("create schema if not exists curated")
+    build_drug_map(con, "select drugname, prod_ai, nda_num from staging.stg_drug")
+    folder = meddra_dir()
+    build_term_maps(
+        con,
+        "select pt as term from staging.stg_reac",
+        "select indi_pt as term from staging.stg_indi",
+        meddra=load_meddra(folder) if folder else None,
+    )
+    for name in CASE_MODELS:
+        run_sql_file(con, name)
+    flag_cross_case_duplicates(con)
+    for name in SUMMARY_MODELS:
+        run_sql_file(con, name)
+
+
+def build_database(db_path: Path, lake: Path, curated: bool = True) -> Path:
+    """Write a fresh database file next to ``db_path`` and swap it in with one atomic rename.
+
+    Readers holding the old file keep reading it; nobody ever sees a half-built database.
+    """
     db_path.parent.mkdir(parents=True, exist_ok=True)
     temporary = db_path.with_name(f".{db_path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
@@ -114,6 +151,8 @@ def build_database(db_path: Path, lake: Path) -> Path:
             create_raw_views(con, lake)
             con.execute(render("raw/row_reconciliation", totals_csv=str(OFFICIAL_ROW_TOTALS)))
             create_staging(con)
+            if curated:
+                create_curated(con)
         os.replace(temporary, db_path)
     finally:
         for leftover in (temporary, temporary.with_name(temporary.name + ".wal")):
