@@ -44,6 +44,7 @@ class FileProfile:
     bytes: int = 0
     sha256: str = ""
     lines: int = 0  # physical lines after the header, a last line without newline included
+    dollars: int = 0  # "$" characters after the header line
     encoding: str = "utf-8"
     header: str = ""  # first line, BOM and line end removed
 
@@ -56,6 +57,7 @@ class _Profiler:
         self._decoder = codecs.getincrementaldecoder("utf-8")()
         self._utf8 = True
         self._newlines = 0
+        self._dollars = 0
         self._last_byte = b""
         self._head = bytearray()
         self._size = 0
@@ -73,6 +75,7 @@ class _Profiler:
             except UnicodeDecodeError:
                 self._utf8 = False
         self._newlines += chunk.count(b"\n")
+        self._dollars += chunk.count(b"$")
         self._last_byte = chunk[-1:]
 
     def finish(self) -> FileProfile:
@@ -88,6 +91,7 @@ class _Profiler:
             bytes=self._size,
             sha256=self._hash.hexdigest(),
             lines=max(physical - 1, 0),
+            dollars=self._dollars - first_line.count(b"$"),
             encoding=encoding,
             header=first_line.removeprefix(_BOM).rstrip(b"\r").decode(encoding),
         )
@@ -107,6 +111,43 @@ def count_blank_lines(stream: BinaryIO) -> int:
         blank += int(lf[max(skip - 1, 0) :].sum()) + int(crlf[max(skip - 2, 0) :].sum())
         tail = (tail + chunk)[-2:]
     return blank
+
+
+def lines_with_many_fields(path: Path, min_dollars: int, encoding: str) -> list[tuple[int, str]]:
+    """Data lines holding at least ``min_dollars`` "$" characters, with their 1-based line numbers."""
+    found: list[tuple[int, int, int]] = []  # (line number, start offset, end offset)
+    offset = 0  # file offset of the current chunk
+    line_no = 1  # number of the line the current chunk starts in
+    line_start = 0  # file offset where that line starts
+    carried = 0  # "$" already seen in that line
+    with open(path, "rb") as stream:
+        while chunk := stream.read(CHUNK_BYTES):
+            data = np.frombuffer(chunk, dtype=np.uint8)
+            newlines = np.flatnonzero(data == 10)
+            dollar = (data == 36).astype(np.int32)
+            if len(newlines) == 0:
+                carried += int(dollar.sum())
+            else:
+                starts = np.concatenate(([0], newlines[:-1] + 1))
+                per_line = np.add.reduceat(dollar, starts)
+                per_line[-1] = int(dollar[starts[-1] : newlines[-1] + 1].sum())
+                per_line[0] += carried
+                for index in np.flatnonzero(per_line >= min_dollars):
+                    start = line_start if index == 0 else offset + int(starts[index])
+                    found.append((line_no + int(index), start, offset + int(newlines[index])))
+                line_no += len(newlines)
+                line_start = offset + int(newlines[-1]) + 1
+                carried = int(dollar[newlines[-1] + 1 :].sum())
+            offset += len(chunk)
+        if carried >= min_dollars:
+            found.append((line_no, line_start, offset))
+        lines = []
+        for number, start, end in found:
+            if number == 1:
+                continue  # the header
+            stream.seek(start)
+            lines.append((number, stream.read(end - start).decode(encoding).rstrip("\r\n")))
+    return lines
 
 
 def profile_stream(stream: BinaryIO, sink: BinaryIO | None = None) -> FileProfile:
@@ -245,11 +286,10 @@ def parse_table_file(
         f"store_rejects=true, rejects_table={_sql_string(rejects_table)}, "
         f"rejects_scan={_sql_string(scans_table)})"
     )
-    trailing_filter = f" where {_TRAILING} is null" if _TRAILING in header.file_columns else ""
     target = out_dir / "part-0.parquet"
     try:
         written = con.execute(
-            f"copy (select {_select_list(table, header, quarter)} from {reader}{trailing_filter}) "
+            f"copy (select {_select_list(table, header, quarter)} from {reader}) "
             f"to {_sql_string(str(target))} ({PARQUET_OPTIONS})"
         ).fetchall()
         result.rows_direct = int(written[0][0])
@@ -257,10 +297,13 @@ def parse_table_file(
             f"select line, any_value(csv_line), string_agg(distinct error_type, ', ') "
             f"from {rejects_table} group by line order by line"
         ).fetchall()
-        if trailing_filter:
-            # Rows whose R-artefact trailing column holds data are not plain legacy rows: reject them.
-            rejected += _trailing_rows_with_data(con, reader, header)
-            rejected.sort()
+        if _TRAILING in header.file_columns:
+            _refuse_data_in_trailing_column(con, reader, file_label)
+        rejected += _silently_accepted_overwide_lines(
+            con, path, header, profile, rejected, result.rows_direct, target, table, quarter
+        )
+        result.rows_direct -= sum(1 for line in rejected if line[2] == OVERWIDE)
+        rejected.sort()
     except duckdb.Error as error:
         raise UserError(
             f"{file_label}: DuckDB could not read the file: {str(error).splitlines()[0]}"
@@ -271,27 +314,90 @@ def parse_table_file(
 
     repaired_rows = _repair_rejected_lines(table, header, rejected, result)
     if repaired_rows:
-        _write_rows(out_dir / "part-1-repaired.parquet", table, header, quarter, repaired_rows)
+        repaired = _rows_table(table, header, quarter, repaired_rows)
+        pq.write_table(repaired, out_dir / "part-1-repaired.parquet", compression="snappy")
     result.settle_accounting(path, file_label)
     return result
 
 
-def _trailing_rows_with_data(
-    con: duckdb.DuckDBPyConnection, reader: str, header: HeaderMap
+OVERWIDE = "EXTRA EMPTY FIELDS"
+
+
+def _expected_dollars(header: HeaderMap) -> int:
+    """'$' per well-formed data line: legacy AERS rows end with one more than the header has."""
+    legacy_trailing = header.layout == LAYOUT_LEGACY and _TRAILING not in header.file_columns
+    return header.width if legacy_trailing else header.width - 1
+
+
+def _silently_accepted_overwide_lines(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    header: HeaderMap,
+    profile: FileProfile,
+    rejected: list[tuple[int, str, str]],
+    accepted: int,
+    target: Path,
+    table: str,
+    quarter: str,
 ) -> list[tuple[int, str, str]]:
-    fields = " || '$' || ".join(f"coalesce(\"{c}\", '')" for c in header.file_columns)
-    rows = con.execute(f"select {fields} from {reader} where {_TRAILING} is not null").fetchall()
-    # DuckDB gives no line numbers for accepted rows; such rows are rare tool artefacts, numbered 0.
-    return [(0, row[0], "DATA IN TRAILING COLUMN") for row in rows]
+    """Lines DuckDB loaded although they had extra fields, taken back out of the Parquet file.
+
+    DuckDB 2.0 drops trailing empty fields beyond the schema without a reject, even in strict mode, so a
+    line with a stray "$" and empty last fields loads shifted by one column. Each accepted line holds at
+    least the expected number of "$"; when the file's "$" count shows none holds more (the usual FAERS
+    case) nothing needs scanning, otherwise the lines are found exactly and re-examined like rejects.
+    """
+    expected = _expected_dollars(header)
+    in_rejects = {line_no for line_no, _, _ in rejected}
+    excess = profile.dollars - sum(raw.count("$") for _, raw, _ in rejected) - expected * accepted
+    if excess == 0 and header.layout != LAYOUT_LEGACY:
+        return []
+    overwide = [
+        (line_no, raw)
+        for line_no, raw in lines_with_many_fields(path, expected + 1, profile.encoding)
+        if line_no not in in_rejects
+    ]
+    if not overwide:
+        return []
+    as_loaded = [raw.strip("\r\n").split("$")[: header.width] for _, raw in overwide]
+    removal = _rows_table(table, header, quarter, as_loaded)
+    con.register("overwide_rows", removal)
+    kept = target.with_name("part-0.kept.parquet")
+    # The staging path holds "quarter=…": hive detection would overwrite the quarter column.
+    loaded = f"read_parquet({_sql_string(str(target))}, hive_partitioning = false)"
+    try:
+        remaining = con.execute(
+            f"copy (select * from {loaded} except all select * from overwide_rows) "
+            f"to {_sql_string(str(kept))} ({PARQUET_OPTIONS})"
+        ).fetchall()[0][0]
+    finally:
+        con.unregister("overwide_rows")
+    before = con.execute(f"select count(*) from {loaded}").fetchall()[0][0]
+    if before - remaining != len(overwide):
+        raise UserError(f"{path.name}: could not take {len(overwide)} over-wide lines back out of the load")
+    kept.replace(target)
+    return [(line_no, raw, OVERWIDE) for line_no, raw in overwide]
 
 
-def _fields_of(raw: str, width: int) -> list[str]:
+def _refuse_data_in_trailing_column(con: duckdb.DuckDBPyConnection, reader: str, file_label: str) -> None:
+    filled = con.execute(f"select count(*) from {reader} where {_TRAILING} is not null").fetchall()[0][0]
+    if filled:
+        raise UserError(f"{file_label}: {filled} rows hold data in the header's extra trailing column")
+
+
+def _fields_of(raw: str, header: HeaderMap) -> list[str]:
     fields = raw.split("$")
     # Legacy AERS data rows end with one stray "$" the header does not have (faers_format.md §2),
     # also when the line is over-wide for another reason (run-on lines, a "$" inside a value).
-    if len(fields) > width and fields[-1] == "":
+    # FAERS rows never do, so there an extra empty last field is left for the rules below to judge.
+    if _expected_dollars(header) == header.width and len(fields) > header.width and fields[-1] == "":
         fields.pop()
     return fields
+
+
+# What follows the stray "$" in DEMO12Q1's mfr_num ("E2B0000000182"): one token with a digit, unlike the
+# sender name that would follow a real field boundary.
+_MFR_NUM_TAIL = re.compile(r"^[A-Za-z0-9._/-]*\d[A-Za-z0-9._/-]*$")
 
 
 def _repair_rejected_lines(
@@ -306,7 +412,7 @@ def _repair_rejected_lines(
     index = 0
     while index < len(lines):
         line_no, raw, reason = lines[index]
-        fields = _fields_of(raw, width)
+        fields = _fields_of(raw, header)
         # Run-on lines: a missing newline glues k whole records together (DRUG11Q2 line 322967,
         # DRUG11Q3 line 247896, DRUG11Q4 line 446738); legacy rows end in "$", so the glued line
         # has exactly k x width fields.
@@ -316,7 +422,11 @@ def _repair_rejected_lines(
             index += 1
             continue
         # A literal "$" inside DEMO mfr_num (DEMO12Q1 line 105917).
-        if dollar_index is not None and len(fields) == width + 1:
+        if (
+            dollar_index is not None
+            and len(fields) == width + 1
+            and _MFR_NUM_TAIL.match(fields[dollar_index + 1])
+        ):
             merged = fields[:dollar_index] + [fields[dollar_index] + "$" + fields[dollar_index + 1]]
             repaired.append(merged + fields[dollar_index + 2 :])
             result.lines_repaired += 1
@@ -327,7 +437,7 @@ def _repair_rejected_lines(
         if index + 1 < len(lines) and len(fields) < width:
             next_no, next_raw, _ = lines[index + 1]
             if next_no == line_no + 1 and next_raw.startswith("$"):
-                joined = _fields_of(raw + next_raw, width)
+                joined = _fields_of(raw + next_raw, header)
                 if len(joined) == width:
                     repaired.append(joined)
                     result.lines_repaired += 2
@@ -343,7 +453,8 @@ def _reject_reason(duckdb_reason: str, found: int, width: int) -> str:
     return f"{duckdb_reason}: {found} fields, header has {width}"
 
 
-def _write_rows(path: Path, table: str, header: HeaderMap, quarter: str, rows: list[list[str]]) -> None:
+def _rows_table(table: str, header: HeaderMap, quarter: str, rows: list[list[str]]) -> pa.Table:
+    """Rows split in Python, in the same columns and NULL convention as DuckDB's load."""
     by_column = dict(zip(header.file_columns, zip(*rows, strict=True), strict=True))
     arrays: dict[str, pa.Array] = {
         "quarter": pa.array([quarter] * len(rows), pa.string()),
@@ -355,7 +466,7 @@ def _write_rows(path: Path, table: str, header: HeaderMap, quarter: str, rows: l
         arrays[column] = pa.array(
             [v if v != "" else None for v in values] if values else [None] * len(rows), pa.string()
         )
-    pq.write_table(pa.table(arrays), path, compression="snappy")
+    return pa.table(arrays)
 
 
 def iter_lines(path: Path, encoding: str) -> Iterator[tuple[int, str]]:

@@ -189,3 +189,36 @@ def test_legacy_thers_drug_seq_maps_to_dsg_drug_seq():
     mapped = map_header("ther", "ISR$DRUG_SEQ$START_DT$END_DT$DUR$DUR_COD", "THER04Q1.TXT")
     assert mapped.file_columns == ("primaryid", "dsg_drug_seq", "start_dt", "end_dt", "dur", "dur_cod")
     assert mapped.layout == "laers"
+
+
+def test_extra_empty_fields_are_never_dropped_silently(con, tmp_path):
+    """DuckDB 2.0 drops trailing empty fields beyond the schema without a reject, even in strict mode.
+
+    A stray '$' in mfr_num followed by empty last fields would then load shifted by one column; the
+    loader takes such lines back out and repairs or rejects them.
+    """
+    header = (
+        "primaryid$caseid$caseversion$i_f_code$event_dt$mfr_dt$init_fda_dt$fda_dt$rept_cod$mfr_num$mfr_sndr"
+    )
+    lines = [
+        header,
+        "101$10$1$I$$$$20230101$EXP$US-A-1$ALPHA",
+        "102$11$1$I$$$$20230101$EXP$JP-CUBIST-$E2B0000000182$",  # stray $ and an empty last field
+        "103$12$1$I$$$$20230101$EXP$US-B-2$$$",  # two extra empty fields, nothing to repair
+    ]
+    path = tmp_path / "DEMO23Q1.txt"
+    path.write_text("\n".join(lines) + "\n")
+    result, rows = _parse(con, path, "demo", "2023Q1", tmp_path / "out")
+    assert (result.rows_direct, result.rows_from_repairs, result.lines_repaired) == (1, 1, 1)
+    assert [(r.line_no, r.raw_line) for r in result.rejects] == [(4, "103$12$1$I$$$$20230101$EXP$US-B-2$$$")]
+    by_id = rows.set_index("primaryid")
+    assert by_id.loc["102", "mfr_num"] == "JP-CUBIST-$E2B0000000182"
+    assert by_id.loc["102"].isna()["mfr_sndr"]
+    assert sorted(rows["primaryid"]) == ["101", "102"]
+
+
+def test_lines_with_many_fields_spans_chunks(monkeypatch, tmp_path):
+    monkeypatch.setattr(parse, "CHUNK_BYTES", 5)
+    path = tmp_path / "x.txt"
+    path.write_text("a$b\n1$2\n1$2$3$4\n5$6\r\n7$8$$\n")
+    assert parse.lines_with_many_fields(path, 2, "utf-8") == [(3, "1$2$3$4"), (5, "7$8$$")]
