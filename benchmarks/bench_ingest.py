@@ -4,7 +4,8 @@ Run: ``make bench`` or ``.venv/bin/python benchmarks/bench_ingest.py [--scale 1.
 
 Each measurement runs in its own child process, so peak RSS is that step's alone (``ru_maxrss`` of the
 child). The bare read is DuckDB's ``create table as select * from read_csv(...)`` of the same extracted
-files with the same strict options (``$``, no quote, no escape, explicit VARCHAR columns), default
+files with the same strict options (``$``, no quote, no escape, explicit VARCHAR columns, rejects
+stored), default
 settings otherwise. Our ingest is measured twice: from the extracted folder (same input as the bare read)
 and from the zip (adds extraction). Ratios are taken within one run, alternating the steps.
 """
@@ -39,7 +40,7 @@ for path in files:
     spec = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(names))) + "}"
     con.execute(
         f"create table {kind[0]} as select * from read_csv('{path}', delim='$', quote='', escape='', "
-        f"header=true, auto_detect=false, columns={spec})"
+        f"header=true, auto_detect=false, columns={spec}, store_rejects=true)"
     )
 print(json.dumps({"seconds": time.perf_counter() - started}))
 """
@@ -50,7 +51,8 @@ from pathlib import Path
 from pv.ingest import ingest
 work = Path(sys.argv[2])
 started = time.perf_counter()
-reports = ingest(Path(sys.argv[1]), db_path=work / "pv.duckdb", lake=work / "lake", work_dir=work / "tmp")
+reports = ingest(Path(sys.argv[1]), db_path=work / "pv.duckdb", lake=work / "lake", work_dir=work / "tmp",
+                 curate=False)
 seconds = time.perf_counter() - started
 print(json.dumps({"seconds": seconds, "rows": reports[0].rows, "rejects": reports[0].rejects}))
 """
@@ -81,9 +83,8 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, help="reuse/keep the generated quarter in this folder")
     args = parser.parse_args()
 
-    from pv.synth import generate
-
     from pv.quarters import Quarter
+    from pv.synth import generate
 
     with tempfile.TemporaryDirectory(dir=REPO / "data" if (REPO / "data").is_dir() else None) as scratch:
         root = args.keep or Path(scratch) / "synth"

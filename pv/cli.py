@@ -52,11 +52,26 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
             downloads=config.default_downloads(),
             base_url=args.base_url,
             progress=update,
+            curate=not args.raw_only,
         )
     finally:
         close()
     _print_reports(reports)
     print(f"database: {args.db}")
+    return 0
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    import time
+
+    from pv.db import build_database
+    from pv.lake import lake_quarters
+
+    if not lake_quarters(args.lake):
+        raise UserError(f"{args.lake}: no ingested quarters; run `pv ingest` first")
+    started = time.perf_counter()
+    build_database(args.db, args.lake)
+    print(f"database: {args.db} ({time.perf_counter() - started:.1f} s)")
     return 0
 
 
@@ -125,7 +140,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ingest.add_argument("--base-url", help="FDA download base URL (default FDA's Exports folder)")
     ingest.add_argument("--quiet", action="store_true", help="no progress bar")
+    ingest.add_argument("--raw-only", action="store_true", help="skip the curated layer (build it later)")
     ingest.set_defaults(run=_cmd_ingest)
+
+    build = commands.add_parser("build", help="rebuild the database (raw, staging, curated) from the lake")
+    build.add_argument("--db", type=Path, default=config.default_db())
+    build.add_argument("--lake", type=Path, default=config.default_lake())
+    build.set_defaults(run=_cmd_build)
 
     demo = commands.add_parser(
         "demo", help="generate demo quarters and ingest them with the shipped real extracts"

@@ -7,7 +7,8 @@ import time
 import uuid
 import zipfile
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -129,6 +130,24 @@ def _materialise(member: Member, work_dir: Path) -> tuple[Path, FileProfile]:
     return target, profile
 
 
+def _materialised_in_turn(
+    members: dict[str, Member], work_dir: Path
+) -> Iterator[tuple[str, Member, tuple[Path, FileProfile]]]:
+    """Members with their readable path and profile, extracting the next one while the caller parses.
+
+    DuckDB releases the GIL while it parses, so extracting and hashing file n+1 overlaps with parsing
+    file n; at most one file runs ahead.
+    """
+    items = list(members.items())
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        upcoming = pool.submit(_materialise, items[0][1], work_dir) if items else None
+        for index, (table, member) in enumerate(items):
+            current = upcoming.result()
+            if index + 1 < len(items):
+                upcoming = pool.submit(_materialise, items[index + 1][1], work_dir)
+            yield table, member, current
+
+
 def _check_rejects(result: ParseResult, label: str) -> None:
     limit = max(MIN_REJECTS_BEFORE_FAILING, MAX_REJECT_FRACTION * result.profile.lines)
     if result.lines_rejected > limit:
@@ -172,6 +191,13 @@ def _parse_deleted(
     return rows, rejects, account
 
 
+def _plain(value: object) -> object:
+    """Datetimes as epoch microseconds, so pyarrow does not pull in pandas to convert them."""
+    if isinstance(value, datetime):
+        return int(value.timestamp() * 1_000_000)
+    return value
+
+
 def _write_bookkeeping(staging: Path, table: str, records: list[dict]) -> None:
     columns = BOOKKEEPING_COLUMNS[table]
     types = {
@@ -181,7 +207,8 @@ def _write_bookkeeping(staging: Path, table: str, records: list[dict]) -> None:
     }
     schema = pa.schema([(name, types[kind]) for name, kind in columns.items()])
     arrays = [
-        pa.array([record.get(name) for record in records], type=schema.field(name).type) for name in columns
+        pa.array([_plain(record.get(name)) for record in records], type=schema.field(name).type)
+        for name in columns
     ]
     (staging / table).mkdir(parents=True, exist_ok=True)
     pq.write_table(
@@ -220,8 +247,7 @@ def ingest_quarter(
     try:
         con = _connect_for_parsing()
         try:
-            for table, member in source.tables.items():
-                path, profile = _materialise(member, quarter_work)
+            for table, member, (path, profile) in _materialised_in_turn(source.tables, quarter_work):
                 result = parse_table_file(
                     con, path, table, str(source.quarter), profile, staging / table, member.label
                 )
@@ -328,13 +354,17 @@ def ingest(
     downloads: Path | None = None,
     base_url: str | None = None,
     progress: Progress | None = None,
+    curate: bool = True,
 ) -> list[QuarterReport]:
-    """Ingest every quarter found in ``source``; each quarter replaces its earlier copy atomically."""
+    """Ingest every quarter found in ``source``; each quarter replaces its earlier copy atomically.
+
+    The database is then rebuilt from the lake, with the curated layer unless ``curate`` is false.
+    """
     manifest = download.load_manifest()
     reports = []
     with writer_lock(lake):
         sources = resolve_sources(source, quarters, downloads or work_dir, base_url)
         for quarter_source in sources:
             reports.append(ingest_quarter(quarter_source, lake, work_dir, manifest, progress))
-        build_database(db_path, lake)
+        build_database(db_path, lake, curated=curate)
     return reports
