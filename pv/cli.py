@@ -75,6 +75,31 @@ def _cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_unmapped(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from pv.normalize import unmapped_report
+
+    if not args.db.exists():
+        raise UserError(f"{args.db}: no database; run `pv ingest` first")
+    with duckdb.connect(str(args.db), read_only=True) as con:
+        tables = {
+            name
+            for (name,) in con.sql("select schema_name || '.' || table_name from duckdb_tables()").fetchall()
+        }
+        if "curated.drug_name_map" not in tables:
+            raise UserError(f"{args.db}: no curated layer; run `pv build` first")
+        unmapped, target_like = unmapped_report(
+            con, drug_rows_sql="select drugname, prod_ai, nda_num from staging.stg_drug", limit=args.limit
+        )
+    with_options = {"index": False, "max_colwidth": 60}
+    print(f"Most-reported drug names that map to no ingredient (top {args.limit}):")
+    print(unmapped.to_string(**with_options) if len(unmapped) else "  none")
+    print(f"\nNames that look like a taxane or anti-HER2 drug but did not map to one (top {args.limit}):")
+    print(target_like.to_string(**with_options) if len(target_like) else "  none")
+    return 0
+
+
 def _cmd_synth(args: argparse.Namespace) -> int:
     from pv.synth import generate
 
@@ -153,6 +178,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--quiet", action="store_true")
     demo.set_defaults(run=_cmd_demo)
+
+    unmapped = commands.add_parser("unmapped", help="drug names that map to nothing, to grow the dictionary")
+    unmapped.add_argument("--db", type=Path, default=config.default_db())
+    unmapped.add_argument("--limit", type=int, default=30)
+    unmapped.set_defaults(run=_cmd_unmapped)
 
     synth = commands.add_parser("synth", help="write synthetic quarters in FDA's zip format")
     synth.add_argument("--out", required=True, help="folder for the zips and the ground truth")
