@@ -1,0 +1,991 @@
+"""FAERS ``drugname`` / ``prod_ai`` / ``nda_num`` → ingredients, analysis classes and flags.
+
+A drug name that is not recognised silently moves a case into the background of a disproportionality
+analysis, so every name gets an answer and a stated method. The reviewed vocabularies are CSV files in
+``data/vocab/`` (``drug_dictionary.csv``, ``ingredient_classes.csv``, ``drug_negatives.csv``,
+``drug_nda.csv``, ``drug_cleaning.csv``, ``drug_biologic_suffixes.csv``; see ``data/vocab/README.md``);
+this module holds the rules.
+
+Order of evidence per (drugname, prod_ai, nda_num) triple (vocabulary.md §4):
+
+1. ``prod_ai``: split on ``\\``, salts/hydrates, ``ado-``/``fam-`` prefixes and US biologic suffixes stripped,
+   de-duplicated; parts that are dictionary names give their dictionary ingredients, the others themselves.
+   Target ingredients the curated dictionary finds in the drugname are added (FDA's coding can miss one part
+   of a regimen), and a trastuzumab ADC named in the drugname replaces plain trastuzumab.
+2. the cleaned drugname against the curated dictionary (brands, INNs, codes, regimens, look-alikes);
+3. ``nda_num`` (compared as an integer) against ``drug_nda.csv``;
+4. a conservative fuzzy match of target-looking tokens against the target names only;
+5. otherwise the cleaned drugname itself is the ingredient, so background counts stay right.
+
+``method``:
+
+* ``exact``: a dictionary name equal to the drugname after case/whitespace folding, a ``prod_ai`` part that is
+  a dictionary name (``prod_ai`` is FDA's coded ingredient: splitting and salt stripping count as folding), or
+  the ``nda_num`` table;
+* ``rule``: found after cleaning rules (strengths, units, forms, routes, manufacturers, brackets, WHO-DD
+  codes, combinations, trailing punctuation, ``?`` for a non-ASCII hyphen, biologic suffixes), or a
+  non-target ingredient taken from ``prod_ai``/the cleaned name without a dictionary entry;
+* ``fuzzy``: needed a RapidFuzz spelling correction (audited);
+* ``none``: nothing: empty, placeholder (UNKNOWN, PLACEBO, BLINDED alone …) or non-specific (CHEMOTHERAPY)
+  names, or names that clean to nothing, without ``prod_ai``/``nda_num`` evidence.
+
+With target ingredients the method describes how the *targets* were found (the weakest of them); otherwise
+how the ingredients were found. Flags: ``formulation`` (``nab``/``liposomal``/``micellar``/``oral`` on
+taxane rows, ``subcutaneous`` on anti-HER2 antibody rows), ``biosimilar`` (trastuzumab/pertuzumab rows
+only), ``blinded`` (a blinded/placebo marker), ``device`` (paclitaxel-eluting stents and balloons: their
+paclitaxel is dropped, so class none). Hyaluronidase is dropped next to any other ingredient (an SC
+excipient: Hylecta, Phesgo); alone it stays.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import re
+import unicodedata
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
+
+VOCAB_DIR = Path(__file__).resolve().parents[2] / "data" / "vocab"
+
+TARGET_CLASSES = ("taxane", "anti_her2_antibody", "anti_her2_adc", "her2_tki")
+METHODS = ("exact", "rule", "fuzzy", "none")
+COLUMNS = (
+    "raw",
+    "prod_ai",
+    "ingredients",
+    "classes",
+    "method",
+    "matched_on",
+    "fuzzy_score",
+    "formulation",
+    "biosimilar",
+    "blinded",
+    "device",
+)
+
+_LEVEL = {"exact": 0, "rule": 1, "fuzzy": 2}
+# Formulations that describe a taxane product vs an anti-HER2 antibody product.
+_TAXANE_FORMS = ("nab", "liposomal", "micellar", "oral")
+_ANTIBODY_FORMS = ("subcutaneous",)
+# Bases whose US suffix marks a biosimilar: Herceptin and Perjeta carry none.
+_BIOSIMILAR_BASES = ("trastuzumab", "pertuzumab")
+# A trastuzumab mention next to one of these payload tokens is the ADC (vocabulary.md §5).
+_ADC_PAYLOADS = (
+    ("emtans", "trastuzumab emtansine"),
+    ("dm1", "trastuzumab emtansine"),
+    ("derux", "trastuzumab deruxtecan"),
+    ("dxd", "trastuzumab deruxtecan"),
+    ("rezet", "trastuzumab rezetecan"),
+    ("duocarm", "trastuzumab duocarmazine"),
+    ("kadc", "trastuzumab emtansine"),
+    ("enhert", "trastuzumab deruxtecan"),
+)
+_FUZZY_MIN_LEN = 7
+_FUZZY_MIN_SCORE = 85.0
+
+_TOKEN_RE = re.compile(r"[a-z0-9]+")
+_DIGIT_RE = re.compile(r"\d")
+_PLAIN_RE = re.compile(r"[a-z ]+")
+_QMARK_HYPHEN_RE = re.compile(r"(?<=[a-z0-9])\?(?=[a-z0-9])")
+_DASHES = str.maketrans({c: "-" for c in "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u00ad"})
+_WHODD_RE = re.compile(r"/\s*\d{5,}\s*(?:/|$)")
+_ALT_NAME_RE = re.compile(r"\s*//\s*(.+)$")
+_STRENGTH_RE = re.compile(
+    r"(?<![a-z])\d+(?:[.,]\d+)*\s*(?:mg|mcg|µg|ug|g|gm|grams?|ml|l|iu|ui|units?|u|meq|mmol|%|mg/m2|mg/kg)"
+    r"(?:\s*/\s*(?:\d+(?:[.,]\d+)*\s*)?(?:ml|l|m2|kg|h|hr|hours?|day|dose|vial|tab|cap|actuation|g))?(?![a-z])"
+)
+_RATIO_RE = re.compile(r"(?<![a-z0-9])\d+(?:[.,]\d+)?(?:\s*/\s*\d+(?:[.,]\d+)?)+(?![a-z0-9])")
+_EDGE_PUNCT = " .,;:*#\"'`-_/\\+&|~=!"
+_SEP_RE = re.compile(r"\s*(?:\\|/|\+|,|;|&|\bw/\s*|\s(?:with|and|or|vs\.?|versus)\s)\s*")
+_PAREN_RE = re.compile(r"[(\[{]([^()\[\]{}]*)(?:[)\]}]|$)")
+_SUFFIX_RE = re.compile(r"\b([a-z]+)-([a-z]{4})\b(?!-)")
+
+
+class _Entry(NamedTuple):
+    name: str
+    ingredients: tuple[str, ...]
+    formulation: str | None = None
+    biosimilar: bool = False
+    blinded: bool = False
+    device: bool = False
+    whole: bool = False
+
+
+@dataclass(slots=True)
+class _Vocab:
+    exact: dict[str, _Entry]
+    grams: dict[str, _Entry]
+    whole: dict[str, _Entry]
+    codes: dict[str, _Entry]
+    max_gram: dict[str, int]
+    classes: dict[str, str]
+    excluded: frozenset[str]
+    nda: dict[int, _Entry]
+    negatives: tuple[str, ...]
+    negative_names: frozenset[str]
+    words: dict[str, frozenset[str]]
+    drop: frozenset[str]
+    formulation_res: tuple[tuple[str, re.Pattern[str]], ...]
+    blinded_re: re.Pattern[str]
+    device_re: re.Pattern[str]
+    stems: tuple[str, ...]
+    suffixes: dict[tuple[str, str], bool]
+    spaced_suffix_re: re.Pattern[str]
+    spaced_bases: tuple[str, ...]
+    relevant: frozenset[str]
+    scan_tokens: frozenset[str]
+    code_tokens: frozenset[str]
+    whole_tokens: frozenset[str]
+    target_like_re: re.Pattern[str]
+    fuzzy_choices: dict[str, dict[str, _Entry]]
+    fuzzy_prefix3: frozenset[str]
+
+
+class _Comp(NamedTuple):
+    """One combination part of a drugname."""
+
+    entries: list[_Entry]
+    fallback: tuple[str, ...]  # the part as non-target ingredient(s) when no dictionary entry matched
+    tokens: tuple[str, ...]
+    kind: str = "ok"  # ok | placeholder | nonspecific | empty
+
+
+class _Name(NamedTuple):
+    """What the rules (no fuzzy) make of one drugname."""
+
+    level: str | None
+    dict_ingredients: tuple[str, ...]
+    fallback: tuple[str, ...]
+    unmatched: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]  # (tokens, fallback) of unmatched parts
+    formulation: str | None
+    form_marker: str | None
+    biosimilar: bool
+    blinded: bool
+    device: bool
+    kind: str = "ok"
+    fuzzable: bool = False
+
+
+class _Fuzzy(NamedTuple):
+    ingredients: tuple[str, ...]
+    leftover: tuple[str, ...]
+    score: float
+    audit: tuple[tuple[str, str, str, float], ...]
+    formulation: str | None
+    biosimilar: bool
+
+
+class _Prod(NamedTuple):
+    ingredients: tuple[tuple[str, bool], ...]
+    biosimilar: bool
+
+
+class _Row(NamedTuple):
+    ingredients: tuple[str, ...]
+    classes: tuple[str, ...]
+    method: str
+    matched_on: str | None
+    fuzzy_score: float | None
+    formulation: str | None
+    biosimilar: bool
+    blinded: bool
+    device: bool
+    audit: tuple[tuple[str, str, str, float], ...] = ()
+
+
+def _read_csv(name: str) -> list[dict[str, str]]:
+    with open(VOCAB_DIR / name, newline="", encoding="utf-8") as handle:
+        return [{k: (v or "").strip() for k, v in row.items()} for row in csv.DictReader(handle)]
+
+
+def _flag(value: str) -> bool:
+    return value.lower() in ("true", "1", "yes")
+
+
+def _trivial(text: str) -> str:
+    return " ".join(text.casefold().split())
+
+
+def _word_regex(terms: Iterable[str]) -> re.Pattern[str]:
+    alternatives = sorted(
+        {re.escape(t).replace(r"\-", "[- ]?").replace(r"\.", r"\.?") for t in terms}, key=len
+    )
+    return re.compile(r"(?<![a-z0-9])(?:" + "|".join(reversed(alternatives)) + r")(?![a-z0-9])")
+
+
+def _biologic(text: str, stems: tuple[str, ...], suffixes: dict[tuple[str, str], bool]) -> tuple[str, bool]:
+    """Strip US 4-letter suffixes after a biologic stem (``-dkst``, ``-nxki``); report a biosimilar one."""
+    biosimilar = False
+    if "-" not in text:
+        return text, False
+
+    def strip(match: re.Match[str]) -> str:
+        nonlocal biosimilar
+        word, suffix = match.group(1), match.group(2)
+        known = suffixes.get((word, suffix))
+        if word in _BIOSIMILAR_BASES:
+            biosimilar = biosimilar or (known if known is not None else True)
+            return word
+        if known is not None or word.endswith(stems):
+            return word
+        return match.group(0)
+
+    return _SUFFIX_RE.sub(strip, text), biosimilar
+
+
+@functools.cache
+def _vocab() -> _Vocab:
+    words: dict[str, set[str]] = defaultdict(set)
+    formulation_terms: dict[str, list[str]] = defaultdict(list)
+    for row in _read_csv("drug_cleaning.csv"):
+        if row["kind"] == "formulation":
+            formulation_terms[row["value"]].append(row["term"])
+        else:
+            words[row["kind"]].add(row["term"])
+    stems = tuple(sorted(words["biologic_stem"]))
+    suffixes = {
+        (r["base"], r["suffix"]): _flag(r["biosimilar"]) for r in _read_csv("drug_biologic_suffixes.csv")
+    }
+    spaced = [f"{b} {s}" for (b, s), bio in suffixes.items() if bio and " " not in b]
+
+    exact: dict[str, _Entry] = {}
+    grams: dict[str, _Entry] = {}
+    whole: dict[str, _Entry] = {}
+    codes: dict[str, _Entry] = {}
+    max_gram: dict[str, int] = {}
+    for row in _read_csv("drug_dictionary.csv"):
+        entry = _Entry(
+            name=row["name"].lower(),
+            ingredients=tuple(i.strip() for i in row["ingredients"].split(";") if i.strip()),
+            formulation=row["formulation"] or None,
+            biosimilar=_flag(row["biosimilar"]),
+            blinded=_flag(row["blinded"]),
+            device=_flag(row["device"]),
+            whole=row["scope"] == "whole",
+        )
+        exact[_trivial(row["name"])] = entry
+        tokens = _TOKEN_RE.findall(_biologic(_trivial(row["name"]), stems, suffixes)[0])
+        key = " ".join(tokens)
+        if entry.whole:
+            whole[key] = entry
+            continue
+        grams[key] = entry
+        max_gram[tokens[0]] = max(max_gram.get(tokens[0], 0), len(tokens))
+        if len(tokens) > 1 and any(c.isdigit() for c in key):
+            codes["".join(tokens)] = entry
+
+    classes: dict[str, str] = {}
+    excluded: set[str] = set()
+    for row in _read_csv("ingredient_classes.csv"):
+        if row["class"] == "none":
+            excluded.add(row["ingredient"])
+        else:
+            classes[row["ingredient"]] = row["class"]
+
+    nda = {
+        int(row["nda_num"]): _Entry(
+            name=row["product"].lower(),
+            ingredients=tuple(i for i in row["ingredients"].split(";") if i),
+            formulation=row["formulation"] or None,
+            biosimilar=_flag(row["biosimilar"]),
+        )
+        for row in _read_csv("drug_nda.csv")
+    }
+
+    drop = frozenset().union(
+        *(words[k] for k in ("noise", "form", "route", "unit", "manufacturer", "language", "blinded"))
+    )
+    # Words that can make a drugname add something to prod_ai evidence (targets, devices, flags).
+    relevant = set(_BIOSIMILAR_BASES) | set(codes)
+    for key, entry in (*grams.items(), *whole.items()):
+        if entry.device or entry.blinded or entry.biosimilar or any(i in classes for i in entry.ingredients):
+            relevant.update(t for t in key.split() if t not in drop)
+    relevant |= words["blinded"]
+    code_tokens = frozenset(codes) | frozenset(
+        t for key in grams if "".join(key.split()) in codes for t in key.split()
+    )
+    negatives = [_trivial(r["term"]) for r in _read_csv("drug_negatives.csv")]
+    target_prefixes = tuple(sorted(words["target_prefix"]))
+    fuzzy_choices: dict[str, dict[str, _Entry]] = defaultdict(dict)
+    for key, entry in grams.items():
+        if " " in key or len(key) < _FUZZY_MIN_LEN or not any(i in classes for i in entry.ingredients):
+            continue
+        fuzzy_choices[key[0]][key] = entry
+
+    return _Vocab(
+        exact=exact,
+        grams=grams,
+        whole=whole,
+        codes=codes,
+        max_gram=max_gram,
+        classes=classes,
+        excluded=frozenset(excluded),
+        nda=nda,
+        negatives=tuple(n for n in negatives if " " not in n),
+        negative_names=frozenset(negatives),
+        words={kind: frozenset(terms) for kind, terms in words.items()},
+        drop=drop,
+        formulation_res=tuple((value, _word_regex(terms)) for value, terms in formulation_terms.items()),
+        blinded_re=_word_regex(words["blinded"]),
+        device_re=_word_regex(words["device"]),
+        stems=stems,
+        suffixes=suffixes,
+        spaced_suffix_re=re.compile(r"\b(" + "|".join(map(re.escape, spaced)) + r")\b"),
+        spaced_bases=tuple(sorted({b.split()[0] for b in spaced})),
+        relevant=frozenset(relevant),
+        scan_tokens=frozenset(max_gram) | code_tokens,
+        code_tokens=code_tokens,
+        whole_tokens=frozenset(t for key in whole for t in key.split()),
+        target_like_re=re.compile(r"(?:^|[^a-z])(?:" + "|".join(target_prefixes) + ")"),
+        fuzzy_choices=dict(fuzzy_choices),
+        fuzzy_prefix3=frozenset(k[:3] for choices in fuzzy_choices.values() for k in choices),
+    )
+
+
+# --------------------------------------------------------------------------------------------- drugname
+
+
+def _pre_clean(text: str, v: _Vocab) -> tuple[str, bool]:
+    """Text-level repairs that must see the punctuation: ``?`` hyphens, WHO-DD codes, biologic affixes."""
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", text.translate(_DASHES))
+        text = "".join(c for c in text if not unicodedata.combining(c))
+    if "?" in text:
+        text = _QMARK_HYPHEN_RE.sub("-", text).replace("?", " ")
+    if "/" in text:
+        text = _WHODD_RE.sub(" ", text)
+        text = _ALT_NAME_RE.sub(r" (\1)", text)
+    text = text.replace("^", "'")
+    text, biosimilar = _biologic(text, v.stems, v.suffixes)
+    if any(base in text for base in v.spaced_bases) and v.spaced_suffix_re.search(text):
+        text = v.spaced_suffix_re.sub(lambda m: m.group(1).split()[0], text)
+        biosimilar = True
+    if _DIGIT_RE.search(text):
+        text = _STRENGTH_RE.sub(" ", text)
+        text = _RATIO_RE.sub(" ", text)
+    return " ".join(text.split()).strip(_EDGE_PUNCT), biosimilar
+
+
+def _split(text: str) -> list[str]:
+    """Split a combination on separators outside brackets."""
+    if "(" not in text and "[" not in text and "{" not in text:
+        return [p.strip(_EDGE_PUNCT) for p in _SEP_RE.split(text) if p.strip(_EDGE_PUNCT)]
+    spans: list[str] = []
+
+    def hide(match: re.Match[str]) -> str:
+        spans.append(match.group(0))
+        return f"\x00{len(spans) - 1}\x00"
+
+    masked = _PAREN_RE.sub(hide, text)
+    parts = []
+    for part in _SEP_RE.split(masked):
+        part = re.sub(r"\x00(\d+)\x00", lambda m: spans[int(m.group(1))], part).strip(_EDGE_PUNCT)
+        if part:
+            parts.append(part)
+    return parts
+
+
+def _scan(tokens: Sequence[str], v: _Vocab) -> list[_Entry]:
+    """Longest dictionary n-grams, left to right, on word boundaries only (no substrings)."""
+    found: list[_Entry] = []
+    i, n_tokens = 0, len(tokens)
+    # Codes (T-DM1, DS-8201a) may be written with or without separators: try the joined n-grams.
+    codes = not v.code_tokens.isdisjoint(tokens)
+    while i < n_tokens:
+        longest = v.max_gram.get(tokens[i], 0)
+        hit = None
+        for n in range(min(max(longest, 4 if codes else 0), n_tokens - i), 0, -1):
+            if n <= longest and (hit := v.grams.get(" ".join(tokens[i : i + n]))):
+                break
+            if codes and (hit := v.codes.get("".join(tokens[i : i + n]))):
+                break
+        if hit:
+            found.append(hit)
+            i += n
+        else:
+            i += 1
+    return found
+
+
+def _adc(entries: list[_Entry], tokens: Sequence[str], v: _Vocab) -> list[_Entry]:
+    """A plain trastuzumab next to an ADC payload token is the ADC."""
+    if not any(e.ingredients == ("trastuzumab",) for e in entries):
+        return entries
+    for prefix, adc in _ADC_PAYLOADS:
+        if any(t.startswith(prefix) for t in tokens):
+            target = v.grams[adc]
+            return [target if e.ingredients == ("trastuzumab",) else e for e in entries]
+    return entries
+
+
+def _strip_salts(tokens: list[str], v: _Vocab) -> list[str]:
+    hydrate, salt, cation = v.words["hydrate"], v.words["salt"], v.words["cation"]
+    while len(tokens) > 1 and tokens[-1] in hydrate:
+        tokens = tokens[:-1]
+    # A trailing salt goes unless it belongs to a cation (sodium chloride) or only salts would remain.
+    while (
+        len(tokens) > 1
+        and tokens[-1] in salt
+        and tokens[-2] not in cation
+        and any(t not in salt and t not in cation for t in tokens[:-1])
+    ):
+        tokens = tokens[:-1]
+    return tokens
+
+
+def _fallback(tokens: Sequence[str], v: _Vocab) -> tuple[str | None, str]:
+    """The cleaned name as a non-target ingredient, or why there is none."""
+    w = v.words
+    drop = v.drop
+    kept = [t for t in tokens if t not in drop and not t.isdigit()]
+    if kept and all(t in w["placeholder"] or t in w["nonspecific"] for t in kept):
+        return None, "nonspecific" if any(t in w["nonspecific"] for t in kept) else "placeholder"
+    if not kept:
+        if tokens and all(t in w["placeholder"] or t.isdigit() for t in tokens):
+            return None, "placeholder"
+        return None, "empty"
+    return " ".join(_strip_salts(kept, v)), "ok"
+
+
+def _component(text: str, v: _Vocab) -> _Comp:
+    inners = _PAREN_RE.findall(text) if ("(" in text or "[" in text or "{" in text) else []
+    outside = _PAREN_RE.sub(" ", text) if inners else text
+    tokens = tuple(_TOKEN_RE.findall(outside))
+    entries = _match(tokens, v)
+    if not entries:
+        for inner in inners:
+            for part in _split(inner):
+                entries += _match(tuple(_TOKEN_RE.findall(part)), v)
+    if entries:
+        if inners:  # a payload in brackets still makes trastuzumab the ADC: HERCEPTIN (T-DM1)
+            entries = _adc(entries, tuple(_TOKEN_RE.findall(text)), v)
+        return _Comp(entries, (), tokens)
+    # Legacy names often put the ingredient(s) in brackets after a brand: prefer them.
+    for inner in inners:
+        names = [n for n in (_fallback(_TOKEN_RE.findall(p), v)[0] for p in _split(inner)) if n]
+        if names:
+            return _Comp([], tuple(names), tokens)
+    name, kind = _fallback(tokens, v)
+    return _Comp([], (name,) if name else (), tokens, kind)
+
+
+def _match(tokens: tuple[str, ...], v: _Vocab) -> list[_Entry]:
+    if not tokens:
+        return []
+    key = " ".join(tokens)
+    hit = v.whole.get(key) or v.grams.get(key) or v.codes.get("".join(tokens))
+    if hit:
+        return [hit]
+    entries = [] if v.scan_tokens.isdisjoint(tokens) else _scan(tokens, v)
+    if not entries and not v.whole_tokens.isdisjoint(tokens):
+        w = v.words
+        core = [t for t in tokens if t not in w["noise"] and t not in w["placeholder"] and t not in w["form"]]
+        hit = v.whole.get(" ".join(core)) if core else None
+        entries = [hit] if hit else []
+    return _adc(entries, tokens, v) if entries else entries
+
+
+def _parse_name(raw: str, v: _Vocab) -> _Name:
+    key = _trivial(raw)
+    blinded = ("blind" in key or "placebo" in key or "mask" in key) and bool(v.blinded_re.search(key))
+    e = v.exact.get(key)
+    if e is not None:
+        return _Name(
+            "exact", e.ingredients, (), (), e.formulation, None, e.biosimilar, blinded or e.blinded, e.device
+        )
+    if key in v.words["placeholder"]:
+        return _Name(None, (), (), (), None, None, False, blinded, False, "placeholder")
+    plain = _PLAIN_RE.fullmatch(key) and not (" " in key and _SEP_RE.search(key))
+    if plain and not any(base in key for base in v.spaced_bases):
+        # Letters and spaces only: nothing for the text repairs or the combination split to do.
+        text, biosimilar = key, False
+        comps = [_component(key, v)]
+    else:
+        text, biosimilar = _pre_clean(key, v)
+        e = v.exact.get(text)
+        comps = (
+            [_Comp([e], (), tuple(_TOKEN_RE.findall(text)))]
+            if e
+            else [_component(p, v) for p in _split(text)]
+        )
+
+    ingredients: dict[str, None] = {}
+    fallback: dict[str, None] = {}
+    unmatched = []
+    formulation = None
+    device = fuzzable = False
+    kinds = set()
+    for comp in comps:
+        for e in comp.entries:
+            ingredients.update(dict.fromkeys(e.ingredients))
+            formulation = formulation or e.formulation
+            biosimilar = biosimilar or e.biosimilar
+            blinded = blinded or e.blinded
+            device = device or e.device
+        if comp.fallback:
+            fallback.update(dict.fromkeys(comp.fallback))
+            if not comp.entries:
+                unmatched.append((comp.tokens, comp.fallback))
+                fuzzable = fuzzable or any(
+                    len(t) >= _FUZZY_MIN_LEN and t[:3] in v.fuzzy_prefix3 for t in comp.tokens
+                )
+        elif not comp.entries:
+            kinds.add(comp.kind)
+    if ingredients or fallback:
+        kind = "ok"
+    else:
+        kind = next((k for k in ("nonspecific", "empty") if k in kinds), "placeholder")
+    form_marker = None
+    if any(v.classes.get(i) in ("taxane", "anti_her2_antibody") for i in ingredients):
+        form_marker = next((value for value, regex in v.formulation_res if regex.search(text)), None)
+        device = device or ("paclitaxel" in ingredients and bool(v.device_re.search(text)))
+    return _Name(
+        "rule" if ingredients or device else None,
+        tuple(ingredients),
+        tuple(fallback),
+        tuple(unmatched),
+        formulation,
+        form_marker,
+        biosimilar,
+        blinded,
+        device,
+        kind,
+        fuzzable,
+    )
+
+
+def _fuzzy_token(token: str, v: _Vocab) -> tuple[str, _Entry, float] | None:
+    """A target name one or two edits away, unless a hard negative is at least as close."""
+    if len(token) < _FUZZY_MIN_LEN or token[:3] not in v.fuzzy_prefix3 or token in v.grams:
+        return None
+    choices = v.fuzzy_choices.get(token[0])
+    if not choices:
+        return None
+    best = process.extractOne(token, choices.keys(), scorer=fuzz.ratio, score_cutoff=_FUZZY_MIN_SCORE)
+    if best is None:
+        return None
+    name, score = best[0], float(best[1])
+    distance = OSA.distance(token, name)
+    if distance > (1 if len(token) <= 8 else 2):
+        return None
+    if any(OSA.distance(token, neg) <= distance for neg in v.negatives):
+        return None
+    return name, choices[name], round(score, 1)
+
+
+def _fuzzy_name(raw: str, parsed: _Name, v: _Vocab) -> _Fuzzy | None:
+    if not parsed.fuzzable or _trivial(raw) in v.negative_names:
+        return None
+    ingredients: list[str] = []
+    leftover: list[str] = []
+    audit: list[tuple[str, str, str, float]] = []
+    scores: list[float] = []
+    entries: list[_Entry] = []
+    for tokens, fallback in parsed.unmatched:
+        found: list[_Entry] = []
+        if not any(t in v.negative_names for t in tokens):
+            corrected = list(tokens)
+            hits = []
+            for i, tok in enumerate(tokens):
+                hit = _fuzzy_token(tok, v)
+                if hit:
+                    corrected[i] = hit[0]
+                    hits.append(hit)
+            if hits:
+                found = _match(tuple(corrected), v)
+            if found:
+                audit.extend(
+                    (raw, name, ing, score) for name, entry, score in hits for ing in entry.ingredients
+                )
+                scores.extend(score for _, _, score in hits)
+        if found:
+            entries += found
+            ingredients += [i for e in found for i in e.ingredients]
+        else:
+            leftover += fallback
+    if not ingredients:
+        return None
+    return _Fuzzy(
+        ingredients=tuple(dict.fromkeys(ingredients)),
+        leftover=tuple(dict.fromkeys(leftover)),
+        score=min(scores),
+        audit=tuple(audit),
+        formulation=next((e.formulation for e in entries if e.formulation), None),
+        biosimilar=any(e.biosimilar for e in entries),
+    )
+
+
+# ---------------------------------------------------------------------------------------- prod_ai, nda
+
+
+def _parse_prod_ai(raw: str, v: _Vocab) -> _Prod | None:
+    found: dict[str, bool] = {}
+    biosimilar = False
+    for part in raw.split("\\"):
+        text = _PAREN_RE.sub(" ", _trivial(part))
+        text, bio = _biologic(text, v.stems, v.suffixes)
+        biosimilar |= bio
+        tokens = _strip_salts([t for t in _TOKEN_RE.findall(text) if t != "nos"], v)
+        if not tokens or all(t in v.words["placeholder"] for t in tokens):
+            continue
+        key = " ".join(tokens)
+        hit = v.grams.get(key) or v.codes.get("".join(tokens)) or v.exact.get(_trivial(part))
+        if hit and hit.ingredients and not hit.device:
+            biosimilar |= hit.biosimilar
+            for ing in hit.ingredients:
+                found[ing] = True
+        else:
+            found.setdefault(key, False)
+    if not found:
+        return None
+    return _Prod(ingredients=tuple(found.items()), biosimilar=biosimilar)
+
+
+def _nda_key(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    text = str(raw).strip()
+    if text.endswith(".0"):
+        text = text[:-2]
+    return int(text) if text.isdigit() else None
+
+
+# ---------------------------------------------------------------------------------------------- combine
+
+
+def _clean_str(value: object) -> str | None:
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    text = str(value)
+    return text if text.strip() else None
+
+
+class _Resolver:
+    """Per-call caches: each distinct drugname, prod_ai and triple is worked out once."""
+
+    def __init__(self) -> None:
+        self.v = _vocab()
+        self.names: dict[str, _Name] = {}
+        self.prods: dict[str, _Prod | None] = {}
+        self.rows: dict[tuple[str | None, str | None, str | None], _Row] = {}
+        self.quiet: dict[str, bool] = {}
+        self.prod_rows: dict[tuple[str, int | None], _Row] = {}
+
+    def name(self, raw: str) -> _Name:
+        parsed = self.names.get(raw)
+        if parsed is None:
+            parsed = self.names[raw] = _parse_name(raw, self.v)
+        return parsed
+
+    def prod(self, raw: str) -> _Prod | None:
+        if raw not in self.prods:
+            self.prods[raw] = _parse_prod_ai(raw, self.v)
+        return self.prods[raw]
+
+    def all(
+        self, names: Sequence[str | None], prod_ai: Sequence[str | None], nda_num: Sequence[str | None]
+    ) -> list[_Row]:
+        rows = []
+        for triple in zip(names, prod_ai, nda_num, strict=True):
+            row = self.rows.get(triple)
+            if row is None:
+                row = self.rows[triple] = self.resolve(*triple)
+            rows.append(row)
+        return rows
+
+    def is_quiet(self, raw: str) -> bool:
+        """True when a drugname cannot add to prod_ai evidence: no target, device or flag word in it."""
+        quiet = self.quiet.get(raw)
+        if quiet is None:
+            key = _trivial(raw)
+            quiet = self.quiet[raw] = key.isascii() and not any(
+                t in self.v.relevant for t in _TOKEN_RE.findall(key)
+            )
+        return quiet
+
+    def resolve(self, drugname: str | None, prod_ai: str | None, nda_num: str | None) -> _Row:
+        prod = self.prod(prod_ai) if prod_ai else None
+        if prod is not None and (not drugname or self.is_quiet(drugname)):
+            nda_key = _nda_key(nda_num)
+            row = self.prod_rows.get((prod_ai, nda_key))
+            if row is None:
+                row = self.prod_rows[prod_ai, nda_key] = self.combine(None, None, prod, nda_num)
+            return row
+        return self.combine(drugname, self.name(drugname) if drugname else None, prod, nda_num)
+
+    def combine(
+        self, drugname: str | None, name: _Name | None, prod: _Prod | None, nda_num: str | None
+    ) -> _Row:
+        v = self.v
+        nda = v.nda.get(key) if (key := _nda_key(nda_num)) is not None else None
+        if prod is None and nda is None and (name is None or not (name.level or name.fuzzable)):
+            # A background name without dictionary, nda or fuzzy evidence: the cleaned name or nothing.
+            fallback = tuple(sorted(name.fallback)) if name else ()
+            found_on = "drugname" if fallback else None
+            blinded = bool(name and name.blinded)
+            return _Row(
+                fallback, (), "rule" if fallback else "none", found_on, None, None, False, blinded, False
+            )
+        found: dict[str, tuple[str, str]] = {}  # ingredient -> (level, source)
+        fuzzy: _Fuzzy | None = None
+        if prod is not None:
+            for ing, in_dict in prod.ingredients:
+                found[ing] = ("exact" if in_dict else "rule", "prod_ai")
+            if name is not None and name.level:
+                for ing in name.dict_ingredients:
+                    if ing in v.classes and ing not in found:
+                        found[ing] = (name.level, "drugname")
+        elif name is not None and name.level:
+            for ing in name.dict_ingredients:
+                found[ing] = (name.level, "drugname")
+            for ing in name.fallback:
+                found.setdefault(ing, ("rule", "drugname"))
+        elif nda is not None:
+            for ing in nda.ingredients:
+                found[ing] = ("exact", "nda_num")
+        elif name is not None and drugname and (fuzzy := _fuzzy_name(drugname, name, v)) is not None:
+            for ing in fuzzy.ingredients:
+                found[ing] = ("fuzzy", "drugname")
+            for ing in fuzzy.leftover:
+                found.setdefault(ing, ("rule", "drugname"))
+        elif name is not None:
+            for ing in name.fallback:
+                found[ing] = ("rule", "drugname")
+
+        device = bool(name and name.device)
+        if device:
+            found.pop("paclitaxel", None)
+        if any(v.classes.get(i) == "anti_her2_adc" and i.startswith("trastuzumab ") for i in found):
+            found.pop("trastuzumab", None)
+        if len(found) > 1:
+            found.pop("hyaluronidase", None)
+
+        ingredients = tuple(sorted(found))
+        classes = tuple(sorted({v.classes[i] for i in ingredients if i in v.classes}))
+        if ingredients:
+            targets = [found[i] for i in ingredients if i in v.classes] or [found[i] for i in ingredients]
+            method = max(targets, key=lambda t: _LEVEL[t[0]])[0]
+            sources = {s for _, s in targets}
+            matched_on = next(s for s in ("drugname", "nda_num", "prod_ai") if s in sources)
+        elif device and name is not None:
+            method, matched_on = name.level or "rule", "drugname"
+        else:
+            method, matched_on = "none", None
+
+        has_taxane = "taxane" in classes
+        has_antibody = "anti_her2_antibody" in classes
+        formulation = None
+        for value in (
+            name.formulation if name else None,
+            fuzzy.formulation if fuzzy else None,
+            name.form_marker if name else None,
+            "subcutaneous" if prod and ("hyaluronidase", True) in prod.ingredients else None,
+            nda.formulation if nda and set(nda.ingredients) & set(ingredients) else None,
+        ):
+            if value and (
+                (value in _TAXANE_FORMS and has_taxane) or (value in _ANTIBODY_FORMS and has_antibody)
+            ):
+                formulation = value
+                break
+        biosimilar = any(b in ingredients for b in _BIOSIMILAR_BASES) and bool(
+            (name and name.biosimilar)
+            or (prod and prod.biosimilar)
+            or (fuzzy and fuzzy.biosimilar)
+            or (nda and nda.biosimilar and "trastuzumab" in nda.ingredients)
+        )
+        fuzzy_used = method == "fuzzy" and fuzzy is not None
+        return _Row(
+            ingredients=ingredients,
+            classes=classes,
+            method=method,
+            matched_on=matched_on,
+            fuzzy_score=fuzzy.score if fuzzy_used else None,
+            formulation=formulation,
+            biosimilar=biosimilar,
+            blinded=bool(name and name.blinded),
+            device=device,
+            audit=fuzzy.audit if fuzzy_used else (),
+        )
+
+
+def _as_list(values: Iterable[object] | None, length: int | None) -> list:
+    if values is None:
+        return [None] * (length or 0)
+    return list(values)
+
+
+def drug_names(
+    names: Iterable[str | None],
+    prod_ai: Iterable[str | None] | None = None,
+    nda_num: Iterable[str | int | None] | None = None,
+) -> pd.DataFrame:
+    """Ingredients, classes, method and flags for each (drugname, prod_ai, nda_num), in input order.
+
+    Work is cached per distinct triple (and per distinct drugname / prod_ai underneath), so a column with
+    repeated values costs what its distinct values cost.
+    """
+    raw = _as_list(names, None)
+    ai = _as_list(prod_ai, len(raw))
+    nda = [None if x is None else str(x) for x in _as_list(nda_num, len(raw))]
+    if not len(raw) == len(ai) == len(nda):
+        raise ValueError(f"names, prod_ai and nda_num differ in length ({len(raw)}, {len(ai)}, {len(nda)})")
+    rows = _Resolver().all([_clean_str(x) for x in raw], [_clean_str(x) for x in ai], nda)
+    text = {"dtype": object}
+    return pd.DataFrame(
+        {
+            "raw": pd.Series(raw, **text),
+            "prod_ai": pd.Series(ai, **text),
+            "ingredients": pd.Series([list(r.ingredients) for r in rows], **text),
+            "classes": pd.Series([list(r.classes) for r in rows], **text),
+            "method": pd.Series([r.method for r in rows], **text),
+            "matched_on": pd.Series([r.matched_on for r in rows], **text),
+            "fuzzy_score": pd.Series([r.fuzzy_score for r in rows], **text),
+            "formulation": pd.Series([r.formulation for r in rows], **text),
+            "biosimilar": pd.Series([r.biosimilar for r in rows], dtype=bool),
+            "blinded": pd.Series([r.blinded for r in rows], dtype=bool),
+            "device": pd.Series([r.device for r in rows], dtype=bool),
+        },
+        columns=list(COLUMNS),
+    )
+
+
+# ------------------------------------------------------------------------------------------- SQL door
+
+
+def _quote_table(name: str) -> tuple[str | None, str]:
+    parts = [p.strip().strip('"') for p in name.split(".")]
+    if len(parts) > 2 or not all(parts):
+        raise ValueError(f"expected [schema.]table, got {name!r}")
+    quoted = ".".join('"' + p.replace('"', '""') + '"' for p in parts)
+    schema = '"' + parts[0].replace('"', '""') + '"' if len(parts) == 2 else None
+    return schema, quoted
+
+
+def build_drug_map(
+    con: duckdb.DuckDBPyConnection,
+    source_sql: str,
+    target_table: str = "curated.drug_name_map",
+    audit_table: str = "curated.drug_fuzzy_audit",
+) -> dict[str, int]:
+    """Normalise the distinct (drugname, prod_ai, nda_num) triples of ``source_sql`` into two tables.
+
+    ``target_table`` holds one row per distinct triple (text columns as VARCHAR copies of the source values;
+    join with ``is not distinct from``); ``audit_table`` one row per fuzzy correction. Returns the number of
+    distinct triples and of triples per method.
+    """
+    triples = con.sql(
+        "select distinct drugname::varchar as drugname, prod_ai::varchar as prod_ai, "
+        f"nda_num::varchar as nda_num from ({source_sql}) as src"
+    ).to_arrow_table()
+    names = triples.column("drugname").to_pylist()
+    prod_ai = triples.column("prod_ai").to_pylist()
+    nda_num = triples.column("nda_num").to_pylist()
+    rows = _Resolver().all([_clean_str(x) for x in names], [_clean_str(x) for x in prod_ai], nda_num)
+
+    string, strings = pa.string(), pa.list_(pa.string())
+    result = pa.table(
+        {
+            "drugname": pa.array(names, string),
+            "prod_ai": pa.array(prod_ai, string),
+            "nda_num": pa.array(nda_num, string),
+            "ingredients": pa.array([list(r.ingredients) for r in rows], strings),
+            "classes": pa.array([list(r.classes) for r in rows], strings),
+            "method": pa.array([r.method for r in rows], string),
+            "matched_on": pa.array([r.matched_on for r in rows], string),
+            "fuzzy_score": pa.array([r.fuzzy_score for r in rows], pa.float64()),
+            "formulation": pa.array([r.formulation for r in rows], string),
+            "biosimilar": pa.array([r.biosimilar for r in rows], pa.bool_()),
+            "blinded": pa.array([r.blinded for r in rows], pa.bool_()),
+            "device": pa.array([r.device for r in rows], pa.bool_()),
+        }
+    )
+    audit_rows = sorted({a for r in rows for a in r.audit})
+    audit = pa.table(
+        {
+            "raw": pa.array([a[0] for a in audit_rows], string),
+            "matched_to": pa.array([a[1] for a in audit_rows], string),
+            "ingredient": pa.array([a[2] for a in audit_rows], string),
+            "score": pa.array([a[3] for a in audit_rows], pa.float64()),
+        }
+    )
+    for table_name, data in ((target_table, result), (audit_table, audit)):
+        schema, quoted = _quote_table(table_name)
+        if schema:
+            con.execute(f"create schema if not exists {schema}")
+        view = "_pv_drug_map_arrow"
+        con.register(view, data)
+        try:
+            con.execute(f"create or replace table {quoted} as select * from {view}")
+        finally:
+            con.unregister(view)
+
+    counts = Counter(r.method for r in rows)
+    return {"distinct_triples": len(rows)} | {m: counts.get(m, 0) for m in METHODS}
+
+
+# ------------------------------------------------------------------------------------- unmapped report
+
+
+def is_placeholder(name: str | None) -> bool:
+    """True for empty names and names made only of placeholder words (UNKNOWN, PLACEBO, BLINDED …)."""
+    return not name or not name.strip() or _parse_name(name, _vocab()).kind == "placeholder"
+
+
+def target_like_pattern() -> str:
+    """Regular expression (lower-case text) for names that look like a target drug."""
+    return _vocab().target_like_re.pattern
+
+
+def unmapped_report(
+    con: duckdb.DuckDBPyConnection,
+    drug_map_table: str = "curated.drug_name_map",
+    drug_rows_sql: str = "select drugname, prod_ai, nda_num from raw.drug",
+    limit: int = 50,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Evidence to grow the dictionary: (a) the most-reported names that map to nothing (placeholders left
+    out), (b) the most-reported names that look like a target drug but have no target class."""
+    _, table = _quote_table(drug_map_table)
+    joined = f"""
+        with rows as ({drug_rows_sql}),
+        counts as (
+            select drugname::varchar as drugname, prod_ai::varchar as prod_ai, nda_num::varchar as nda_num,
+                   count(*) as rows
+            from rows group by all
+        )
+        select c.drugname, c.prod_ai, m.ingredients, m.method, m.device, m.classes, c.rows
+        from counts c join {table} m
+          on c.drugname is not distinct from m.drugname
+         and c.prod_ai is not distinct from m.prod_ai
+         and c.nda_num is not distinct from m.nda_num
+    """
+    unmapped = con.sql(
+        f"select drugname, sum(rows)::bigint as rows from ({joined}) where method = 'none' "
+        "group by drugname order by rows desc, drugname"
+    ).df()
+    keep = [not is_placeholder(n) for n in unmapped["drugname"]]
+    unmapped = unmapped[keep].head(limit).reset_index(drop=True)
+
+    excluded = sorted(_vocab().excluded)
+    excluded_sql = ", ".join("'" + e.replace("'", "''") + "'" for e in excluded)
+    pattern = target_like_pattern().replace("'", "''")
+    target_like = con.sql(
+        f"""
+        select drugname, prod_ai, ingredients, method, sum(rows)::bigint as rows
+        from ({joined})
+        where len(classes) = 0 and not device
+          and regexp_matches(lower(coalesce(drugname, '') || ' ' || coalesce(prod_ai, '')), '{pattern}')
+          and not (len(ingredients) > 0 and list_has_all([{excluded_sql}]::varchar[], ingredients))
+        group by all order by rows desc, drugname nulls last limit {int(limit)}
+        """
+    ).df()
+    return unmapped, target_like

@@ -1,0 +1,761 @@
+"""Drug-name normalisation: every documented example and trap, real FAERS rows, the SQL door, the report."""
+
+from __future__ import annotations
+
+import csv
+import random
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from pv.normalize import build_drug_map, drug_names, unmapped_report
+from pv.normalize import drugs as drugs_module
+from pv.normalize.drugs import COLUMNS, TARGET_CLASSES, VOCAB_DIR, is_placeholder
+
+FAERS = Path(__file__).parent / "fixtures" / "faers"
+
+TAX, AB, ADC, TKI = "taxane", "anti_her2_antibody", "anti_her2_adc", "her2_tki"
+ADC_DXD = "trastuzumab deruxtecan"
+CARBO_PACLI = ["carboplatin", "paclitaxel"]
+
+
+def case(
+    name: str | None,
+    ingredients: list[str],
+    classes: list[str],
+    method: str,
+    matched_on: str | None = "drugname",
+    *,
+    prod: str | None = None,
+    nda: str | None = None,
+    form: str | None = None,
+    bio: bool = False,
+    blind: bool = False,
+    device: bool = False,
+    id: str | None = None,
+):
+    expected = {
+        "ingredients": sorted(ingredients),
+        "classes": sorted(classes),
+        "method": method,
+        "matched_on": matched_on if method != "none" else None,
+        "formulation": form,
+        "biosimilar": bool(bio),
+        "blinded": blind,
+        "device": device,
+    }
+    return pytest.param(name, prod, nda, expected, id=id or f"{name}|{prod}|{nda}")
+
+
+CASES = [
+    # The brief's headline names.
+    case("TAXOTERE (DOCETAXEL)", ["docetaxel"], [TAX], "rule"),
+    case("ABRAXANE /01116001/", ["paclitaxel"], [TAX], "rule", form="nab"),
+    case("TRASTUZUMAB-DKST", ["trastuzumab"], [AB], "rule", bio=True),
+    case("Docetaxol", ["docetaxel"], [TAX], "fuzzy"),
+    # ADC before antibody.
+    case("KADCYLA", ["trastuzumab emtansine"], [ADC], "exact"),
+    case("T-DM1", ["trastuzumab emtansine"], [ADC], "exact"),
+    case("TDM1", ["trastuzumab emtansine"], [ADC], "rule"),
+    case("T-DM-1", ["trastuzumab emtansine"], [ADC], "rule"),
+    case("ENHERTU", ["trastuzumab deruxtecan"], [ADC], "exact"),
+    case("DS-8201", ["trastuzumab deruxtecan"], [ADC], "exact"),
+    case("DS8201a", ["trastuzumab deruxtecan"], [ADC], "rule"),
+    case("T-DXd", ["trastuzumab deruxtecan"], [ADC], "exact"),
+    case("TRASTUZUMAB DERUXTECAN", ["trastuzumab deruxtecan"], [ADC], "exact"),
+    case("trastuzumab emtansine", ["trastuzumab emtansine"], [ADC], "exact"),
+    case("ADO-TRASTUZUMAB EMTANSINE", ["trastuzumab emtansine"], [ADC], "exact"),
+    case("FAM-TRASTUZUMAB DERUXTECAN-NXKI", ["trastuzumab deruxtecan"], [ADC], "exact"),
+    case("TRASTUZUMAB EMTANSINE 160 MG", ["trastuzumab emtansine"], [ADC], "rule"),
+    case("TRASTUZUMAB-EMTANSINE", ["trastuzumab emtansine"], [ADC], "rule"),
+    case("HERCEPTIN EMTANSIN", ["trastuzumab emtansine"], [ADC], "rule"),
+    case("KADCYLA (TRASTUZUMAB)", ["trastuzumab emtansine"], [ADC], "rule"),
+    case("HERCEPTIN (TRASTUZUMAB EMTANSINE)", ["trastuzumab emtansine"], [ADC], "rule"),
+    case("TRASTUZUMAB (ENHERTU)", [ADC_DXD], [ADC], "rule"),
+    case("TRASTUZUMAB DERUXTECAN (DS-8201A)", [ADC_DXD], [ADC], "rule"),
+    case("trastuzamab emtansine", ["trastuzumab emtansine"], [ADC], "fuzzy"),
+    case("DISITAMAB VEDOTIN", ["disitamab vedotin"], [ADC], "exact"),
+    case("RC48", ["disitamab vedotin"], [ADC], "exact"),
+    case("SHR-A1811", ["trastuzumab rezetecan"], [ADC], "exact"),
+    case("SYD985", ["trastuzumab duocarmazine"], [ADC], "exact"),
+    case("KADCYLA", ["trastuzumab emtansine"], [ADC], "exact", prod="TRASTUZUMAB", id="kadcyla-over-prod"),
+    # Look-alike ADCs are not anti-HER2.
+    case("DATROWAY", ["datopotamab deruxtecan"], [], "exact"),
+    case("DATOPOTAMAB DERUXTECAN-DLNK", ["datopotamab deruxtecan"], [], "rule"),
+    case("PATRITUMAB DERUXTECAN", ["patritumab deruxtecan"], [], "exact"),
+    case("IFINATAMAB DERUXTECAN", ["ifinatamab deruxtecan"], [], "exact"),
+    case("DERUXTECAN", ["deruxtecan"], [], "rule"),
+    case("ENFORTUMAB VEDOTIN", ["enfortumab vedotin"], [], "exact"),
+    case("PADCEV", ["enfortumab vedotin"], [], "exact"),
+    case("BRENTUXIMAB VEDOTIN", ["brentuximab vedotin"], [], "exact"),
+    case("ADCETRIS", ["brentuximab vedotin"], [], "exact"),
+    case("SACITUZUMAB GOVITECAN", ["sacituzumab govitecan"], [], "exact"),
+    case("sacituzumab govitecan-hziy", ["sacituzumab govitecan"], [], "rule"),
+    case("TRODELVY", ["sacituzumab govitecan"], [], "exact"),
+    case("ELAHERE", ["mirvetuximab soravtansine"], [], "exact"),
+    # Biosimilars.
+    case("TRASTUZUMAB-PKRB", ["trastuzumab"], [AB], "rule", bio=True),
+    case("TRASTUZUMAB-DTTB", ["trastuzumab"], [AB], "rule", bio=True),
+    case("trastuzumab-qyyp", ["trastuzumab"], [AB], "rule", bio=True),
+    case("TRASTUZUMAB-ANNS", ["trastuzumab"], [AB], "rule", bio=True),
+    case("TRASTUZUMAB ANNS", ["trastuzumab"], [AB], "rule", bio=True),
+    case("TRASTUZUMAB-STRF", ["trastuzumab"], [AB], "rule", bio=True),
+    case("Trastuzumab-strf 150 mg", ["trastuzumab"], [AB], "rule", bio=True),
+    case("OGIVRI", ["trastuzumab"], [AB], "exact", bio=True),
+    case("Herzuma", ["trastuzumab"], [AB], "exact", bio=True),
+    case("ONTRUZANT", ["trastuzumab"], [AB], "exact", bio=True),
+    case("TRAZIMERA", ["trastuzumab"], [AB], "exact", bio=True),
+    case("KANJINTI", ["trastuzumab"], [AB], "exact", bio=True),
+    case("HERCESSI", ["trastuzumab"], [AB], "exact", bio=True),
+    case("ZERCEPAC", ["trastuzumab"], [AB], "exact", bio=True),
+    case("TUZNUE", ["trastuzumab"], [AB], "exact", bio=True),
+    case("HERWENDA", ["trastuzumab"], [AB], "exact", bio=True),
+    case("SAMFENET", ["trastuzumab"], [AB], "exact", bio=True),
+    case("CANMAB", ["trastuzumab"], [AB], "exact", bio=True),
+    case("HERTRAZ", ["trastuzumab"], [AB], "exact", bio=True),
+    case("VIVITRA", ["trastuzumab"], [AB], "exact", bio=True),
+    case("HERTICAD", ["trastuzumab"], [AB], "exact", bio=True),
+    case("TRASTUZUMAB BS", ["trastuzumab"], [AB], "exact", bio=True),
+    case("HERCEPTIN", ["trastuzumab"], [AB], "exact"),
+    case("PEGFILGRASTIM-JMDB", ["pegfilgrastim"], [], "rule"),
+    case("BEVACIZUMAB-AWWB", ["bevacizumab"], [], "rule"),
+    case("MARGETUXIMAB-CMKB", ["margetuximab"], [AB], "rule"),
+    case("MARGENZA", ["margetuximab"], [AB], "exact"),
+    case("ZANIDATAMAB-HRII", ["zanidatamab"], [AB], "rule"),
+    case("ZIIHERA", ["zanidatamab"], [AB], "exact"),
+    case("CIPTERBIN", ["inetetamab"], [AB], "exact"),
+    # SC forms and hyaluronidase.
+    case("PHESGO", ["pertuzumab", "trastuzumab"], [AB], "exact", form="subcutaneous"),
+    case(
+        "PERTUZUMAB, TRASTUZUMAB, AND HYALURONIDASE-ZZXF",
+        ["pertuzumab", "trastuzumab"],
+        [AB],
+        "exact",
+        form="subcutaneous",
+    ),
+    case(
+        "pertuzumab/trastuzumab/hyaluronidase-zzxf",
+        ["pertuzumab", "trastuzumab"],
+        [AB],
+        "rule",
+        form="subcutaneous",
+    ),
+    case("Herceptin Hylecta", ["trastuzumab"], [AB], "exact", form="subcutaneous"),
+    case("TRASTUZUMAB AND HYALURONIDASE-OYSK", ["trastuzumab"], [AB], "exact", form="subcutaneous"),
+    case("HERCEPTIN SC", ["trastuzumab"], [AB], "exact", form="subcutaneous"),
+    case("TRASTUZUMAB SC", ["trastuzumab"], [AB], "rule", form="subcutaneous"),
+    case("HYALURONIDASE", ["hyaluronidase"], [], "exact"),
+    # nab-paclitaxel and other formulations.
+    case("nab-paclitaxel", ["paclitaxel"], [TAX], "exact", form="nab"),
+    case("NAB PACLITAXEL", ["paclitaxel"], [TAX], "rule", form="nab"),
+    case("nab?paclitaxel", ["paclitaxel"], [TAX], "rule", form="nab"),
+    case("ABRAXANE", ["paclitaxel"], [TAX], "exact", form="nab"),
+    case("ABRAXANE (PACLITAXEL)", ["paclitaxel"], [TAX], "rule", form="nab"),
+    case("PAZENIR", ["paclitaxel"], [TAX], "exact", form="nab"),
+    case("ABI-007", ["paclitaxel"], [TAX], "exact", form="nab"),
+    case("paclitaxel protein-bound particles (albumin-bound)", ["paclitaxel"], [TAX], "rule", form="nab"),
+    case(
+        "PACLITAXEL PROTEIN-BOUND PARTICLES FOR INJECTABLE SUSPENSION (ALBUMIN-BOUND)",
+        ["paclitaxel"],
+        [TAX],
+        "exact",
+        form="nab",
+    ),
+    case("PACLITAXEL (ALBUMIN-BOUND)", ["paclitaxel"], [TAX], "rule", form="nab"),
+    case("Paclitaxel (aibumin-bound)", ["paclitaxel"], [TAX], "rule", form="nab"),
+    case("NANOPARTICLE ALBUMIN BOUND PACLITAXEL", ["paclitaxel"], [TAX], "rule", form="nab"),
+    case("GEMCITABINE + NAB-PACLITAXEL", ["gemcitabine", "paclitaxel"], [TAX], "rule", form="nab"),
+    case("LIPUSU", ["paclitaxel"], [TAX], "exact", form="liposomal"),
+    case("PACLITAXEL LIPOSOME", ["paclitaxel"], [TAX], "rule", form="liposomal"),
+    case("APEALEA", ["paclitaxel"], [TAX], "exact", form="micellar"),
+    case("GENEXOL-PM", ["paclitaxel"], [TAX], "exact", form="micellar"),
+    case("GENEXOL", ["paclitaxel"], [TAX], "exact"),
+    case("LIPORAXEL", ["paclitaxel"], [TAX], "exact", form="oral"),
+    case("ORAXOL", ["encequidar", "paclitaxel"], [TAX], "exact", form="oral"),
+    case("OPAXIO", ["paclitaxel poliglumex"], [TAX], "exact"),
+    case("PACLITAXEL POLIGLUMEX", ["paclitaxel poliglumex"], [TAX], "exact"),
+    case("SIROLIMUS PROTEIN-BOUND PARTICLES (ALBUMIN-BOUND)", ["sirolimus"], [], "rule"),
+    case("FYARRO", ["sirolimus"], [], "exact"),
+    case("NABP", ["nabp"], [], "rule"),
+    # Paclitaxel-eluting devices.
+    case("TAXUS", [], [], "exact", device=True),
+    case("TAXUS EXPRESS2 PACLITAXEL-ELUTING CORONARY STENT", [], [], "rule", device=True),
+    case("TAXUS LIBERTE", [], [], "rule", device=True, prod="PACLITAXEL", id="taxus-with-prod-ai"),
+    case("ZILVER PTX", [], [], "exact", device=True),
+    case("ELUVIA", [], [], "exact", device=True),
+    case("IN.PACT ADMIRAL", [], [], "rule", device=True),
+    case("PACLITAXEL-COATED BALLOON", [], [], "rule", device=True),
+    case("PACLITAXEL ELUTING STENT", [], [], "rule", device=True),
+    case("TAXUS BACCATA", ["taxus baccata"], [], "exact"),
+    # Not taxanes, not HER2 drugs.
+    case("IXABEPILONE", ["ixabepilone"], [], "exact"),
+    case("IXEMPRA", ["ixabepilone"], [], "exact"),
+    case("UTIDELONE", ["utidelone"], [], "exact"),
+    case("ERIBULIN", ["eribulin"], [], "exact"),
+    case("HALAVEN", ["eribulin"], [], "exact"),
+    case("VINORELBINE", ["vinorelbine"], [], "exact"),
+    case("NAVELBINE", ["vinorelbine"], [], "exact"),
+    case("AFATINIB", ["afatinib"], [], "exact"),
+    case("GILOTRIF", ["afatinib"], [], "exact"),
+    case("AFATINIB DIMALEATE", ["afatinib"], [], "rule"),
+    case("DACOMITINIB", ["dacomitinib"], [], "exact"),
+    case("VIZIMPRO", ["dacomitinib"], [], "exact"),
+    case("CETUXIMAB", ["cetuximab"], [], "exact"),
+    case("ERBITUX", ["cetuximab"], [], "exact"),
+    case("PANITUMUMAB", ["panitumumab"], [], "exact"),
+    case("NECITUMUMAB", ["necitumumab"], [], "exact"),
+    case("AMIVANTAMAB", ["amivantamab"], [], "exact"),
+    case("BIZENGRI", ["zenocutuzumab"], [], "exact"),
+    case("ZENOCUTUZUMAB", ["zenocutuzumab"], [], "exact"),
+    case("POZIOTINIB", ["poziotinib"], [], "exact"),
+    # Substring traps.
+    case("BETAXOLOL", ["betaxolol"], [], "rule"),
+    case("BETAXOLOL HYDROCHLORIDE", ["betaxolol"], [], "rule"),
+    case("LEVOBETAXOLOL", ["levobetaxolol"], [], "rule"),
+    case("METAXALONE", ["metaxalone"], [], "rule"),
+    case("metaxolone", ["metaxolone"], [], "rule"),
+    case("REGENERATING SERUM", ["regenerating serum"], [], "rule"),
+    case("TAVOR", ["lorazepam"], [], "exact"),
+    case("TAXIM", ["taxim"], [], "rule"),
+    case("TRAZODONE", ["trazodone"], [], "rule"),
+    case("TRAZODONE HCL", ["trazodone"], [], "rule"),
+    case("PERTUSSIS VACCINE", ["pertussis vaccine"], [], "rule"),
+    case("DOCUSATE SODIUM", ["docusate"], [], "rule"),
+    # Regimens and combinations.
+    case("TCH", ["carboplatin", "docetaxel", "trastuzumab"], [AB, TAX], "exact"),
+    case("TCHP", ["carboplatin", "docetaxel", "pertuzumab", "trastuzumab"], [AB, TAX], "exact"),
+    case("THP", ["docetaxel", "pertuzumab", "trastuzumab"], [AB, TAX], "exact"),
+    case("AC-T", ["cyclophosphamide", "doxorubicin", "paclitaxel"], [TAX], "exact"),
+    case("AC->T", ["cyclophosphamide", "doxorubicin", "paclitaxel"], [TAX], "exact"),
+    case("AC-TH", ["cyclophosphamide", "doxorubicin", "paclitaxel", "trastuzumab"], [AB, TAX], "exact"),
+    case("TAC", ["cyclophosphamide", "docetaxel", "doxorubicin"], [TAX], "exact"),
+    case("TCH REGIMEN", ["carboplatin", "docetaxel", "trastuzumab"], [AB, TAX], "rule"),
+    case("carboplatin/paclitaxel", ["carboplatin", "paclitaxel"], [TAX], "rule"),
+    case("CARBOPLATIN\\PACLITAXEL", ["carboplatin", "paclitaxel"], [TAX], "rule"),
+    case(
+        "CARBOPLATIN\\PACLITAXEL",
+        ["carboplatin", "paclitaxel"],
+        [TAX],
+        "exact",
+        "prod_ai",
+        prod="CARBOPLATIN\\PACLITAXEL",
+        id="carboplatin-paclitaxel-prod",
+    ),
+    case("PACLITAXEL + CARBOPLATIN", ["carboplatin", "paclitaxel"], [TAX], "rule"),
+    case("PACLITAXEL W/ CARBOPLATIN", ["carboplatin", "paclitaxel"], [TAX], "rule"),
+    case("PTX+CBDCA", ["carboplatin", "paclitaxel"], [TAX], "rule"),
+    case("PTX", ["paclitaxel"], [TAX], "exact"),
+    case("DTX", ["docetaxel"], [TAX], "exact"),
+    case(
+        "FOLFOX + ABRAXANE",
+        ["fluorouracil", "leucovorin", "oxaliplatin", "paclitaxel"],
+        [TAX],
+        "rule",
+        form="nab",
+    ),
+    case("HERCEPTIN + PERJETA + DOCETAXEL", ["docetaxel", "pertuzumab", "trastuzumab"], [AB, TAX], "rule"),
+    case("TUKYSA, CAPECITABINE, HERCEPTIN", ["capecitabine", "trastuzumab", "tucatinib"], [AB, TKI], "rule"),
+    case("LAPATINIB/CAPECITABINE", ["capecitabine", "lapatinib"], [TKI], "rule"),
+    case("HYDROCHLOROTHIAZIDE,VALSARTAN", ["hydrochlorothiazide", "valsartan"], [], "rule"),
+    case(
+        "SPASFON (PHLOROGLUCINOL, TRIMETHYLPHLOROGLUCINOL)",
+        ["phloroglucinol", "trimethylphloroglucinol"],
+        [],
+        "rule",
+    ),
+    case("LACTULON//LACTULOSE", ["lactulose"], [], "rule"),
+    # Blinded products and trial annotations.
+    case("BLINDED Pertuzumab", ["pertuzumab"], [AB], "rule", blind=True),
+    case("PERTUZUMAB/PLACEBO", ["pertuzumab"], [AB], "exact", blind=True),
+    case("TRASTUZUMAB/PLACEBO", ["trastuzumab"], [AB], "exact", blind=True),
+    case("PLACEBO/PERTUZUMAB", ["pertuzumab"], [AB], "rule", blind=True),
+    case("TRASTUZUMAB OR PLACEBO", ["trastuzumab"], [AB], "rule", blind=True),
+    case("BLINDED TRASTUZUMAB EMTANSINE", ["trastuzumab emtansine"], [ADC], "rule", blind=True),
+    case("blinded; IBRUTINI", ["ibrutini"], [], "rule", blind=True),
+    case("BLINDED", [], [], "none", blind=True),
+    case("BLINDED THERAPY", [], [], "none", blind=True),
+    case("PLACEBO", [], [], "none", blind=True),
+    case("COMPARATOR LETROZOLE", ["letrozole"], [], "rule"),
+    case("DOCETAXEL (NON-ROCHE/NON-COMPARATOR)", ["docetaxel"], [TAX], "rule"),
+    case("PACLITAXEL (OPEN LABEL)", ["paclitaxel"], [TAX], "rule"),
+    # Cleaning rules: punctuation, codes, strengths, forms, manufacturers, languages.
+    case("PACLITAXEL (PACLITAXEL)", ["paclitaxel"], [TAX], "rule"),
+    case("PACLITAXEL.", ["paclitaxel"], [TAX], "rule"),
+    case("TRASTUZUMAB.", ["trastuzumab"], [AB], "rule"),
+    case("Docetaxel...", ["docetaxel"], [TAX], "rule"),
+    case("VANCOMYCIN                         /00314402/", ["vancomycin"], [], "rule"),
+    case("PACLITAXEL 6 MG/ML INJECTION", ["paclitaxel"], [TAX], "rule"),
+    case("DOCETAXEL 20 MG/ML", ["docetaxel"], [TAX], "rule"),
+    case("DOCETAXEL ACCORD", ["docetaxel"], [TAX], "rule"),
+    case("PACLITAXEL HOSPIRA", ["paclitaxel"], [TAX], "rule"),
+    case("Paclitaxel Kabi", ["paclitaxel"], [TAX], "rule"),
+    case("ONE TAXOTERE", ["docetaxel"], [TAX], "rule"),
+    case("JEVTANA KIT", ["cabazitaxel"], [TAX], "rule"),
+    case("DOCETAXEL INJECTION NON-ALCOHOL FORMULA", ["docetaxel"], [TAX], "rule"),
+    case(
+        "PACLITAXEL EBEWE 6 MG/ML KONZENTRAT ZUR HERSTELLUNG EINER INFUSIONSLOSUNG",
+        ["paclitaxel"],
+        [TAX],
+        "rule",
+    ),
+    case("Paclitaxel 6 mg/ml concentrato per soluzione per infusione", ["paclitaxel"], [TAX], "rule"),
+    case("DOCETAXEL\u2013TEVA", ["docetaxel"], [TAX], "rule"),
+    case("5?FLUOROURACIL", ["fluorouracil"], [], "rule"),
+    case("5-FU", ["fluorouracil"], [], "exact"),
+    case("CYTARABINE.", ["cytarabine"], [], "rule"),
+    case("AMLODIPINE BESYLATE TABLETS USP, 10 MG", ["amlodipine"], [], "rule"),
+    case("CEFTRIAXON 2 G, POEDER VOOR OPLOSSING VOOR INFUSIE", ["ceftriaxon"], [], "rule"),
+    case("TRAMADOL HYDROCHLORIDE.", ["tramadol"], [], "rule"),
+    case("SODIUM CHLORIDE", ["sodium chloride"], [], "rule"),
+    case("LAPATINIB DITOSYLATE", ["lapatinib"], [TKI], "rule"),
+    case("NERATINIB MALEATE", ["neratinib"], [TKI], "rule"),
+    case("DOCETAXEL ANHYDROUS", ["docetaxel"], [TAX], "rule"),
+    # Legacy upper-case names and brands.
+    case("TAXOL", ["paclitaxel"], [TAX], "exact"),
+    case("Taxol", ["paclitaxel"], [TAX], "exact"),
+    case("ONXOL", ["paclitaxel"], [TAX], "exact"),
+    case("PAXENE", ["paclitaxel"], [TAX], "exact"),
+    case("ANZATAX", ["paclitaxel"], [TAX], "exact"),
+    case("INTAXEL", ["paclitaxel"], [TAX], "exact"),
+    case("TAXOTERE", ["docetaxel"], [TAX], "exact"),
+    case("DOCEFREZ", ["docetaxel"], [TAX], "exact"),
+    case("DOCIVYX", ["docetaxel"], [TAX], "exact"),
+    case("BEIZRAY", ["docetaxel"], [TAX], "exact"),
+    case("TAXESPIRA", ["docetaxel"], [TAX], "exact"),
+    case("JEVTANA", ["cabazitaxel"], [TAX], "exact"),
+    case("XRP6258", ["cabazitaxel"], [TAX], "exact"),
+    case("TESETAXEL", ["tesetaxel"], [TAX], "exact"),
+    case("PERJETA", ["pertuzumab"], [AB], "exact"),
+    case("TYKERB", ["lapatinib"], [TKI], "exact"),
+    case("TYVERB", ["lapatinib"], [TKI], "exact"),
+    case("NERLYNX", ["neratinib"], [TKI], "exact"),
+    case("HKI-272", ["neratinib"], [TKI], "exact"),
+    case("TUKYSA", ["tucatinib"], [TKI], "exact"),
+    case("ONT-380", ["tucatinib"], [TKI], "exact"),
+    case("PYROTINIB", ["pyrotinib"], [TKI], "exact"),
+    case("HERNEXEOS", ["zongertinib"], [TKI], "exact"),
+    case("HYRNUO", ["sevabertinib"], [TKI], "exact"),
+    case("SEVABERTINIB", ["sevabertinib"], [TKI], "exact"),
+    # Misspellings (fuzzy) and what fuzzy must refuse.
+    case("PACLITAXOL", ["paclitaxel"], [TAX], "fuzzy"),
+    case("Paclitaxol", ["paclitaxel"], [TAX], "fuzzy"),
+    case("DOCETAXOL", ["docetaxel"], [TAX], "fuzzy"),
+    case("Taxoter", ["docetaxel"], [TAX], "fuzzy"),
+    case("HERCEPTINE", ["trastuzumab"], [AB], "fuzzy"),
+    case("TRASTUZAMAB", ["trastuzumab"], [AB], "fuzzy"),
+    case("Lapatinb", ["lapatinib"], [TKI], "fuzzy"),
+    case("PACLITAXOL 6 MG/ML", ["paclitaxel"], [TAX], "fuzzy"),
+    case("Afatinb", ["afatinb"], [], "rule"),
+    case("TAXOLL", ["taxoll"], [], "rule"),
+    case("DASATINIB", ["dasatinib"], [], "rule"),
+    case("IMATINIB", ["imatinib"], [], "rule"),
+    case("CABOZANTINIB", ["cabozantinib"], [], "rule"),
+    case("PEMBROLIZUMAB", ["pembrolizumab"], [], "exact"),
+    # prod_ai first: salts, hydrates, prefixes, suffixes, duplicates.
+    case("DOCETAXEL", ["docetaxel"], [TAX], "exact", "prod_ai", prod="DOCETAXEL\\DOCETAXEL ANHYDROUS"),
+    case("TYKERB", ["lapatinib"], [TKI], "exact", "prod_ai", prod="LAPATINIB DITOSYLATE"),
+    case("NERLYNX", ["neratinib"], [TKI], "exact", "prod_ai", prod="NERATINIB MALEATE"),
+    case("IRENE", ["pyrotinib"], [TKI], "exact", "prod_ai", prod="PYROTINIB MALEATE"),
+    case("KADCYLA", ["trastuzumab emtansine"], [ADC], "exact", "prod_ai", prod="ADO-TRASTUZUMAB EMTANSINE"),
+    case(
+        "ENHERTU",
+        ["trastuzumab deruxtecan"],
+        [ADC],
+        "exact",
+        "prod_ai",
+        prod="FAM-TRASTUZUMAB DERUXTECAN-NXKI",
+    ),
+    case("HERCESSI", ["trastuzumab"], [AB], "exact", "prod_ai", prod="TRASTUZUMAB-STRF", bio=True),
+    case("X", ["trastuzumab"], [AB], "exact", "prod_ai", prod="TRASTUZUMAB-STRF", bio=True, id="strf-prod"),
+    case("HERZUMA", ["trastuzumab"], [AB], "exact", "prod_ai", prod="TRASTUZUMAB", bio=True),
+    case(
+        "PHESGO",
+        ["pertuzumab", "trastuzumab"],
+        [AB],
+        "exact",
+        "prod_ai",
+        prod="HYALURONIDASE (HUMAN RECOMBINANT)\\PERTUZUMAB\\TRASTUZUMAB",
+        form="subcutaneous",
+    ),
+    case(
+        "HERCEPTIN HYLECTA",
+        ["trastuzumab"],
+        [AB],
+        "exact",
+        "prod_ai",
+        prod="HYALURONIDASE (HUMAN RECOMBINANT)\\TRASTUZUMAB",
+        form="subcutaneous",
+    ),
+    case("PHESGO", ["pertuzumab", "trastuzumab"], [AB], "exact", prod="PERTUZUMAB", form="subcutaneous"),
+    case("DATROWAY", ["datopotamab deruxtecan"], [], "exact", "prod_ai", prod="DATOPOTAMAB DERUXTECAN-DLNK"),
+    case("ABRAXANE", ["paclitaxel"], [TAX], "exact", "prod_ai", prod="PACLITAXEL", form="nab"),
+    case("BLINDED Pertuzumab", ["pertuzumab"], [AB], "exact", "prod_ai", prod="PERTUZUMAB", blind=True),
+    case("LIPITOR", ["atorvastatin"], [], "rule", "prod_ai", prod="ATORVASTATIN CALCIUM"),
+    case("NORVASC", ["amlodipine"], [], "rule", "prod_ai", prod="AMLODIPINE BESYLATE"),
+    case("SENNA S", ["docusate", "sennosides"], [], "rule", "prod_ai", prod="DOCUSATE SODIUM\\SENNOSIDES"),
+    case("VITAMIN D NOS", ["vitamin d"], [], "rule", "prod_ai", prod="VITAMIN D NOS"),
+    case("CORTICOID", [], [], "none", prod="UNSPECIFIED INGREDIENT"),
+    case("TAXOL", ["paclitaxel"], [TAX], "exact", prod="UNSPECIFIED INGREDIENT", id="taxol-placeholder-prod"),
+    # nda_num (integers; leading zeros and .0 ignored).
+    case("UNKNOWN", ["docetaxel"], [TAX], "exact", "nda_num", nda="020449"),
+    case(None, ["paclitaxel"], [TAX], "exact", "nda_num", nda="20262.0", id="no-name-nda"),
+    case("XYZ BRAND", ["paclitaxel"], [TAX], "exact", "nda_num", nda="021660", form="nab"),
+    case(
+        "PACLITAXEL", ["paclitaxel"], [TAX], "exact", nda="21660.0", form="nab", id="paclitaxel-abraxane-nda"
+    ),
+    case(
+        "TRASTUZUMAB", ["trastuzumab"], [AB], "exact", "prod_ai", prod="TRASTUZUMAB", nda="761091.0", bio=True
+    ),
+    case("TRASTUZUMAB", ["trastuzumab"], [AB], "exact", "prod_ai", prod="TRASTUZUMAB", nda="103792"),
+    case("SOMETHING", ["something"], [], "rule", nda="NA"),
+    # Placeholders and names that clean to nothing.
+    case("UNKNOWN", [], [], "none"),
+    case("UNK", [], [], "none"),
+    case("NO MEDICATION", [], [], "none"),
+    case("UNKNOWN DRUG", [], [], "none"),
+    case("MEDICATION (NOS)", [], [], "none"),
+    case("N/A", [], [], "none"),
+    case("CHEMOTHERAPY", [], [], "none"),
+    case("CORTICOSTEROID NOS", [], [], "none"),
+    case("10 MG TABLET", [], [], "none"),
+    case("", [], [], "none", id="empty-string"),
+    case("   ", [], [], "none", id="blank"),
+    case(None, [], [], "none", id="none"),
+]
+
+
+def _row(frame: pd.DataFrame, i: int = 0) -> dict:
+    row = frame.iloc[i]
+    return {k: row[k] for k in ("ingredients", "classes", "method", "matched_on", "formulation")} | {
+        k: bool(row[k]) for k in ("biosimilar", "blinded", "device")
+    }
+
+
+@pytest.mark.parametrize(("name", "prod", "nda", "expected"), CASES)
+def test_documented_cases(name, prod, nda, expected):
+    result = drug_names([name], [prod], [nda])
+    assert _row(result) == expected
+    fuzzy = result.loc[0, "fuzzy_score"]
+    assert (fuzzy is not None) == (expected["method"] == "fuzzy")
+
+
+def test_columns_types_and_order():
+    names = ["KADCYLA", None, "PACLITAXEL.", "KADCYLA", "Docetaxol"]
+    result = drug_names(names, ["ADO-TRASTUZUMAB EMTANSINE", None, "PACLITAXEL", None, None])
+    assert list(result.columns) == list(COLUMNS)
+    assert result["raw"].tolist() == names
+    assert result["prod_ai"].tolist() == ["ADO-TRASTUZUMAB EMTANSINE", None, "PACLITAXEL", None, None]
+    assert all(isinstance(v, list) for v in result["ingredients"]) and all(
+        isinstance(v, list) for v in result["classes"]
+    )
+    assert result["matched_on"].tolist() == ["prod_ai", None, "prod_ai", "drugname", "drugname"]
+    assert result["fuzzy_score"].tolist()[:4] == [None] * 4
+    assert isinstance(result.loc[4, "fuzzy_score"], float)
+    assert result["formulation"].tolist() == [None] * 5
+    assert result["biosimilar"].dtype == bool and result["device"].dtype == bool
+    assert set(result["method"]) <= {"exact", "rule", "fuzzy", "none"}
+    # Lists are not shared between rows.
+    result.loc[0, "ingredients"].append("x")
+    assert result.loc[3, "ingredients"] == ["trastuzumab emtansine"]
+
+
+def test_inputs_may_be_any_iterable_and_lengths_must_match():
+    result = drug_names(iter(["TAXOL"]), iter([None]), iter([20262]))
+    assert result.loc[0, "ingredients"] == ["paclitaxel"]
+    assert drug_names(pd.Series(["HERCEPTIN", None]))["method"].tolist() == ["exact", "none"]
+    with pytest.raises(ValueError, match="differ in length"):
+        drug_names(["TAXOL", "HERCEPTIN"], ["PACLITAXEL"])
+
+
+def _vocab_rows(name: str) -> list[dict[str, str]]:
+    with open(VOCAB_DIR / name, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_every_dictionary_entry_maps_as_written():
+    classes = {r["ingredient"]: r["class"] for r in _vocab_rows("ingredient_classes.csv")}
+    rows = _vocab_rows("drug_dictionary.csv")
+    result = drug_names([r["name"] for r in rows])
+    for row, (_, got) in zip(rows, result.iterrows(), strict=True):
+        ingredients = [i for i in row["ingredients"].split(";") if i]
+        if len(ingredients) > 1 and "hyaluronidase" in ingredients:
+            ingredients.remove("hyaluronidase")
+        assert got["ingredients"] == sorted(ingredients), row["name"]
+        assert got["classes"] == sorted({classes[i] for i in ingredients if classes.get(i, "none") != "none"})
+        assert got["method"] == "exact", row["name"]
+        assert bool(got["device"]) == (row["device"] == "true"), row["name"]
+        assert bool(got["blinded"]) == (row["blinded"] == "true"), row["name"]
+        if got["classes"]:
+            assert got["formulation"] == (row["formulation"] or None), row["name"]
+        if "trastuzumab" in ingredients:
+            assert bool(got["biosimilar"]) == (row["biosimilar"] == "true"), row["name"]
+
+
+def test_vocabularies_are_consistent():
+    classes = _vocab_rows("ingredient_classes.csv")
+    assert {r["class"] for r in classes} == set(TARGET_CLASSES) | {"none"}
+    targets = {r["ingredient"] for r in classes if r["class"] != "none"}
+    dictionary = _vocab_rows("drug_dictionary.csv")
+    named = {i for r in dictionary for i in r["ingredients"].split(";")}
+    assert targets <= named, targets - named
+    names = [r["name"].lower() for r in dictionary]
+    assert len(names) == len(set(names))
+    for row in _vocab_rows("drug_nda.csv"):
+        assert int(row["nda_num"]) > 0 and all(i in named for i in row["ingredients"].split(";")), row
+
+
+def test_hard_negatives_never_reach_a_target():
+    terms = [r["term"] for r in _vocab_rows("drug_negatives.csv")]
+    variants = terms + [t.upper() + "." for t in terms] + [t + " 10 mg" for t in terms]
+    variants += [t[:-1] + t[-1] * 2 for t in terms if len(t) >= 7]  # one edit away from the negative
+    result = drug_names(variants)
+    leaked = result[result["classes"].map(len) > 0]
+    assert leaked.empty, leaked[["raw", "ingredients", "method"]].to_string()
+
+
+def test_fuzzy_is_audited_and_conservative():
+    result = drug_names(["Docetaxol", "PACLITAXOL", "Taxoll", "Tavor", "Afatinb", "TRAZODON", "HERCULES"])
+    assert result["method"].tolist() == ["fuzzy", "fuzzy", "rule", "exact", "rule", "rule", "rule"]
+    assert result["fuzzy_score"].iloc[0] >= 85 and result["fuzzy_score"].iloc[1] >= 85
+    assert result["classes"].map(len).tolist() == [1, 1, 0, 0, 0, 0, 0]
+    # Fuzzy is used only when prod_ai gives nothing: prod_ai wins over a misspelt drugname.
+    assert drug_names(["DOCETAXOL"], ["DEXAMETHASONE"]).loc[0, "ingredients"] == ["dexamethasone"]
+
+
+def test_is_placeholder():
+    assert all(map(is_placeholder, [None, "", "  ", "UNKNOWN", "BLINDED", "PLACEBO", "NO MEDICATION", "N/A"]))
+    assert not any(map(is_placeholder, ["CHEMOTHERAPY", "10 MG TABLET", "TAXOL", "blinded; IBRUTINI"]))
+
+
+# ------------------------------------------------------------------------------------------ real rows
+
+
+def _fixture_rows(relative: str) -> pd.DataFrame:
+    frame = pd.read_csv(
+        FAERS / relative,
+        sep="$",
+        dtype=str,
+        keep_default_na=False,
+        quoting=3,
+        encoding="utf-8-sig",
+        index_col=False,
+    )
+    frame.columns = [c.strip().lower() for c in frame.columns]
+    if "prod_ai" not in frame:
+        frame["prod_ai"] = ""
+    frame = frame[["drugname", "prod_ai", "nda_num"]].astype(object)
+    return frame.where(frame != "", None)
+
+
+FIXTURE_FILES = [
+    "2025q4/DRUG25Q4.txt",
+    "2020q3/heads_10k/DRUG20Q3-10000.txt",
+    "2017q2/ascii/DRUG17Q2.txt",
+    "2004q1/ascii/DRUG04Q1.TXT",
+    "2012q4/drug_head_99rows/DRUG12Q4_head.txt",
+]
+
+
+@pytest.fixture(scope="module")
+def fixture_rows() -> pd.DataFrame:
+    frames = [_fixture_rows(f).assign(file=f) for f in FIXTURE_FILES]
+    rows = pd.concat(frames, ignore_index=True)
+    result = drug_names(rows["drugname"], rows["prod_ai"], rows["nda_num"])
+    return pd.concat([rows, result.drop(columns=["raw", "prod_ai"])], axis=1)
+
+
+@pytest.mark.parametrize(
+    ("file", "drugname", "prod_ai", "ingredients", "classes", "flags"),
+    [
+        ("2025q4", "ENHERTU", "FAM-TRASTUZUMAB DERUXTECAN-NXKI", ["trastuzumab deruxtecan"], [ADC], {}),
+        ("2025q4", "DATROWAY", "DATOPOTAMAB DERUXTECAN-DLNK", ["datopotamab deruxtecan"], [], {}),
+        ("2025q4", "TUKYSA", "TUCATINIB", ["tucatinib"], [TKI], {}),
+        ("2025q4", "PERJETA", "PERTUZUMAB", ["pertuzumab"], [AB], {}),
+        (
+            "2025q4",
+            "CARBOPLATIN\\PACLITAXEL",
+            "CARBOPLATIN\\PACLITAXEL",
+            ["carboplatin", "paclitaxel"],
+            [TAX],
+            {},
+        ),
+        ("2025q4", "TAXOL", "PACLITAXEL", ["paclitaxel"], [TAX], {}),
+        ("2020q3", "PACLITAXEL.", "PACLITAXEL", ["paclitaxel"], [TAX], {}),
+        ("2020q3", "TRASTUZUMAB.", "TRASTUZUMAB", ["trastuzumab"], [AB], {}),
+        ("2020q3", "KADCYLA", "ADO-TRASTUZUMAB EMTANSINE", ["trastuzumab emtansine"], [ADC], {}),
+        ("2020q3", "PACLITAXEL (PACLITAXEL)", "PACLITAXEL", ["paclitaxel"], [TAX], {}),
+        ("2020q3", "BLINDED Pertuzumab", "PERTUZUMAB", ["pertuzumab"], [AB], {"blinded": True}),
+        ("2020q3", "5?FLUOROURACIL", "FLUOROURACIL", ["fluorouracil"], [], {}),
+        ("2020q3", "VANCOMYCIN                         /00314402/", "VANCOMYCIN", ["vancomycin"], [], {}),
+        ("2017q2", "TYKERB", "LAPATINIB DITOSYLATE", ["lapatinib"], [TKI], {}),
+        ("2017q2", "ABRAXANE", "PACLITAXEL", ["paclitaxel"], [TAX], {"formulation": "nab"}),
+        ("2017q2", "HERCEPTIN", "TRASTUZUMAB", ["trastuzumab"], [AB], {}),
+        ("2004q1", "PACLITAXEL", None, ["paclitaxel"], [TAX], {}),
+        ("2004q1", "TAVOR", None, ["lorazepam"], [], {}),
+    ],
+)
+def test_real_faers_rows(fixture_rows, file, drugname, prod_ai, ingredients, classes, flags):
+    rows = fixture_rows[
+        fixture_rows["file"].str.startswith(file)
+        & (fixture_rows["drugname"] == drugname)
+        & (fixture_rows["prod_ai"].isna() if prod_ai is None else fixture_rows["prod_ai"] == prod_ai)
+    ]
+    assert not rows.empty
+    for _, row in rows.iterrows():
+        assert row["ingredients"] == ingredients and row["classes"] == classes
+        assert row["method"] != "none"
+        for flag, value in flags.items():
+            assert row[flag] == value
+
+
+def test_real_rows_targets_follow_prod_ai(fixture_rows):
+    """Every real row whose prod_ai names a target gets its class; no other real row gets one."""
+    classes = {
+        r["ingredient"]: r["class"] for r in _vocab_rows("ingredient_classes.csv") if r["class"] != "none"
+    }
+    for _, row in fixture_rows.iterrows():
+        parts = {p.split(" ")[0].lower() for p in (row["prod_ai"] or "").split("\\")}
+        expected = {classes[p] for p in parts if p in classes}
+        if "trastuzumab" in parts and row["prod_ai"] and "EMTANSINE" in row["prod_ai"]:
+            expected = {ADC}
+        if "fam-trastuzumab" in parts or "ado-trastuzumab" in parts:
+            expected = {ADC}
+        if row["prod_ai"] is None and row["drugname"] in ("PACLITAXEL",):
+            expected = {TAX}
+        assert set(row["classes"]) == expected, (row["drugname"], row["prod_ai"], row["classes"])
+    assert (fixture_rows["method"] == "none").sum() < 0.01 * len(fixture_rows)
+
+
+def test_real_biosimilar_bla_on_plain_trastuzumab_rows(fixture_rows):
+    rows = fixture_rows[fixture_rows["nda_num"].isin(["761091.0", "761073.0"])]
+    assert not rows.empty and rows["biosimilar"].all()
+    assert not fixture_rows[fixture_rows["nda_num"] == "103792"]["biosimilar"].any()
+
+
+# ------------------------------------------------------------------------------------------ SQL door
+
+
+def _case_triples() -> list[tuple[str | None, str | None, str | None]]:
+    return [tuple(p.values[:3]) for p in CASES]
+
+
+def test_sql_door_equals_python_door(fixture_rows):
+    triples = _case_triples() + list(
+        fixture_rows[["drugname", "prod_ai", "nda_num"]].drop_duplicates().itertuples(index=False, name=None)
+    )
+    con = duckdb.connect()
+    con.execute("create table src (drugname varchar, prod_ai varchar, nda_num varchar)")
+    con.executemany("insert into src values (?, ?, ?)", triples + triples[:50])  # duplicates on purpose
+    counts = build_drug_map(con, "select drugname, prod_ai, nda_num from src")
+
+    table = con.sql("select * from curated.drug_name_map").df()
+    distinct = set(triples)
+    assert counts["distinct_triples"] == len(distinct) == len(table)
+    assert sum(counts[m] for m in ("exact", "rule", "fuzzy", "none")) == len(distinct)
+    types = dict(con.sql("select column_name, column_type from (describe curated.drug_name_map)").fetchall())
+    assert types["ingredients"] == "VARCHAR[]" and types["classes"] == "VARCHAR[]"
+    assert types["biosimilar"] == "BOOLEAN" and types["fuzzy_score"] == "DOUBLE"
+
+    keys = [
+        tuple(None if pd.isna(x) else x for x in t) for t in table[["drugname", "prod_ai", "nda_num"]].values
+    ]
+    python = drug_names([k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys])
+    for column in COLUMNS[2:]:
+        sql_values = table[column].tolist()
+        if column in ("ingredients", "classes"):
+            sql_values = [list(v) for v in sql_values]
+        if column in ("matched_on", "formulation", "fuzzy_score"):
+            sql_values = [None if pd.isna(v) else v for v in sql_values]
+        assert sql_values == python[column].tolist(), column
+
+    audit = con.sql("select * from curated.drug_fuzzy_audit order by raw").df()
+    assert list(audit.columns) == ["raw", "matched_to", "ingredient", "score"]
+    fuzzy_names = {k[0] for k, m in zip(keys, python["method"], strict=True) if m == "fuzzy"}
+    assert set(audit["raw"]) == fuzzy_names
+    assert audit["score"].between(85, 100).all()
+    assert audit[audit["raw"] == "Docetaxol"][["matched_to", "ingredient"]].values.tolist() == [
+        ["docetaxel", "docetaxel"]
+    ]
+
+
+def test_sql_door_custom_tables_and_rerun():
+    con = duckdb.connect()
+    con.execute("create schema s")
+    con.execute(
+        "create table s.drug as select * from (values ('TAXOL', 'PACLITAXEL', '020262'), "
+        "('Docetaxol', null, null), (null, null, null)) t(drugname, prod_ai, nda_num)"
+    )
+    for _ in range(2):
+        counts = build_drug_map(con, "select * from s.drug", "work.map", "work.audit")
+    assert counts == {"distinct_triples": 3, "exact": 1, "rule": 0, "fuzzy": 1, "none": 1}
+    assert con.sql("select count(*) from work.map").fetchall() == [(3,)]
+    assert con.sql("select raw, matched_to from work.audit").fetchall() == [("Docetaxol", "docetaxel")]
+    with pytest.raises(ValueError, match="schema.]table"):
+        build_drug_map(con, "select * from s.drug", "a.b.c")
+
+
+# ------------------------------------------------------------------------------------ unmapped report
+
+
+def test_unmapped_report():
+    rows = (
+        [("UNKNOWN", None, None)] * 9
+        + [("CHEMOTHERAPY", None, None)] * 5
+        + [("10 MG TABLET", None, None)] * 2
+        + [("PACLIMAB", None, None)] * 4
+        + [("TAXANE THERAPY", None, None)] * 3
+        + [("PACLITAXEL", "PACLITAXEL", None)] * 7
+        + [("DATROWAY", "DATOPOTAMAB DERUXTECAN-DLNK", None)] * 6
+        + [("TAXUS", None, None)] * 2
+        + [("BETAXOLOL", None, None)] * 3
+        + [("PERTUSSIS VACCINE", None, None)] * 3
+    )
+    con = duckdb.connect()
+    con.execute("create schema raw")
+    con.execute("create table raw.drug (drugname varchar, prod_ai varchar, nda_num varchar)")
+    con.executemany("insert into raw.drug values (?, ?, ?)", rows)
+    build_drug_map(con, "select drugname, prod_ai, nda_num from raw.drug")
+    unmapped, target_like = unmapped_report(con)
+    assert unmapped.values.tolist() == [["CHEMOTHERAPY", 5], ["10 MG TABLET", 2]]
+    assert target_like["drugname"].tolist() == ["PACLIMAB", "TAXANE THERAPY"]
+    assert target_like["rows"].tolist() == [4, 3]
+    assert list(target_like.columns) == ["drugname", "prod_ai", "ingredients", "method", "rows"]
+
+    unmapped, target_like = unmapped_report(
+        con, drug_rows_sql="select * from raw.drug where drugname <> 'PACLIMAB'", limit=1
+    )
+    assert len(unmapped) == 1 and target_like["drugname"].tolist() == ["TAXANE THERAPY"]
+
+
+# ---------------------------------------------------------------------------------------- throughput
+
+
+def test_distinct_inputs_are_worked_out_once(monkeypatch):
+    calls: list[str] = []
+    real = drugs_module._parse_name
+
+    def counting(raw, v):
+        calls.append(raw)
+        return real(raw, v)
+
+    monkeypatch.setattr(drugs_module, "_parse_name", counting)
+    rng = random.Random(7)
+    pool = ["TAXOL", "HERCEPTIN", "PACLITAXEL 6 MG/ML", "LIPITOR", "Docetaxol", "KADCYLA", "UNKNOWN"]
+    names = [rng.choice(pool) for _ in range(20_000)]
+    result = drug_names(names, [None] * len(names), [rng.choice([None, "20262"]) for _ in names])
+    assert len(result) == 20_000
+    assert sorted(calls) == sorted(set(names))
+
+
+def test_throughput_sanity():
+    """Many distinct names in one call (timing is reported by hand, not asserted)."""
+    rng = random.Random(3)
+    stems = ["PACLITAXEL", "TAXOTERE", "HERCEPTIN", "ATORVASTATIN", "METFORMIN", "KADCYLA", "ASPIRIN"]
+    suffixes = ["", " 10 MG", " TABLETS", ".", " (TEVA)", " /00314402/", " HCL"]
+    names = [f"{rng.choice(stems)}{rng.choice(suffixes)} {i}" for i in range(20_000)]
+    result = drug_names(names)
+    assert len(result) == len(names)
+    assert (result["method"] != "none").all()
+    assert set(result["classes"].map(tuple)) <= {(), ("taxane",), ("anti_her2_antibody",), ("anti_her2_adc",)}
