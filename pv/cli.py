@@ -143,7 +143,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     with duckdb.connect(str(db), read_only=True) as con:
         print()
         print(con.sql(render("raw/ingest_summary")))
-    print(f"database: {db}  (open it with duckdb.connect('{db}', read_only=True); tables raw.*)")
+    print(
+        f"database: {db}  (open with duckdb.connect('{db}', read_only=True); schemas raw, staging, curated)"
+    )
     print(f"lake:     {data_dir / 'lake'}")
     return 0
 

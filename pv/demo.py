@@ -46,7 +46,9 @@ def run_demo(
         "work_dir": data_dir / "tmp",
         "progress": progress,
     }
-    reports = ingest(synth_dir, quarters=wanted, **common)
-    for extract in SHIPPED_EXTRACTS:
-        reports += ingest(REPO / "tests" / "fixtures" / "faers" / extract, **common)
+    sources = [synth_dir] + [REPO / "tests" / "fixtures" / "faers" / extract for extract in SHIPPED_EXTRACTS]
+    reports = []
+    for index, source in enumerate(sources):
+        last = index == len(sources) - 1  # the curated layer is built once, after the last source
+        reports += ingest(source, quarters=wanted if index == 0 else None, curate=last, **common)
     return sorted(reports, key=lambda report: report.quarter)
