@@ -49,7 +49,8 @@ def con():
     )
     connection.execute("create table curated.case_versions (caseid bigint, quarter varchar)")
     connection.execute(
-        "create table curated.case_drugs (caseid bigint, drug_seq bigint, ingredient varchar, drug_class varchar, "
+        "create table curated.case_drugs (caseid bigint, drug_seq bigint, ingredient varchar, "
+        "drug_class varchar, "
         "role_cod varchar, is_suspect boolean)"
     )
     connection.execute("create table curated.case_events (caseid bigint, pt varchar, event_groups varchar[])")
@@ -107,7 +108,8 @@ def test_class_level_and_pt_level(con):
 
 def test_history_is_cumulative_and_ends_at_the_full_table(con):
     rows = con.execute(
-        "select quarter, a, b, c, d from marts.history_counts where drug = 'docetaxel' and event = 'dm_narrow' "
+        "select quarter, a, b, c, d from marts.history_counts "
+        "where drug = 'docetaxel' and event = 'dm_narrow' "
         "and role = 'any' and comparator = 'all' and duplicates = 'with' order by quarter"
     ).fetchall()
     assert rows == [("2023Q1", 2, 0, 0, 0), ("2023Q2", 3, 0, 1, 1), ("2023Q3", 3, 0, 1, 2)]

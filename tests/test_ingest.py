@@ -263,7 +263,11 @@ def test_generated_quarters_reconcile_with_ground_truth(generated):
         log = con.sql("select * from raw.ingest_log").df()
         rejects = con.sql("select quarter, table_name, line_no from raw.rejects order by all").fetchall()
     tables = expected[~expected["table"].str.startswith("deleted")].merge(
-        log[log.table_name != "deleted_cases"], left_on=["quarter", "table"], right_on=["quarter", "table_name"], how="outer", indicator=True
+        log[log.table_name != "deleted_cases"],
+        left_on=["quarter", "table"],
+        right_on=["quarter", "table_name"],
+        how="outer",
+        indicator=True,
     )
     assert (tables["_merge"] == "both").all()
     assert len(tables) == 10 * 7  # ten quarters, seven tables each
