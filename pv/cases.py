@@ -1,0 +1,782 @@
+"""Case series for one drug–event pair, with time to onset, its Weibull shape and challenge counts.
+
+A disproportionality signal says *that* a drug and an event are reported together more than expected; the case
+series is what a reviewer reads next: who the patients were, what else was suspect, what the drug was given
+for, whether the event went away when the drug was stopped (dechallenge) and came back when it was restarted
+(rechallenge), and when it started. Time to onset is where FAERS dates mislead most, so every onset carries
+its precision and the range of days it can stand for:
+
+* partial dates (``YYYYMM``/``YYYY``) are stored as the first day of their period (``sql/SCHEMA.md``); an
+  onset from a partial date is an interval, never a day count;
+* event dates were padded to the 1st / 1 January in legacy (AERS) quarters and again from 2021Q3
+  (faers_format.md §5-6), so there a day-precision event date on the 1st is read as month precision (year
+  precision on 1 January). FAERS therapy dates were never padded; legacy extracts padded every date, so a
+  legacy therapy start on the 1st gets the same reading (``legacy_therapy_padding``);
+* a period never ends after the report reached FDA (``fda_dt``), which narrows padded dates in recent
+  quarters.
+
+The time-to-onset distribution is summarised by the Weibull shape parameter β (Cornelius et al. 2012; Sauzet
+et al. 2013): β < 1 means the hazard falls with time since the start (events cluster early, "early failure"),
+β ≈ 1 a constant hazard ("random failure"), β > 1 a hazard that grows with exposure ("wear-out"). It is fitted
+by maximum likelihood on exact (day-precision) positive onsets with a profile-likelihood 95% CI; a second,
+interval-censored fit also uses the onsets that rest on partial dates.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal, TextIO
+
+import duckdb
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+
+from pv.errors import UserError
+from pv.normalize import drug_names, event_terms
+from pv.normalize.drugs import TARGET_CLASSES
+from pv.normalize.events import VOCAB_DIR
+from pv.sqlfiles import render
+
+ROLE_CODES = ("PS", "SS", "I", "C", "DN")
+# "any" role: every way the drug can have reached the patient. DN (drug not administered) is no exposure.
+ANY_ROLES = ("PS", "SS", "I", "C")
+COMPARATORS = ("all", "oncology", "breast_cancer")
+# Rechallenge "D" was a filler on most rows of these quarters (faers_format.md §4.2; FAQ #19).
+RECHAL_FILLER_QUARTERS = ("2012Q4", "2015Q3")
+MIN_WEIBULL_ONSETS = 3
+CI_LEVEL = 0.95
+
+_KEY_RE = re.compile(r"[\s\-]+")
+_CHI2_CUT = float(stats.chi2.ppf(CI_LEVEL, 1))
+_SHAPE_LIMITS = (1e-3, 1e3)
+_DAY_HALF_WIDTH = 0.5
+
+SERIES_COLUMNS = (
+    "caseid",
+    "primaryid",
+    "quarter",
+    "layout",
+    "age_years",
+    "sex",
+    "reporter_country",
+    "reporter_type",
+    "serious",
+    "outcomes",
+    "died",
+    "is_duplicate",
+    "ingredients",
+    "drugnames",
+    "drug_seqs",
+    "role_cod",
+    "co_suspects",
+    "indications",
+    "event_pts",
+    "dechal",
+    "rechal",
+    "start_dt",
+    "start_dt_precision",
+    "start_dt_padded",
+    "event_dt",
+    "event_dt_precision",
+    "event_dt_padded",
+    "time_to_onset_days",
+    "onset_precision",
+    "onset_interval_days",
+    "negative_onset",
+    "possibly_negative_onset",
+)
+_LIST_COLUMNS = (
+    "outcomes",
+    "ingredients",
+    "drugnames",
+    "drug_seqs",
+    "co_suspects",
+    "indications",
+    "event_pts",
+)
+
+
+# ------------------------------------------------------------------------------------------- selectors
+
+
+@dataclass(frozen=True, slots=True)
+class DrugSelector:
+    """What ``--drug`` resolved to: the ingredients (or class) whose drug records count as exposure.
+
+    ``match_all`` is set for a combination name (PHESGO → pertuzumab + trastuzumab): the report must carry
+    every ingredient on one drug_seq, otherwise a combination product's series would be every trastuzumab
+    case.
+    """
+
+    query: str
+    kind: Literal["ingredient", "class", "name"]
+    ingredients: tuple[str, ...]
+    drug_class: str | None = None
+    match_all: bool = False
+    method: str | None = None
+
+    @property
+    def label(self) -> str:
+        if self.kind == "class":
+            members = ", ".join(self.ingredients) if self.ingredients else "none reported"
+            return f"class {self.drug_class} ({members})"
+        what = " + ".join(self.ingredients)
+        if self.kind == "ingredient":
+            return what
+        return f"{what} (from name {self.query!r}, {self.method} match)"
+
+
+@dataclass(frozen=True, slots=True)
+class EventSelector:
+    """What ``--event`` resolved to: an event group (``dm_narrow`` …) or one canonical PT."""
+
+    query: str
+    kind: Literal["group", "pt"]
+    group: str | None = None
+    pt: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"event group {self.group}" if self.kind == "group" else f"PT {self.pt!r}"
+
+
+def _key(text: str) -> str:
+    return _KEY_RE.sub("_", text.strip().lower())
+
+
+def _require_curated(con: duckdb.DuckDBPyConnection) -> None:
+    tables = {
+        name
+        for (name,) in con.sql(
+            "select schema_name || '.' || table_name from duckdb_tables() where schema_name = 'curated'"
+        ).fetchall()
+    }
+    needed = {"curated.cases", "curated.case_drugs", "curated.case_events", "curated.case_indications"}
+    if not needed <= tables:
+        raise UserError("the database has no curated layer; run `pv build` first")
+
+
+def resolve_drug(con: duckdb.DuckDBPyConnection, drug: str) -> DrugSelector:
+    """A class (``taxane``), an ingredient in the database (``docetaxel``) or a name ``drug_names`` maps.
+
+    The name route is the same normaliser the curated layer used, so a brand (TAXOTERE) finds exactly the
+    records its ingredient was coded to. A name is accepted when the dictionary knows it (exact or audited
+    fuzzy match), when it names a target class, or when every ingredient it cleans to is reported in the
+    database; otherwise it is a typo or an unmapped name, and we say so instead of returning an empty series.
+    """
+    _require_curated(con)
+    text = drug.strip()
+    if not text:
+        raise UserError("no drug given; name an ingredient, a class or a brand")
+    key = _key(text)
+    if key in TARGET_CLASSES:
+        members = con.execute(
+            "select distinct ingredient from curated.case_drugs "
+            "where drug_class = $cls and ingredient is not null order by 1",
+            {"cls": key},
+        ).fetchall()
+        return DrugSelector(text, "class", tuple(m for (m,) in members), drug_class=key)
+    reported = {
+        name for (name,) in con.sql("select distinct ingredient from curated.case_drugs").fetchall() if name
+    }
+    if text.lower() in reported:
+        return DrugSelector(text, "ingredient", (text.lower(),))
+    row = drug_names([text]).iloc[0]
+    ingredients = tuple(sorted(dict.fromkeys(row["ingredients"])))
+    known = row["method"] in ("exact", "fuzzy") or bool(row["classes"]) or set(ingredients) <= reported
+    if not ingredients or row["method"] == "none" or not known:
+        raise UserError(f"no ingredient, class or known name {text!r}; try pv unmapped")
+    if len(ingredients) == 1 and ingredients[0] == text.lower():
+        return DrugSelector(text, "ingredient", ingredients)
+    return DrugSelector(text, "name", ingredients, match_all=len(ingredients) > 1, method=str(row["method"]))
+
+
+@cache
+def _vocabulary_event_groups() -> frozenset[str]:
+    with (VOCAB_DIR / "event_groups.csv").open(newline="", encoding="utf-8") as handle:
+        return frozenset(row["group"] for row in csv.DictReader(handle))
+
+
+def resolve_event(con: duckdb.DuckDBPyConnection, event: str) -> EventSelector:
+    """An event group (``dm_narrow``) or a PT text, normalised with ``event_terms`` like REAC terms were.
+
+    A PT is accepted when some case reports it or the vocabulary groups it; anything else is most likely a
+    typo, so it is refused rather than silently giving zero cases.
+    """
+    _require_curated(con)
+    text = event.strip()
+    if not text:
+        raise UserError("no event given; name an event group (e.g. dm_narrow) or a MedDRA PT")
+    reported_groups = {
+        group
+        for (group,) in con.sql(
+            "select distinct g from (select unnest(event_groups) as g from curated.case_events)"
+        ).fetchall()
+        if group
+    }
+    groups = reported_groups | _vocabulary_event_groups()
+    key = _key(text)
+    if key in groups:
+        return EventSelector(text, "group", group=key)
+    row = event_terms([text]).iloc[0]
+    pt = row["pt"]
+    if pt:
+        found = con.execute(
+            "select min(pt) from curated.case_events where lower(pt) = lower($pt)", {"pt": pt}
+        ).fetchall()[0][0]
+        if found is not None:
+            return EventSelector(text, "pt", pt=found)
+        if len(row["groups"]) > 0:
+            return EventSelector(text, "pt", pt=pt)
+    raise UserError(f"no event group or reported PT {text!r}; groups: {', '.join(sorted(groups))}")
+
+
+# ------------------------------------------------------------------------------------------- case series
+
+
+def _missing(value: object) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def _roles(roles: Sequence[str] | str | None) -> tuple[str, ...]:
+    if roles is None or (isinstance(roles, str) and roles.strip().lower() == "any"):
+        return ANY_ROLES
+    parts = roles.split(",") if isinstance(roles, str) else list(roles)
+    codes = tuple(dict.fromkeys(part.strip().upper() for part in parts if part.strip()))
+    unknown = [code for code in codes if code not in ROLE_CODES]
+    if not codes or unknown:
+        bad = ", ".join(unknown) if unknown else "nothing"
+        raise UserError(f"unknown drug role {bad}; use codes from {', '.join(ROLE_CODES)} or 'any'")
+    return codes
+
+
+def case_series(
+    con: duckdb.DuckDBPyConnection,
+    drug: str | DrugSelector,
+    event: str | EventSelector,
+    *,
+    roles: Sequence[str] | str | None = ("PS", "SS"),
+    include_duplicates: bool = False,
+    comparator: str = "all",
+    legacy_therapy_padding: bool = True,
+) -> pd.DataFrame:
+    """One row per retained case reporting the drug (in ``roles``) and the event, columns ``SERIES_COLUMNS``.
+
+    ``roles``: role codes, a comma-separated string, or ``"any"``/``None`` (PS, SS, I, C: DN is not exposure).
+    Suspect-only is the default because a concomitant drug is, by the reporter's account, not the cause.
+    ``include_duplicates`` keeps cases flagged as cross-case duplicates (one patient reported twice would
+    otherwise count twice). ``comparator`` restricts to cases where some drug was given for cancer
+    (``oncology``) or breast cancer (``breast_cancer``), the population where confounding by indication is
+    comparable.
+
+    When several drug records of a case match (two drug_seqs, or two taxanes for a class), ``drug_seqs`` and
+    ``ingredients`` list them all, ``role_cod`` is the strongest role, ``dechal``/``rechal`` the most
+    informative answer (Y, then N, U, D), ``indications`` the union over those drug_seqs and ``start_dt`` the
+    earliest therapy start (onset is measured from first exposure). ``rechal`` is as published; see
+    :func:`dechallenge_summary` for the 2012Q4–2015Q3 ``D`` filler.
+
+    Dates: ``*_precision`` is the precision after the padding rule (``*_padded`` says it was downgraded);
+    ``time_to_onset_days`` is ``event_dt - start_dt`` on the stored dates (first day of a partial period), so
+    it is a day count only when ``onset_precision`` is ``day``; ``onset_interval_days`` is
+    ``[lowest, highest]`` number of days the two dates allow. ``negative_onset``: the event certainly
+    preceded the start (kept, as reported); ``possibly_negative_onset``: the interval straddles zero.
+    """
+    drug_sel = drug if isinstance(drug, DrugSelector) else resolve_drug(con, drug)
+    event_sel = event if isinstance(event, EventSelector) else resolve_event(con, event)
+    if comparator not in COMPARATORS:
+        raise UserError(f"unknown comparator {comparator!r}; use one of {', '.join(COMPARATORS)}")
+    _require_curated(con)
+    params = {
+        "ingredients": list(drug_sel.ingredients),
+        "drug_class": drug_sel.drug_class,
+        "match_all": drug_sel.match_all,
+        "roles": list(_roles(roles)),
+        "event_group": event_sel.group,
+        "event_pt": event_sel.pt,
+        "include_duplicates": include_duplicates,
+        "comparator": comparator,
+        "legacy_therapy_padding": legacy_therapy_padding,
+    }
+    frame = con.execute(render("marts/case_series"), params).df()
+    # DuckDB hands lists over as arrays and NULL lists as NA; plain lists read and compare better.
+    for column in _LIST_COLUMNS:
+        frame[column] = [[] if _missing(value) else list(value) for value in frame[column]]
+    frame["drug_seqs"] = [[int(seq) for seq in seqs] for seqs in frame["drug_seqs"]]
+    frame["onset_interval_days"] = [
+        None if _missing(value) else [int(v) for v in value] for value in frame["onset_interval_days"]
+    ]
+    frame["time_to_onset_days"] = frame["time_to_onset_days"].astype("Int64")
+    frame["age_years"] = frame["age_years"].astype("Float64")
+    for column in ("negative_onset", "possibly_negative_onset", "start_dt_padded", "event_dt_padded"):
+        frame[column] = frame[column].astype("boolean")
+    frame.attrs["drug"] = drug_sel
+    frame.attrs["event"] = event_sel
+    frame.attrs["roles"] = params["roles"]
+    frame.attrs["include_duplicates"] = include_duplicates
+    frame.attrs["comparator"] = comparator
+    return frame.loc[:, list(SERIES_COLUMNS)].reset_index(drop=True)
+
+
+# ------------------------------------------------------------------------------------------- Weibull
+
+
+def _interpret_shape(shape: float, ci: tuple[float | None, float | None]) -> str:
+    """Cornelius/Sauzet reading of β, decided by the CI against 1 (the point estimate alone over-reads
+    noise)."""
+    low, high = ci
+    if high is not None and high < 1:
+        return "β < 1 (CI below 1): early failure type, hazard decreasing with time since start"
+    if low is not None and low > 1:
+        return "β > 1 (CI above 1): wear-out type, hazard increasing with time since start"
+    if low is not None and high is not None:
+        return "β ≈ 1 (CI includes 1): random failure type, constant hazard (no time pattern shown)"
+    side = "below" if shape < 1 else "above"
+    return f"β {side} 1 but the CI is unbounded on one side: no reliable reading"
+
+
+def _profile_bounds(profile: Any, shape: float, best: float) -> tuple[float | None, float | None]:
+    """Profile-likelihood CI for the shape: where 2·(ℓ(β̂) − ℓp(β)) crosses the χ²₁ 95% cut (3.84).
+
+    Searched on log β, stepping outwards from the MLE; a side that stays inside the cut up to the search
+    limits (1e-3, 1e3) is reported as None (the data do not bound it).
+    """
+
+    def excess(log_k: float) -> float:
+        return 2.0 * (best - profile(math.exp(log_k))) - _CHI2_CUT
+
+    bounds: list[float | None] = []
+    for direction in (-1.0, 1.0):
+        inner = math.log(shape)
+        step = 0.05
+        bound: float | None = None
+        while True:
+            outer = inner + direction * step
+            if not math.log(_SHAPE_LIMITS[0]) <= outer <= math.log(_SHAPE_LIMITS[1]):
+                break
+            if excess(outer) > 0:
+                bound = math.exp(optimize.brentq(excess, min(inner, outer), max(inner, outer), xtol=1e-10))
+                break
+            inner, step = outer, step * 1.6
+        bounds.append(bound)
+    return bounds[0], bounds[1]
+
+
+def _weibull_exact(onsets: np.ndarray) -> dict[str, Any]:
+    """MLE of a two-parameter Weibull (location 0) on positive exact onsets, shape CI by profile likelihood.
+
+    For a fixed shape k the scale MLE is closed-form, λ̂(k) = mean(xᵏ)^(1/k), so the profile log-likelihood is
+    ℓp(k) = n·log k − n·log mean(xᵏ) + (k − 1)·Σ log x − n; its maximum solves the usual score equation
+    1/k + mean(log x) − Σ xᵏ log x / Σ xᵏ = 0 (same estimate as ``weibull_min.fit(x, floc=0)``).
+    """
+    x = np.asarray(onsets, dtype=float)
+    n = len(x)
+    result: dict[str, Any] = {
+        "method": "maximum likelihood on exact (day-precision) positive onsets",
+        "ci_method": "profile likelihood (chi-square, 1 df)",
+        "n": n,
+        "shape": None,
+        "shape_ci": (None, None),
+        "scale": None,
+        "interpretation": None,
+        "reason": None,
+    }
+    if n < MIN_WEIBULL_ONSETS:
+        result["reason"] = f"fewer than {MIN_WEIBULL_ONSETS} exact positive onsets ({n})"
+        return result
+    if np.ptp(x) == 0:
+        result["reason"] = f"all {n} exact onsets are equal ({x[0]:g} days): the shape is not identified"
+        return result
+    y = np.log(x)
+    y_sum = float(y.sum())
+
+    def log_mean_pow(k: float) -> float:
+        return float(np.logaddexp.reduce(k * y) - math.log(n))
+
+    def profile(k: float) -> float:
+        return n * math.log(k) - n * log_mean_pow(k) + (k - 1.0) * y_sum - n
+
+    def score(log_k: float) -> float:
+        k = math.exp(log_k)
+        weights = np.exp(k * y - np.logaddexp.reduce(k * y))
+        return 1.0 / k + y_sum / n - float(weights @ y)
+
+    low_end, high_end = math.log(_SHAPE_LIMITS[0]), math.log(_SHAPE_LIMITS[1])
+    if score(high_end) >= 0:
+        result["reason"] = f"the {n} exact onsets are nearly equal: the shape is beyond {_SHAPE_LIMITS[1]:g}"
+        return result
+    shape = math.exp(optimize.brentq(score, low_end, high_end, xtol=1e-12))
+    ci = _profile_bounds(profile, shape, profile(shape))
+    result.update(
+        shape=shape,
+        shape_ci=ci,
+        scale=math.exp(log_mean_pow(shape) / shape),
+        interpretation=_interpret_shape(shape, ci),
+    )
+    return result
+
+
+def _interval_loglik(log_k: float, log_scale: float, low: np.ndarray, high: np.ndarray) -> float:
+    """Σ log(S(low) − S(high)) for the Weibull survival S(t) = exp(−(t/λ)ᵏ), computed without cancellation."""
+    k = math.exp(log_k)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        a = np.exp(k * (np.log(np.maximum(low, 1e-300)) - log_scale))
+        a = np.where(low > 0, a, 0.0)
+        b = np.exp(k * (np.log(high) - log_scale))
+        return float(np.sum(-a + np.log(-np.expm1(-(b - a)))))
+
+
+def _weibull_interval(low: np.ndarray, high: np.ndarray, start_shape: float | None) -> dict[str, Any]:
+    """Interval-censored Weibull MLE: every onset is the range of continuous times its dates allow.
+
+    An exact onset of d days is [d − ½, d + ½] (both dates are whole days), a partial one [L − ½, U + ½];
+    lower ends are cut at 0 (exposure precedes onset), so a same-day onset and an interval that straddles the
+    start still count. Maximised over (log β, log λ); the shape CI is the profile likelihood (scale
+    re-maximised for each β).
+    """
+    n = len(low)
+    result: dict[str, Any] = {
+        "method": "interval-censored maximum likelihood on exact and partial-date onsets",
+        "ci_method": "profile likelihood (chi-square, 1 df)",
+        "n": n,
+        "shape": None,
+        "shape_ci": (None, None),
+        "scale": None,
+        "interpretation": None,
+        "reason": None,
+    }
+    if n < MIN_WEIBULL_ONSETS:
+        result["reason"] = f"fewer than {MIN_WEIBULL_ONSETS} usable onsets ({n})"
+        return result
+    mid = (low + high) / 2.0
+    scale_lo, scale_hi = math.log(max(float(high.min()), 1e-3)) - 12.0, math.log(float(high.max())) + 12.0
+
+    def negative(theta: np.ndarray) -> float:
+        if not math.log(_SHAPE_LIMITS[0]) <= theta[0] <= math.log(_SHAPE_LIMITS[1]):
+            return math.inf
+        value = _interval_loglik(float(theta[0]), float(theta[1]), low, high)
+        return -value if math.isfinite(value) else math.inf
+
+    start = np.array([math.log(start_shape or 1.0), math.log(float(np.mean(mid)))])
+    fit = optimize.minimize(
+        negative,
+        start,
+        method="Nelder-Mead",
+        options={"xatol": 1e-8, "fatol": 1e-10, "maxiter": 4000, "maxfev": 4000},
+    )
+    log_k, log_scale = (float(v) for v in fit.x)
+    shape = math.exp(log_k)
+    if not fit.success or not _SHAPE_LIMITS[0] * 10 < shape < _SHAPE_LIMITS[1] / 10:
+        result["reason"] = (
+            "the likelihood has no interior maximum (the intervals are too wide to fix the shape)"
+        )
+        return result
+
+    def profile(k: float) -> float:
+        inner = optimize.minimize_scalar(
+            lambda s: -_interval_loglik(math.log(k), s, low, high),
+            bounds=(scale_lo, scale_hi),
+            method="bounded",
+            options={"xatol": 1e-9},
+        )
+        return -float(inner.fun)
+
+    best = max(profile(shape), -float(fit.fun))
+    ci = _profile_bounds(profile, shape, best)
+    result.update(
+        shape=shape, shape_ci=ci, scale=math.exp(log_scale), interpretation=_interpret_shape(shape, ci)
+    )
+    return result
+
+
+# ------------------------------------------------------------------------------------------- summaries
+
+
+def onset_summary(series: pd.DataFrame) -> dict[str, Any]:
+    """Counts by onset precision, median/IQR of exact onsets and the Weibull shape of the onset distribution.
+
+    Keys: ``n_cases``; ``n_onset_known`` (both dates present) split into ``n_exact`` (day precision) and
+    ``n_partial`` (month/year; ``n_partial_from_padding`` of them only because a padded date was read as
+    partial); ``n_onset_unknown``; ``n_negative`` (event certainly before start), ``n_possibly_negative``;
+    ``n_exact_zero`` (same-day onsets); ``median_exact_days`` and ``iqr_exact_days`` over exact onsets ≥ 0
+    (a negative onset is not a time since exposure); ``weibull`` (exact positive onsets, the primary
+    estimate) and ``weibull_interval`` (also the partial-date intervals). A fit with fewer than 3 onsets has
+    shape None and a ``reason``.
+    """
+    precision = series["onset_precision"]
+    exact_mask = (precision == "day").fillna(False).to_numpy(dtype=bool)
+    partial_mask = precision.isin(["month", "year"]).to_numpy(dtype=bool)
+    padded = series["event_dt_padded"].fillna(False).to_numpy(dtype=bool) | series["start_dt_padded"].fillna(
+        False
+    ).to_numpy(dtype=bool)
+    reported_partial = np.array(
+        [
+            (e_prec in ("month", "year") and not e_pad) or (s_prec in ("month", "year") and not s_pad)
+            for e_prec, e_pad, s_prec, s_pad in zip(
+                series["event_dt_precision"],
+                series["event_dt_padded"].fillna(False),
+                series["start_dt_precision"],
+                series["start_dt_padded"].fillna(False),
+                strict=True,
+            )
+        ],
+        dtype=bool,
+    )
+    exact = series.loc[exact_mask, "time_to_onset_days"].astype(float).to_numpy()
+    non_negative = exact[exact >= 0]
+    positive = exact[exact > 0]
+
+    intervals = [
+        (float(lo), float(hi))
+        for lo, hi in (v for v, keep in zip(series["onset_interval_days"], partial_mask, strict=True) if keep)
+    ]
+    low = [max(d - _DAY_HALF_WIDTH, 0.0) for d in non_negative]
+    high = [d + _DAY_HALF_WIDTH for d in non_negative]
+    usable_partial = [(lo, hi) for lo, hi in intervals if hi >= 0]
+    low += [max(lo - _DAY_HALF_WIDTH, 0.0) for lo, _ in usable_partial]
+    high += [hi + _DAY_HALF_WIDTH for _, hi in usable_partial]
+
+    primary = _weibull_exact(positive)
+    interval = _weibull_interval(np.array(low), np.array(high), primary["shape"])
+    interval["n_exact"] = len(non_negative)
+    interval["n_partial"] = len(usable_partial)
+    quartiles = np.percentile(non_negative, [25, 50, 75]) if len(non_negative) else None
+    return {
+        "n_cases": len(series),
+        "n_onset_known": int(exact_mask.sum() + partial_mask.sum()),
+        "n_exact": int(exact_mask.sum()),
+        "n_partial": int(partial_mask.sum()),
+        "n_partial_from_padding": int((partial_mask & padded & ~reported_partial).sum()),
+        "n_onset_unknown": int(len(series) - exact_mask.sum() - partial_mask.sum()),
+        "n_negative": int(series["negative_onset"].fillna(False).sum()),
+        "n_possibly_negative": int(series["possibly_negative_onset"].fillna(False).sum()),
+        "n_exact_zero": int((exact == 0).sum()),
+        "median_exact_days": None if quartiles is None else float(quartiles[1]),
+        "iqr_exact_days": None if quartiles is None else (float(quartiles[0]), float(quartiles[2])),
+        "weibull": primary,
+        "weibull_interval": interval,
+    }
+
+
+def _in_filler_period(quarter: object) -> bool:
+    return isinstance(quarter, str) and RECHAL_FILLER_QUARTERS[0] <= quarter <= RECHAL_FILLER_QUARTERS[1]
+
+
+def dechallenge_summary(series: pd.DataFrame) -> dict[str, Any]:
+    """Dechallenge and rechallenge answers counted per case.
+
+    ``positive`` Y (the event abated on withdrawal / recurred on re-exposure), ``negative`` N, ``unknown``
+    U, ``not_applicable`` D (drug not withdrawn / not restarted), ``not_given`` empty. Rechallenge ``D`` in
+    2012Q4–2015Q3 is a filler on most rows (faers_format.md §4.2), so there it counts as ``not_given``;
+    ``rechal_filler_as_not_given`` says how many.
+    """
+    names = {"Y": "positive", "N": "negative", "U": "unknown", "D": "not_applicable"}
+    dechal = dict.fromkeys([*names.values(), "not_given"], 0)
+    rechal = dict.fromkeys([*names.values(), "not_given"], 0)
+    fillers = 0
+    for value in series["dechal"]:
+        dechal[names.get(value, "not_given") if isinstance(value, str) else "not_given"] += 1
+    for value, quarter in zip(series["rechal"], series["quarter"], strict=True):
+        if value == "D" and _in_filler_period(quarter):
+            fillers += 1
+            rechal["not_given"] += 1
+        else:
+            rechal[names.get(value, "not_given") if isinstance(value, str) else "not_given"] += 1
+    return {
+        "n_cases": len(series),
+        "dechallenge": dechal,
+        "rechallenge": rechal,
+        "rechal_filler_as_not_given": fillers,
+    }
+
+
+# ------------------------------------------------------------------------------------------- command
+
+
+def _period_text(value: object, precision: object) -> str:
+    if value is None or pd.isna(value):
+        return ""
+    stamp = pd.Timestamp(value)
+    if precision == "year":
+        return f"{stamp:%Y}"
+    if precision == "month":
+        return f"{stamp:%Y-%m}"
+    return f"{stamp:%Y-%m-%d}"
+
+
+def _onset_text(row: pd.Series) -> str:
+    if row["onset_precision"] is None or pd.isna(row["onset_precision"]):
+        return "unknown"
+    low, high = row["onset_interval_days"]
+    text = f"{low}" if row["onset_precision"] == "day" else f"{low}..{high} ({row['onset_precision']})"
+    if row["negative_onset"]:
+        text += " NEGATIVE"
+    elif row["possibly_negative_onset"]:
+        text += " maybe negative"
+    return text
+
+
+def _table(series: pd.DataFrame) -> pd.DataFrame:
+    """The reading view: partial dates shown as their period, lists joined, onset as days or a range."""
+
+    def joined(values: list) -> str:
+        return ", ".join(str(v) for v in values)
+
+    return pd.DataFrame(
+        {
+            "caseid": series["caseid"],
+            "quarter": series["quarter"],
+            "age": ["" if pd.isna(a) else f"{a:.0f}" for a in series["age_years"].astype(float)],
+            "sex": series["sex"].fillna(""),
+            "country": series["reporter_country"].fillna(""),
+            "reporter": series["reporter_type"].fillna(""),
+            "outcomes": [joined(v) for v in series["outcomes"]],
+            "drug": [joined(v) for v in series["ingredients"]],
+            "role": series["role_cod"],
+            "co_suspects": [joined(v) for v in series["co_suspects"]],
+            "indications": [joined(v) for v in series["indications"]],
+            "events": [joined(v) for v in series["event_pts"]],
+            "dechal": series["dechal"].fillna(""),
+            "rechal": series["rechal"].fillna(""),
+            "start": [
+                _period_text(v, p)
+                for v, p in zip(series["start_dt"], series["start_dt_precision"], strict=True)
+            ],
+            "event_dt": [
+                _period_text(v, p)
+                for v, p in zip(series["event_dt"], series["event_dt_precision"], strict=True)
+            ],
+            "onset_days": [_onset_text(row) for _, row in series.iterrows()],
+            "dup": ["dup" if d else "" for d in series["is_duplicate"]],
+        }
+    )
+
+
+def _csv_frame(series: pd.DataFrame) -> pd.DataFrame:
+    out = series.copy()
+    for column in (*_LIST_COLUMNS, "onset_interval_days"):
+        out[column] = ["" if value is None else ";".join(str(v) for v in value) for value in out[column]]
+    for column in ("start_dt", "event_dt"):
+        out[column] = ["" if pd.isna(v) else f"{pd.Timestamp(v):%Y-%m-%d}" for v in out[column]]
+    return out
+
+
+def _ci_text(ci: tuple[float | None, float | None]) -> str:
+    low, high = ci
+    return f"{'?' if low is None else f'{low:.2f}'}–{'?' if high is None else f'{high:.2f}'}"
+
+
+def _weibull_lines(name: str, fit: dict[str, Any]) -> list[str]:
+    if fit["shape"] is None:
+        return [f"  {name}: not estimated: {fit['reason']}"]
+    return [
+        f"  {name} (n={fit['n']}): shape β = {fit['shape']:.2f} (95% CI {_ci_text(fit['shape_ci'])}, "
+        f"{fit['ci_method']}), scale {fit['scale']:.1f} days",
+        f"    {fit['interpretation']}",
+    ]
+
+
+def summary_lines(series: pd.DataFrame) -> list[str]:
+    """The summary block printed under the table: selection, counts, onset, Weibull, challenges."""
+    drug_sel: DrugSelector | None = series.attrs.get("drug")
+    event_sel: EventSelector | None = series.attrs.get("event")
+    onset = onset_summary(series)
+    challenge = dechallenge_summary(series)
+    lines = []
+    if drug_sel is not None and event_sel is not None:
+        duplicates = (
+            "duplicates included" if series.attrs.get("include_duplicates") else "duplicates excluded"
+        )
+        lines.append(
+            f"drug: {drug_sel.label}; roles {', '.join(series.attrs.get('roles', []))}; "
+            f"event: {event_sel.label}; comparator: {series.attrs.get('comparator')}; {duplicates}"
+        )
+    lines.append(
+        f"cases: {onset['n_cases']} (serious {int(series['serious'].sum())}, died {int(series['died'].sum())}"
+        + (
+            f", flagged duplicates {int(series['is_duplicate'].sum())})"
+            if series.attrs.get("include_duplicates")
+            else ")"
+        )
+    )
+    lines.append(
+        f"time to onset: known for {onset['n_onset_known']} of {onset['n_cases']} cases: "
+        f"{onset['n_exact']} exact (both dates to the day), {onset['n_partial']} rest on partial dates "
+        f"(an interval, not a day count; {onset['n_partial_from_padding']} of them only because a date on "
+        "the 1st was read as padded: event dates in legacy quarters and from 2021Q3, legacy therapy starts); "
+        f"unknown for {onset['n_onset_unknown']}"
+    )
+    if onset["median_exact_days"] is not None:
+        q1, q3 = onset["iqr_exact_days"]
+        lines.append(
+            f"  exact onsets ≥ 0: median {onset['median_exact_days']:g} days (IQR {q1:g}–{q3:g}); "
+            f"{onset['n_exact_zero']} on the day of the start"
+        )
+    if onset["n_negative"] or onset["n_possibly_negative"]:
+        lines.append(
+            f"  event before therapy start: {onset['n_negative']} certainly, {onset['n_possibly_negative']} "
+            "possibly (kept and flagged; excluded from the median and the fits)"
+        )
+    lines += _weibull_lines("Weibull, exact positive onsets", onset["weibull"])
+    interval = onset["weibull_interval"]
+    counted = f"{interval['n_exact']} exact + {interval['n_partial']} partial-date onsets"
+    lines += _weibull_lines(f"Weibull, interval-censored ({counted})", interval)
+    labels = ("positive", "negative", "unknown", "not_applicable", "not_given")
+    for kind in ("dechallenge", "rechallenge"):
+        counts = challenge[kind]
+        text = ", ".join(f"{label.replace('_', ' ')} {counts[label]}" for label in labels)
+        if kind == "rechallenge" and challenge["rechal_filler_as_not_given"]:
+            text += f" (incl. {challenge['rechal_filler_as_not_given']} 'D' of 2012Q4–2015Q3, a filler)"
+        lines.append(f"{kind}: {text}")
+    return lines
+
+
+def run_cases_command(
+    db_path: Path,
+    drug: str,
+    event: str,
+    roles: str,
+    with_duplicates: bool,
+    comparator: str,
+    fmt: str,
+    out: TextIO,
+) -> int:
+    """``pv cases``: print the case series (table or CSV) and the summary block; returns the exit code.
+
+    With ``fmt="csv"`` only the CSV goes to ``out`` (so it can be redirected to a file) and the summary goes
+    to stderr.
+    """
+    if fmt not in ("table", "csv"):
+        raise UserError(f"unknown format {fmt!r}; use table or csv")
+    db_path = Path(db_path)
+    if not db_path.exists():
+        raise UserError(f"{db_path}: no database; run `pv ingest` first")
+    try:
+        con = duckdb.connect(str(db_path), read_only=True)
+    except duckdb.Error as error:
+        raise UserError(f"{db_path}: cannot open the database ({str(error).splitlines()[0]})") from None
+    with con:
+        series = case_series(
+            con, drug, event, roles=roles, include_duplicates=with_duplicates, comparator=comparator
+        )
+    lines = summary_lines(series)
+    if fmt == "csv":
+        buffer = io.StringIO()
+        _csv_frame(series).to_csv(buffer, index=False)
+        out.write(buffer.getvalue())
+        print("\n".join(lines), file=sys.stderr)
+        return 0
+    if len(series):
+        out.write(_table(series).to_string(index=False, max_colwidth=40) + "\n\n")
+    else:
+        out.write("no cases\n\n")
+    out.write("\n".join(lines) + "\n")
+    return 0

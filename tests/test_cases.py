@@ -1,0 +1,691 @@
+"""Case series and time to onset on crafted quarters where every date, role and answer is known."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from pv.cases import (
+    case_series,
+    dechallenge_summary,
+    onset_summary,
+    resolve_drug,
+    resolve_event,
+    run_cases_command,
+)
+from pv.db import create_curated
+from pv.errors import UserError
+from pv.ingest import ingest
+from pv.quarters import Quarter
+from pv.schema import fda_header
+
+# ------------------------------------------------------------------------------------------- fixture
+
+
+def _write_table(folder: Path, table: str, quarter: Quarter, rows: list[dict[str, str]]) -> None:
+    header = fda_header(table, quarter)
+    names = [name.strip().lower() for name in header]
+    lines = ["$".join(header)]
+    trailing = "$" if quarter.is_legacy else ""
+    for row in rows:
+        lines.append("$".join(row.get(name, "") for name in names) + trailing)
+    suffix = ".TXT" if quarter.is_legacy else ".txt"
+    (folder / f"{table.upper()}{quarter.short}{suffix}").write_text("\n".join(lines) + "\n")
+
+
+class _Quarter:
+    """Rows of one crafted quarter; ``case`` adds a case with its drugs, therapies, indications and events."""
+
+    def __init__(self, name: str) -> None:
+        self.quarter = Quarter.parse(name)
+        self.tables: dict[str, list[dict[str, str]]] = {
+            t: [] for t in ("demo", "drug", "reac", "outc", "ther", "indi")
+        }
+
+    def case(
+        self,
+        caseid: int,
+        *,
+        fda_dt: str,
+        event_dt: str,
+        age: str,
+        drugs: list[dict[str, str]],
+        pts: list[str],
+        outcomes: tuple[str, ...] = (),
+        sex: str = "F",
+        country: str = "US",
+        occp: str = "MD",
+    ) -> None:
+        if self.quarter.is_legacy:
+            key = {"isr": str(caseid + 3_000_000)}
+            demo = {"case": str(caseid), "i_f_cod": "I", "gndr_cod": sex}
+            country = {"US": "UNITED STATES"}.get(country, country)
+        else:
+            key = {"primaryid": f"{caseid}1", "caseid": str(caseid)}
+            demo = {"caseversion": "1", "i_f_code": "I", "sex": sex, "gndr_cod": sex}
+        self.tables["demo"].append(
+            key
+            | demo
+            | {
+                "event_dt": event_dt,
+                "fda_dt": fda_dt,
+                "rept_cod": "EXP",
+                "age": age,
+                "age_cod": "YR",
+                "occp_cod": occp,
+                "reporter_country": country,
+            }
+        )
+        for seq, drug in enumerate(drugs, start=1):
+            self.tables["drug"].append(
+                key
+                | {
+                    "drug_seq": str(seq),
+                    "role_cod": drug.get("role", "PS"),
+                    "drugname": drug["name"],
+                    "prod_ai": drug.get("prod_ai", ""),
+                    "dechal": drug.get("dechal", ""),
+                    "rechal": drug.get("rechal", ""),
+                }
+            )
+            if "start" in drug:
+                self.tables["ther"].append(
+                    key | {"drug_seq": str(seq), "dsg_drug_seq": str(seq), "start_dt": drug["start"]}
+                )
+            if "indication" in drug:
+                self.tables["indi"].append(
+                    key | {"drug_seq": str(seq), "indi_drug_seq": str(seq), "indi_pt": drug["indication"]}
+                )
+        self.tables["reac"] += [key | {"pt": pt} for pt in pts]
+        self.tables["outc"] += [key | {"outc_cod": code, "outc_code": code} for code in outcomes]
+
+    def write(self, root: Path) -> None:
+        folder = root / str(self.quarter)
+        folder.mkdir(parents=True)
+        for table, rows in self.tables.items():
+            _write_table(folder, table, self.quarter, rows)
+
+
+DOCETAXEL = {"name": "DOCETAXEL", "prod_ai": "DOCETAXEL"}
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("cases")
+    source = root / "in"
+
+    q = _Quarter("2020Q3")  # partial dates published as such; no padding rule
+    q.case(
+        2000001,
+        fda_dt="20200715",
+        event_dt="20200301",
+        age="55",
+        outcomes=("HO", "OT"),
+        pts=["Dermatomyositis", "Nausea"],
+        drugs=[
+            {
+                "name": "TAXOTERE",
+                "prod_ai": "DOCETAXEL",
+                "dechal": "Y",
+                "rechal": "Y",
+                "start": "20200210",
+                "indication": "Breast cancer",
+            },
+            {
+                "name": "HERCEPTIN",
+                "prod_ai": "TRASTUZUMAB",
+                "role": "SS",
+                "indication": "HER2 positive breast cancer",
+            },
+            {"name": "LIPITOR", "prod_ai": "ATORVASTATIN", "role": "C"},
+        ],
+    )
+    q.case(
+        2000002,
+        fda_dt="20200716",
+        event_dt="202003",
+        age="61",
+        sex="M",
+        country="JP",
+        occp="CN",
+        pts=["Polymyositis"],
+        drugs=[
+            DOCETAXEL | {"dechal": "N", "rechal": "N", "start": "20200210", "indication": "Prostate cancer"}
+        ],
+    )
+    q.case(
+        2000003,
+        fda_dt="20200717",
+        event_dt="20200601",  # on the 1st, but 2020Q3 is not a padded quarter: day precision
+        age="47",
+        pts=["Dermatomyositis"],
+        drugs=[
+            {"name": "CISPLATIN", "prod_ai": "CISPLATIN"},
+            DOCETAXEL | {"role": "SS", "dechal": "U", "rechal": "U", "start": "20200615"},
+        ],
+    )
+    q.case(
+        2000004,
+        fda_dt="20200718",
+        event_dt="20200520",
+        age="70",
+        outcomes=("DE",),
+        pts=["Dermatomyositis"],
+        drugs=[
+            {"name": "TAXOL", "prod_ai": "PACLITAXEL", "start": "20200501"},
+            DOCETAXEL | {"role": "C", "start": "20200101"},
+        ],
+    )
+    for caseid, fda_dt in (
+        (2000005, "20200710"),
+        (2000006, "20200801"),
+    ):  # one patient twice: 2000005 flagged
+        q.case(
+            caseid, fda_dt=fda_dt, event_dt="20200415", age="66", pts=["Dermatomyositis"], drugs=[DOCETAXEL]
+        )
+    q.case(
+        2000007,
+        fda_dt="20200719",
+        event_dt="20200705",
+        age="52",
+        pts=["Dermatomyositis"],
+        drugs=[
+            {
+                "name": "KADCYLA",
+                "prod_ai": "ADO-TRASTUZUMAB EMTANSINE",
+                "start": "20200605",
+                "indication": "HER2 positive breast cancer",
+            }
+        ],
+    )
+    q.case(2000008, fda_dt="20200720", event_dt="20200601", age="44", pts=["Nausea"], drugs=[DOCETAXEL])
+    q.case(
+        2000009,
+        fda_dt="20200721",
+        event_dt="20200510",
+        age="58",
+        pts=["Dermatomyositis"],
+        drugs=[DOCETAXEL | {"dechal": "D", "rechal": "D", "start": "202004"}],
+    )
+    q.case(
+        2000016,
+        fda_dt="20200722",
+        event_dt="20200510",
+        age="39",
+        pts=["Dermatomyositis"],
+        drugs=[DOCETAXEL | {"role": "DN"}],
+    )
+    q.case(
+        2000017,
+        fda_dt="20200723",
+        event_dt="20200610",
+        age="45",
+        pts=["Dermatomyositis"],
+        drugs=[{"name": "PHESGO", "prod_ai": "HYALURONIDASE\\PERTUZUMAB\\TRASTUZUMAB"}],
+    )
+    q.write(source)
+
+    q = _Quarter("2022Q1")  # event dates padded again: a date on the 1st is partial
+    q.case(
+        2000010,
+        fda_dt="20220215",
+        event_dt="20220101",
+        age="49",
+        pts=["Dermatomyositis"],
+        drugs=[DOCETAXEL | {"start": "20210310", "indication": "Breast cancer"}],
+    )
+    q.case(
+        2000011,
+        fda_dt="20220120",
+        event_dt="20211201",
+        age="63",
+        pts=["Dermatomyositis"],
+        drugs=[DOCETAXEL | {"start": "20211115"}],
+    )
+    q.case(
+        2000012,
+        fda_dt="20220125",
+        event_dt="20211215",
+        age="57",
+        pts=["Dermatomyositis"],
+        drugs=[
+            DOCETAXEL | {"start": "20211201", "indication": "Prostate cancer"}
+        ],  # therapy dates: not padded
+    )
+    q.write(source)
+
+    q = _Quarter("2012Q2")  # legacy AERS: every date padded
+    q.case(
+        3000013,
+        fda_dt="20120420",
+        event_dt="20120301",
+        age="60",
+        pts=["DERMATOMYOSITIS"],
+        drugs=[{"name": "DOCETAXEL", "start": "20120115"}],
+    )
+    q.case(
+        3000014,
+        fda_dt="20120425",
+        event_dt="20120410",
+        age="68",
+        pts=["DERMATOMYOSITIS"],
+        drugs=[{"name": "DOCETAXEL", "dechal": "Y", "rechal": "D", "start": "20120201"}],
+    )
+    q.write(source)
+
+    q = _Quarter("2013Q1")  # rechallenge D is a filler 2012Q4-2015Q3
+    q.case(
+        2000015,
+        fda_dt="20130201",
+        event_dt="20130105",
+        age="72",
+        pts=["Dermatomyositis"],
+        drugs=[DOCETAXEL | {"dechal": "D", "rechal": "D", "start": "20121220"}],
+    )
+    q.write(source)
+
+    # Raw and staging by ingest, then only the curated layer the case series reads (the full build also
+    # fits signal statistics, which need more drug-event pairs than a crafted database has).
+    data = root / "data"
+    db_path = data / "pv.duckdb"
+    ingest(source, db_path=db_path, lake=data / "lake", work_dir=data / "tmp", curate=False)
+    with duckdb.connect(str(db_path)) as connection:
+        create_curated(connection)
+    return db_path
+
+
+@pytest.fixture(scope="module")
+def con(db: Path):
+    with duckdb.connect(str(db), read_only=True) as connection:
+        yield connection
+
+
+@pytest.fixture(scope="module")
+def docetaxel_dm(con) -> pd.DataFrame:
+    return case_series(con, "docetaxel", "dm_narrow")
+
+
+def _row(series: pd.DataFrame, caseid: int) -> pd.Series:
+    rows = series[series["caseid"] == caseid]
+    assert len(rows) == 1, f"case {caseid}: {len(rows)} rows"
+    return rows.iloc[0]
+
+
+# ------------------------------------------------------------------------------------------- resolving
+
+
+def test_resolve_drug_by_ingredient_class_and_brand(con):
+    assert resolve_drug(con, "docetaxel").ingredients == ("docetaxel",)
+    assert resolve_drug(con, "docetaxel").kind == "ingredient"
+    taxotere = resolve_drug(con, "TAXOTERE")
+    assert (taxotere.kind, taxotere.ingredients, taxotere.match_all) == ("name", ("docetaxel",), False)
+    adc = resolve_drug(con, "anti_her2_adc")
+    assert (adc.kind, adc.drug_class, adc.ingredients) == (
+        "class",
+        "anti_her2_adc",
+        ("trastuzumab emtansine",),
+    )
+    assert resolve_drug(con, "Anti-HER2 ADC").drug_class == "anti_her2_adc"
+    phesgo = resolve_drug(con, "Phesgo")
+    assert (phesgo.ingredients, phesgo.match_all) == (("pertuzumab", "trastuzumab"), True)
+
+
+def test_resolve_event_by_group_and_pt_text(con):
+    assert resolve_event(con, "dm_narrow").group == "dm_narrow"
+    assert resolve_event(con, "DM Broad").group == "dm_broad"
+    pt = resolve_event(con, "DERMATOMYOSITIS")
+    assert (pt.kind, pt.pt, pt.group) == ("pt", "Dermatomyositis", None)
+
+
+def test_unknown_names_are_one_line_user_errors(con):
+    with pytest.raises(UserError, match=r"^no ingredient, class or known name 'xyzzyq'; try pv unmapped$"):
+        resolve_drug(con, "xyzzyq")
+    with pytest.raises(UserError, match=r"^no event group or reported PT 'qwertyitis'; groups: .*dm_narrow"):
+        resolve_event(con, "qwertyitis")
+    with pytest.raises(UserError, match="unknown drug role XX"):
+        case_series(con, "docetaxel", "dm_narrow", roles="PS,XX")
+    with pytest.raises(UserError, match="unknown comparator"):
+        case_series(con, "docetaxel", "dm_narrow", comparator="lung")
+
+
+# ------------------------------------------------------------------------------------------- the series
+
+
+def test_series_membership_roles_and_duplicates(con, docetaxel_dm):
+    # 2000002 has polymyositis (dm_broad only), 2000004 docetaxel as concomitant, 2000005 is a duplicate,
+    # 2000008 no DM, 2000016 docetaxel "not administered".
+    assert docetaxel_dm["caseid"].tolist() == [
+        2000001,
+        2000003,
+        2000006,
+        2000009,
+        2000010,
+        2000011,
+        2000012,
+        2000015,
+        3000013,
+        3000014,
+    ]
+    any_role = case_series(con, "docetaxel", "dm_narrow", roles="any")
+    assert set(any_role["caseid"]) - set(docetaxel_dm["caseid"]) == {2000004}
+    assert _row(any_role, 2000004)["role_cod"] == "C"
+    assert case_series(con, "docetaxel", "dm_narrow", roles=["dn"])["caseid"].tolist() == [2000016]
+    with_dups = case_series(con, "docetaxel", "dm_narrow", include_duplicates=True)
+    assert set(with_dups["caseid"]) - set(docetaxel_dm["caseid"]) == {2000005}
+    assert bool(_row(with_dups, 2000005)["is_duplicate"]) is True
+    broad = case_series(con, "TAXOTERE", "dm_broad")
+    assert _row(broad, 2000002)["event_pts"] == ["Polymyositis"]
+    assert (
+        case_series(con, "docetaxel", "DERMATOMYOSITIS")["caseid"].tolist() == docetaxel_dm["caseid"].tolist()
+    )
+
+
+def test_comparator_restricts_to_cancer_indications(con):
+    assert case_series(con, "docetaxel", "dm_narrow", comparator="oncology")["caseid"].tolist() == [
+        2000001,
+        2000010,
+        2000012,
+    ]
+    assert case_series(con, "docetaxel", "dm_narrow", comparator="breast_cancer")["caseid"].tolist() == [
+        2000001,
+        2000010,
+    ]
+
+
+def test_case_columns(docetaxel_dm):
+    first = _row(docetaxel_dm, 2000001)
+    assert (first["primaryid"], first["quarter"], first["age_years"], first["sex"]) == (
+        20000011,
+        "2020Q3",
+        55,
+        "F",
+    )
+    assert (first["reporter_country"], first["reporter_type"]) == ("US", "health_professional")
+    assert (bool(first["serious"]), first["outcomes"], bool(first["died"])) == (True, ["HO", "OT"], False)
+    # trastuzumab is the other suspect; atorvastatin was concomitant
+    assert first["co_suspects"] == ["trastuzumab"]
+    # only the indication of docetaxel's drug_seq, not trastuzumab's
+    assert first["indications"] == ["Breast cancer"]
+    assert (first["drug_seqs"], first["role_cod"], first["dechal"], first["rechal"]) == ([1], "PS", "Y", "Y")
+    assert _row(docetaxel_dm, 2000003)["co_suspects"] == ["cisplatin"]
+
+
+def test_class_and_combination_series(con):
+    taxane = case_series(con, "taxane", "dm_narrow", roles="any")
+    both = _row(taxane, 2000004)
+    # paclitaxel PS from May 1st, docetaxel C from January 1st: onset from the first exposure
+    assert (both["ingredients"], both["drug_seqs"], both["role_cod"]) == (
+        ["docetaxel", "paclitaxel"],
+        [1, 2],
+        "PS",
+    )
+    assert (both["time_to_onset_days"], both["onset_precision"]) == (140, "day")
+    suspect_only = _row(case_series(con, "taxane", "dm_narrow"), 2000004)
+    assert (suspect_only["ingredients"], suspect_only["time_to_onset_days"]) == (["paclitaxel"], 19)
+    assert case_series(con, "anti_her2_adc", "dm_narrow")["caseid"].tolist() == [2000007]
+    # PHESGO needs pertuzumab and trastuzumab on one drug; trastuzumab alone (2000001) is not PHESGO
+    assert case_series(con, "PHESGO", "dm_narrow")["caseid"].tolist() == [2000017]
+    assert case_series(con, "anti_her2_antibody", "dm_narrow")["caseid"].tolist() == [2000001, 2000017]
+
+
+# ------------------------------------------------------------------------------------------- dates
+
+
+def _dates(row: pd.Series) -> tuple:
+    return (
+        row["start_dt"].strftime("%Y-%m-%d") if not pd.isna(row["start_dt"]) else None,
+        row["start_dt_precision"],
+        row["event_dt"].strftime("%Y-%m-%d") if not pd.isna(row["event_dt"]) else None,
+        row["event_dt_precision"],
+        None if pd.isna(row["time_to_onset_days"]) else int(row["time_to_onset_days"]),
+        row["onset_precision"],
+        row["onset_interval_days"],
+    )
+
+
+def test_exact_onset(docetaxel_dm):
+    assert _dates(_row(docetaxel_dm, 2000001)) == (
+        "2020-02-10",
+        "day",
+        "2020-03-01",
+        "day",
+        20,
+        "day",
+        [20, 20],
+    )
+    # FAERS therapy dates are not padded: a start on the 1st in 2022Q1 is still a day
+    assert _dates(_row(docetaxel_dm, 2000012)) == (
+        "2021-12-01",
+        "day",
+        "2021-12-15",
+        "day",
+        14,
+        "day",
+        [14, 14],
+    )
+    assert _dates(_row(docetaxel_dm, 2000015)) == (
+        "2012-12-20",
+        "day",
+        "2013-01-05",
+        "day",
+        16,
+        "day",
+        [16, 16],
+    )
+
+
+def test_partial_month_event_gives_an_interval(con):
+    # event 2020-03 (reported as YYYYMM), start 2020-02-10: 20 to 50 days
+    row = _row(case_series(con, "docetaxel", "dm_broad"), 2000002)
+    assert _dates(row) == ("2020-02-10", "day", "2020-03-01", "month", 20, "month", [20, 50])
+    assert not row["event_dt_padded"]
+
+
+def test_partial_start_gives_an_interval(docetaxel_dm):
+    row = _row(docetaxel_dm, 2000009)  # start 2020-04, event 2020-05-10
+    assert _dates(row) == ("2020-04-01", "month", "2020-05-10", "day", 39, "month", [10, 39])
+
+
+def test_padded_event_dates_from_2021q3(docetaxel_dm):
+    # 20220101 in 2022Q1 is a year; the year cannot end after the report reached FDA (2022-02-15)
+    year = _row(docetaxel_dm, 2000010)
+    assert _dates(year) == ("2021-03-10", "day", "2022-01-01", "year", 297, "year", [297, 342])
+    assert bool(year["event_dt_padded"]) is True
+    month = _row(docetaxel_dm, 2000011)  # 20211201: December 2021
+    assert _dates(month) == ("2021-11-15", "day", "2021-12-01", "month", 16, "month", [16, 46])
+
+
+def test_legacy_padded_dates(con, docetaxel_dm):
+    event = _row(docetaxel_dm, 3000013)  # legacy event 20120301 = March 2012
+    assert _dates(event) == ("2012-01-15", "day", "2012-03-01", "month", 46, "month", [46, 76])
+    start = _row(docetaxel_dm, 3000014)  # legacy therapy start 20120201 read as February 2012
+    assert _dates(start) == ("2012-02-01", "month", "2012-04-10", "day", 69, "month", [41, 69])
+    assert (bool(start["start_dt_padded"]), bool(start["event_dt_padded"])) == (True, False)
+    literal = _row(case_series(con, "docetaxel", "dm_narrow", legacy_therapy_padding=False), 3000014)
+    assert _dates(literal)[4:] == (69, "day", [69, 69])
+
+
+def test_negative_onset_kept_and_flagged(docetaxel_dm):
+    row = _row(docetaxel_dm, 2000003)
+    assert _dates(row) == ("2020-06-15", "day", "2020-06-01", "day", -14, "day", [-14, -14])
+    assert bool(row["negative_onset"]) is True
+    assert int(docetaxel_dm["negative_onset"].fillna(False).sum()) == 1
+
+
+def test_unknown_onset(docetaxel_dm):
+    row = _row(docetaxel_dm, 2000006)  # no therapy dates
+    assert row["onset_precision"] is None or pd.isna(row["onset_precision"])
+    assert row["onset_interval_days"] is None and pd.isna(row["time_to_onset_days"])
+
+
+# ------------------------------------------------------------------------------------------- summaries
+
+
+def test_onset_summary_counts(docetaxel_dm):
+    summary = onset_summary(docetaxel_dm)
+    assert {k: summary[k] for k in ("n_cases", "n_onset_known", "n_exact", "n_partial")} == {
+        "n_cases": 10,
+        "n_onset_known": 9,
+        "n_exact": 4,
+        "n_partial": 5,
+    }
+    # partial only because of padding: 2000010, 2000011, 3000013 (event) and 3000014 (legacy start)
+    assert summary["n_partial_from_padding"] == 4
+    assert (summary["n_onset_unknown"], summary["n_negative"], summary["n_possibly_negative"]) == (1, 1, 0)
+    # exact onsets >= 0: 14, 16, 20
+    assert summary["median_exact_days"] == 16
+    assert summary["iqr_exact_days"] == (15, 18)
+    assert summary["weibull"]["n"] == 3 and summary["weibull"]["shape"] is not None
+    assert summary["weibull_interval"]["n_exact"] == 3 and summary["weibull_interval"]["n_partial"] == 5
+
+
+def test_weibull_needs_three_exact_onsets(con):
+    small = case_series(con, "docetaxel", "dm_narrow", comparator="breast_cancer")  # one exact onset
+    fit = onset_summary(small)["weibull"]
+    assert fit["shape"] is None and fit["shape_ci"] == (None, None)
+    assert fit["reason"] == "fewer than 3 exact positive onsets (1)"
+
+
+def _synthetic(exact: np.ndarray, intervals: list[tuple[float, float]] = ()) -> pd.DataFrame:
+    rows = [
+        {
+            "onset_precision": "day",
+            "time_to_onset_days": x,
+            "onset_interval_days": [x, x],
+            "event_dt_precision": "day",
+        }
+        for x in exact
+    ] + [
+        {
+            "onset_precision": "month",
+            "time_to_onset_days": low,
+            "onset_interval_days": [low, high],
+            "event_dt_precision": "month",
+        }
+        for low, high in intervals
+    ]
+    frame = pd.DataFrame(rows)
+    frame["start_dt_precision"] = "day"
+    for column in ("event_dt_padded", "start_dt_padded", "negative_onset", "possibly_negative_onset"):
+        frame[column] = False
+    return frame
+
+
+def test_weibull_shape_recovered_from_known_distribution():
+    onsets = stats.weibull_min.rvs(0.7, scale=30, size=400, random_state=np.random.default_rng(20240501))
+    fit = onset_summary(_synthetic(onsets))["weibull"]
+    assert abs(fit["shape"] - 0.7) < 0.08
+    low, high = fit["shape_ci"]
+    assert low < 0.7 < high and high - low < 0.2
+    assert fit["shape"] == pytest.approx(stats.weibull_min.fit(onsets, floc=0)[0], rel=1e-5)
+    assert abs(fit["scale"] - 30) < 4
+    assert fit["interpretation"].startswith("β < 1 (CI below 1): early failure")
+
+
+def test_interval_censored_weibull_uses_partial_onsets():
+    rng = np.random.default_rng(7)
+    onsets = stats.weibull_min.rvs(2.0, scale=60, size=300, random_state=rng)
+    exact, partial = onsets[:60], onsets[60:]
+    # the partial ones only known to a 30-day window
+    intervals = [(float(np.floor(t / 30) * 30), float(np.floor(t / 30) * 30 + 29)) for t in partial]
+    summary = onset_summary(_synthetic(exact, intervals))
+    primary, interval = summary["weibull"], summary["weibull_interval"]
+    assert (primary["n"], interval["n"], interval["n_partial"]) == (60, 300, 240)
+    assert abs(interval["shape"] - 2.0) < 0.25
+    assert interval["shape_ci"][0] < 2.0 < interval["shape_ci"][1]
+    # more onsets, narrower interval
+    assert interval["shape_ci"][1] - interval["shape_ci"][0] < primary["shape_ci"][1] - primary["shape_ci"][0]
+    assert interval["interpretation"].startswith("β > 1 (CI above 1): wear-out")
+
+
+def test_dechallenge_summary_counts_d_filler_as_not_given(docetaxel_dm):
+    summary = dechallenge_summary(docetaxel_dm)
+    # dechal: Y 2000001 and 3000014; U 2000003; D 2000009 and 2000015; none for the other five
+    assert summary["dechallenge"] == {
+        "positive": 2,
+        "negative": 0,
+        "unknown": 1,
+        "not_applicable": 2,
+        "not_given": 5,
+    }
+    # rechal D in 2013Q1 (2000015) is the filler; D in 2020Q3 (2000009) and 2012Q2 (3000014) means
+    # "does not apply"
+    assert summary["rechallenge"] == {
+        "positive": 1,
+        "negative": 0,
+        "unknown": 1,
+        "not_applicable": 2,
+        "not_given": 6,
+    }
+    assert summary["rechal_filler_as_not_given"] == 1
+
+
+# ------------------------------------------------------------------------------------------- command
+
+
+def test_run_cases_command_table(db):
+    out = io.StringIO()
+    assert run_cases_command(db, "TAXOTERE", "dm_narrow", "PS,SS", False, "all", "table", out) == 0
+    text = out.getvalue()
+    assert "2000010" in text and "297..342 (year)" in text and "-14 NEGATIVE" in text
+    assert "cases: 10 (serious 1, died 0)" in text
+    assert "9 of 10 cases: 4 exact (both dates to the day), 5 rest on partial dates" in text
+    assert "4 of them only because a date on the 1st was read as padded" in text
+    assert "Weibull, exact positive onsets (n=3): shape β =" in text
+    assert (
+        "rechallenge: positive 1, negative 0, unknown 1, not applicable 2, not given 6 "
+        "(incl. 1 'D' of 2012Q4–2015Q3, a filler)" in text
+    )
+
+
+def test_run_cases_command_csv(db, capsys):
+    out = io.StringIO()
+    assert run_cases_command(db, "docetaxel", "dm_narrow", "any", True, "all", "csv", out) == 0
+    frame = pd.read_csv(io.StringIO(out.getvalue()))
+    assert sorted(frame["caseid"]) == [
+        2000001,
+        2000003,
+        2000004,
+        2000005,
+        2000006,
+        2000009,
+        2000010,
+        2000011,
+        2000012,
+        2000015,
+        3000013,
+        3000014,
+    ]
+    row = frame[frame["caseid"] == 2000010].iloc[0]
+    assert (row["event_dt"], row["event_dt_precision"], row["onset_interval_days"]) == (
+        "2022-01-01",
+        "year",
+        "297;342",
+    )
+    assert "time to onset" in capsys.readouterr().err
+
+
+def test_run_cases_command_without_cases(db):
+    out = io.StringIO()
+    # cisplatin is suspect in a dermatomyositis case only; polymyositis is reported with docetaxel alone
+    assert run_cases_command(db, "cisplatin", "Polymyositis", "any", False, "all", "table", out) == 0
+    text = out.getvalue()
+    assert text.startswith("no cases\n") and "cases: 0 (serious 0, died 0)" in text
+    assert "not estimated: fewer than 3 exact positive onsets (0)" in text
+
+
+def test_run_cases_command_errors(db, tmp_path):
+    with pytest.raises(UserError, match="no database"):
+        run_cases_command(
+            tmp_path / "none.duckdb", "docetaxel", "dm_narrow", "PS,SS", False, "all", "table", io.StringIO()
+        )
+    with pytest.raises(UserError, match="try pv unmapped"):
+        run_cases_command(db, "xyzzyq", "dm_narrow", "PS,SS", False, "all", "table", io.StringIO())
+    with pytest.raises(UserError, match="unknown format"):
+        run_cases_command(db, "docetaxel", "dm_narrow", "PS,SS", False, "all", "json", io.StringIO())
