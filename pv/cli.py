@@ -100,6 +100,84 @@ def _cmd_unmapped(args: argparse.Namespace) -> int:
     return 0
 
 
+TERMINAL_COLUMNS = (
+    "drug",
+    "event",
+    "role",
+    "comparator",
+    "duplicates",
+    "a",
+    "prr",
+    "prr_lower",
+    "ror",
+    "ror_lower",
+    "ic",
+    "ic025",
+    "ebgm",
+    "eb05",
+    "signal_evans",
+    "signal_ror",
+    "signal_ic",
+    "signal_ebgm",
+)
+
+
+def _cmd_signals(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from pv.signals import headline_filter
+
+    if not args.db.exists():
+        raise UserError(f"{args.db}: no database; run `pv ingest` first")
+    condition, params = headline_filter(args.drug, args.event)
+    variant = ""
+    for column in ("role", "comparator", "duplicates"):
+        value = getattr(args, column)
+        if value:
+            variant += f" and {column} = ?"
+            params.append(value)
+    with duckdb.connect(str(args.db), read_only=True) as con:
+        if not con.sql("select count(*) from duckdb_tables() where table_name = 'signals'").fetchall()[0][0]:
+            raise UserError(f"{args.db}: no signals table; run `pv build` first")
+        frame = con.execute(
+            f"select * from signals where {condition}{variant} "
+            "order by event, drug_level desc, drug, role desc, comparator, duplicates desc",
+            params,
+        ).df()
+    if args.format == "csv":
+        frame.to_csv(args.out or sys.stdout, index=False)
+    elif args.format == "parquet":
+        if not args.out:
+            raise UserError("--format parquet needs --out FILE")
+        frame.to_parquet(args.out, index=False)
+    else:
+        if frame.empty:
+            print("no pairs with at least one report for that selection")
+            return 0
+        with_options = {"index": False, "float_format": lambda value: f"{value:.3g}"}
+        print(frame[list(TERMINAL_COLUMNS)].to_string(**with_options))
+    if args.out:
+        print(f"{len(frame):,} rows written to {args.out}", file=sys.stderr)
+    return 0
+
+
+def _cmd_cases(args: argparse.Namespace) -> int:
+    from pv.cases import run_cases_command
+
+    if not args.db.exists():
+        raise UserError(f"{args.db}: no database; run `pv ingest` first")
+    return run_cases_command(
+        args.db,
+        args.drug,
+        args.event,
+        args.roles,
+        args.with_duplicates,
+        args.comparator,
+        args.format,
+        sys.stdout,
+    )
+
+
 def _cmd_synth(args: argparse.Namespace) -> int:
     from pv.synth import generate
 
@@ -185,6 +263,31 @@ def build_parser() -> argparse.ArgumentParser:
     unmapped.add_argument("--db", type=Path, default=config.default_db())
     unmapped.add_argument("--limit", type=int, default=30)
     unmapped.set_defaults(run=_cmd_unmapped)
+
+    signals = commands.add_parser(
+        "signals", help="disproportionality table (default: DM x taxanes/anti-HER2)"
+    )
+    signals.add_argument("--db", type=Path, default=config.default_db())
+    signals.add_argument("--drug", action="append", help="ingredient or class (repeatable; default: targets)")
+    signals.add_argument(
+        "--event", action="append", help="PT or event group (repeatable; default: dm_narrow, dm_broad)"
+    )
+    signals.add_argument("--role", choices=("suspect", "any"))
+    signals.add_argument("--comparator", choices=("all", "oncology", "breast_cancer"))
+    signals.add_argument("--duplicates", choices=("with", "without"))
+    signals.add_argument("--format", choices=("table", "csv", "parquet"), default="table")
+    signals.add_argument("--out", help="file to write (csv or parquet)")
+    signals.set_defaults(run=_cmd_signals)
+
+    cases = commands.add_parser("cases", help="case series for a drug-event pair, with time to onset")
+    cases.add_argument("--db", type=Path, default=config.default_db())
+    cases.add_argument("--drug", required=True, help="ingredient, class or drug name")
+    cases.add_argument("--event", required=True, help="event group or PT")
+    cases.add_argument("--roles", default="PS,SS", help="PS,SS (default) or any")
+    cases.add_argument("--with-duplicates", action="store_true")
+    cases.add_argument("--comparator", choices=("all", "oncology", "breast_cancer"), default="all")
+    cases.add_argument("--format", choices=("table", "csv"), default="table")
+    cases.set_defaults(run=_cmd_cases)
 
     synth = commands.add_parser("synth", help="write synthetic quarters in FDA's zip format")
     synth.add_argument("--out", required=True, help="folder for the zips and the ground truth")

@@ -139,6 +139,15 @@ def create_curated(con: duckdb.DuckDBPyConnection) -> None:
         run_sql_file(con, name)
 
 
+def create_signals(con: duckdb.DuckDBPyConnection) -> None:
+    """2x2 counts for every pair and variant, their statistics, and the quarterly signal history."""
+    from pv.counts import build_counts
+    from pv.signals import build_signals
+
+    build_counts(con)
+    build_signals(con)
+
+
 def build_database(db_path: Path, lake: Path, curated: bool = True) -> Path:
     """Write a fresh database file next to ``db_path`` and swap it in with one atomic rename.
 
@@ -153,6 +162,7 @@ def build_database(db_path: Path, lake: Path, curated: bool = True) -> Path:
             create_staging(con)
             if curated:
                 create_curated(con)
+                create_signals(con)
         os.replace(temporary, db_path)
     finally:
         for leftover in (temporary, temporary.with_name(temporary.name + ".wal")):
