@@ -148,7 +148,7 @@ def create_signals(con: duckdb.DuckDBPyConnection) -> None:
     build_signals(con)
 
 
-def build_database(db_path: Path, lake: Path, curated: bool = True) -> Path:
+def build_database(db_path: Path, lake: Path, curated: bool = True, signals: bool = True) -> Path:
     """Write a fresh database file next to ``db_path`` and swap it in with one atomic rename.
 
     Readers holding the old file keep reading it; nobody ever sees a half-built database.
@@ -162,7 +162,8 @@ def build_database(db_path: Path, lake: Path, curated: bool = True) -> Path:
             create_staging(con)
             if curated:
                 create_curated(con)
-                create_signals(con)
+                if signals:
+                    create_signals(con)
         os.replace(temporary, db_path)
     finally:
         for leftover in (temporary, temporary.with_name(temporary.name + ".wal")):

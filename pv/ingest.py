@@ -355,10 +355,12 @@ def ingest(
     base_url: str | None = None,
     progress: Progress | None = None,
     curate: bool = True,
+    signals: bool = True,
 ) -> list[QuarterReport]:
     """Ingest every quarter found in ``source``; each quarter replaces its earlier copy atomically.
 
-    The database is then rebuilt from the lake, with the curated layer unless ``curate`` is false.
+    The database is then rebuilt from the lake, with the curated layer unless ``curate`` is false and
+    the signal tables unless ``signals`` is false.
     """
     manifest = download.load_manifest()
     reports = []
@@ -366,5 +368,5 @@ def ingest(
         sources = resolve_sources(source, quarters, downloads or work_dir, base_url)
         for quarter_source in sources:
             reports.append(ingest_quarter(quarter_source, lake, work_dir, manifest, progress))
-        build_database(db_path, lake, curated=curate)
+        build_database(db_path, lake, curated=curate, signals=signals)
     return reports

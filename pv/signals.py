@@ -1,9 +1,9 @@
 """Signals: every pair's statistics for every variant, the quarterly history, and the headline table.
 
 Statistics are computed chunk by chunk (one chunk per analysis variant and level), so the full FAERS
-history never has to sit in memory at once. The GPS prior is fitted once per chunk, since EBGM values
-are only comparable under the same prior (statistics.md §5); chunks too small to fit reliably borrow
-the prior of the default variant at the same level, and the prior used is stored with every row.
+history never has to sit in memory at once. EBGM values are only comparable under the same prior
+(statistics.md §5), so one GPS prior per level is fitted on the default variant and used for all
+variants; the prior used is stored with every row and in ``gps_priors``.
 """
 
 from __future__ import annotations
@@ -37,41 +37,65 @@ def _where(key: Sequence[str]) -> tuple[str, list[str]]:
     return " and ".join(f"{name} = ?" for name in names), list(key)
 
 
-def score(counts: pd.DataFrame, prior: stats.GpsPrior) -> pd.DataFrame:
-    """All statistics and signal rules for a frame of 2x2 tables (columns a, b, c, d, plus labels)."""
+def score(counts: pd.DataFrame, prior: stats.GpsPrior | None) -> pd.DataFrame:
+    """All statistics and signal rules for a frame of 2x2 tables (columns a, b, c, d, plus labels).
+
+    Without a prior (too few pairs to fit one) the EBGM columns are NaN and the EBGM rule never fires.
+    """
     measures = stats.disproportionality(counts["a"], counts["b"], counts["c"], counts["d"])
-    shrunk = stats.ebgm(measures["a"].to_numpy(), measures["e"].to_numpy(), prior)
+    if prior is None:
+        shrunk = pd.DataFrame(np.nan, index=measures.index, columns=["ebgm", "eb05", "eb95"])
+    else:
+        shrunk = stats.ebgm(measures["a"].to_numpy(), measures["e"].to_numpy(), prior)
     flagged = stats.signal_flags(measures, shrunk)
     labels = counts.drop(columns=["a", "b", "c", "d"]).reset_index(drop=True)
     result = pd.concat([labels, measures, shrunk, flagged[list(RULES)]], axis=1)
-    for column, value in zip(
-        PRIOR_COLUMNS, (prior.alpha1, prior.beta1, prior.alpha2, prior.beta2, prior.p), strict=True
-    ):
+    values = (prior.alpha1, prior.beta1, prior.alpha2, prior.beta2, prior.p) if prior else (np.nan,) * 5
+    for column, value in zip(PRIOR_COLUMNS, values, strict=True):
         result[column] = value
     return result
 
 
-def fit_priors(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, ...], stats.GpsPrior | None]:
-    """One GPS prior per (variant, drug level, event level), fitted on that chunk's observed pairs."""
-    priors: dict[tuple[str, ...], stats.GpsPrior | None] = {}
-    chunks = _chunks(con, "marts.drug_event_counts")
-    small: list[tuple[str, ...]] = []
-    for key in chunks:
-        where, params = _where(key)
-        table = con.execute(f"select a, b, c, d from marts.drug_event_counts where {where}", params).df()
-        a, b, c, d = (table[column].to_numpy(dtype=np.float64) for column in "abcd")
-        if len(a) < MIN_PAIRS_FOR_PRIOR:
-            small.append(key)
+def fit_priors(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], stats.GpsPrior | None]:
+    """One GPS prior per (drug level, event level), fitted on the default variant's observed pairs.
+
+    Every variant at that level uses the same prior, so comparing variants changes only the expected
+    counts, and EBGM stays comparable across them. A level with too few pairs borrows the prior of the
+    ingredient x PT level, the largest table.
+    """
+    default = " and ".join(f"{name} = '{value}'" for name, value in DEFAULT_VARIANT.items())
+    levels = con.sql(
+        f"select distinct drug_level, event_level from marts.drug_event_counts where {default}"
+    ).fetchall()
+    priors: dict[tuple[str, str], stats.GpsPrior | None] = {}
+    for drug_level, event_level in levels:
+        table = con.execute(
+            f"select a, b, c, d from marts.drug_event_counts "
+            f"where {default} and drug_level = ? and event_level = ?",
+            [drug_level, event_level],
+        ).df()
+        if len(table) < MIN_PAIRS_FOR_PRIOR:
             continue
-        expected = (a + b) * (a + c) / (a + b + c + d)
-        priors[key] = stats.fit_gps_prior(a, expected)
-    for key in small:
-        default_key = tuple(DEFAULT_VARIANT[name] for name in VARIANT_COLUMNS) + key[3:]
-        priors[key] = priors.get(default_key) or next(iter(priors.values()), None)
+        a, b, c, d = (table[column].to_numpy(dtype=np.float64) for column in "abcd")
+        priors[(drug_level, event_level)] = stats.fit_gps_prior(a, (a + b) * (a + c) / (a + b + c + d))
+    borrowed = priors.get(("ingredient", "pt"))
+    for level in levels:
+        priors.setdefault(level, borrowed)
     return priors
 
 
-def _write(con: duckdb.DuckDBPyConnection, table: str, frames: Iterable[pd.DataFrame]) -> int:
+def _empty_scores(label_columns: Sequence[str]) -> pd.DataFrame:
+    """The scored frame of zero pairs, so an empty database still gets typed signal tables."""
+    counts = pd.DataFrame({column: pd.Series(dtype="str") for column in label_columns})
+    for column in "abcd":
+        counts[column] = pd.Series(dtype="int64")
+    return score(counts, None)
+
+
+def _write(
+    con: duckdb.DuckDBPyConnection, table: str, frames: Iterable[pd.DataFrame], template: pd.DataFrame
+) -> int:
+    """Create ``table`` from the frames (or from the empty template when there are none)."""
     con.execute(f"drop table if exists {table}")
     written = 0
     for frame in frames:
@@ -83,6 +107,10 @@ def _write(con: duckdb.DuckDBPyConnection, table: str, frames: Iterable[pd.DataF
             con.execute(f"insert into {table} select * from scored_chunk")
         con.unregister("scored_chunk")
         written += len(frame)
+    if written == 0:
+        con.register("scored_chunk", pa.Table.from_pandas(template, preserve_index=False))
+        con.execute(f"create table {table} as select * from scored_chunk")
+        con.unregister("scored_chunk")
     return written
 
 
@@ -98,16 +126,19 @@ def build_signals(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
         for key in _chunks(con, "marts.drug_event_counts"):
             where, params = _where(key)
             frame = con.execute(f"select * from marts.drug_event_counts where {where}", params).df()
-            yield score(frame, priors[key])
+            yield score(frame, priors.get(key[3:]))
 
     def scored_history():
         for key in _chunks(con, "marts.history_counts"):
             where, params = _where(key)
             frame = con.execute(f"select * from marts.history_counts where {where}", params).df()
-            yield score(frame, priors[key])
+            yield score(frame, priors.get(key[3:]))
 
-    counts = {"signal_history": _write(con, "signal_history", scored_history())}
-    _write(con, "signals_unranked", scored_counts())
+    labels = list(PAIR_COLUMNS + VARIANT_COLUMNS)
+    counts = {
+        "signal_history": _write(con, "signal_history", scored_history(), _empty_scores(labels + ["quarter"]))
+    }
+    _write(con, "signals_unranked", scored_counts(), _empty_scores(labels))
     firsts = ", ".join(f"min(quarter) filter (where {rule}) as first_quarter_{rule}" for rule in RULES)
     keys = ", ".join(PAIR_COLUMNS + VARIANT_COLUMNS)
     con.execute(
@@ -119,12 +150,12 @@ def build_signals(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     con.execute("drop table signals_unranked")
     counts["signals"] = con.sql("select count(*) from signals").fetchall()[0][0]
     fitted = [
-        dict(zip(VARIANT_COLUMNS + ("drug_level", "event_level"), key, strict=True)) | asdict(prior)
+        {"drug_level": key[0], "event_level": key[1]} | asdict(prior)
         for key, prior in priors.items()
         if prior is not None
     ]
     if fitted:
-        _write(con, "gps_priors", [pd.DataFrame(fitted)])
+        _write(con, "gps_priors", [pd.DataFrame(fitted)], pd.DataFrame())
     return counts
 
 

@@ -134,7 +134,7 @@ def curated(tmp_path_factory) -> Path:
         deleted=[1000002],
     )
     data = root / "data"
-    ingest(root / "in", db_path=data / "pv.duckdb", lake=data / "lake", work_dir=data / "tmp")
+    ingest(root / "in", db_path=data / "pv.duckdb", lake=data / "lake", work_dir=data / "tmp", signals=False)
     return data / "pv.duckdb"
 
 

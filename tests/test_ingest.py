@@ -38,12 +38,14 @@ SAMPLE_ROWS = {
 
 
 def _run(source, data_dir: Path, quarters=None):
+    """Ingest without the curated layer: these tests are about the raw load (curated: test_dedup.py)."""
     return ingest(
         source,
         quarters=quarters,
         db_path=data_dir / "pv.duckdb",
         lake=data_dir / "lake",
         work_dir=data_dir / "tmp",
+        curate=False,
     )
 
 
@@ -178,7 +180,7 @@ KILL_SCRIPT = textwrap.dedent(
         return result
     ingest_module.parse_table_file = slow
     from pv.cli import main
-    sys.exit(main(["ingest", sys.argv[1], "--quiet"]))
+    sys.exit(main(["ingest", sys.argv[1], "--quiet", "--raw-only"]))
     """
 )
 
@@ -229,7 +231,9 @@ def test_ingest_from_fda_downloads_verifies_and_loads(samples, data_dir, tmp_pat
     monkeypatch.setenv("PV_MANIFEST", str(manifest))
     with FDAServer(served, Faults(fail_first=1, cut_after=5000, cut_first=1)) as server:
         monkeypatch.setattr("pv.download.time.sleep", lambda seconds: None)
-        code = main(["ingest", "fda", "--quarters", "2017Q2", "--base-url", server.base_url, "--quiet"])
+        code = main(
+            ["ingest", "fda", "--quarters", "2017Q2", "--base-url", server.base_url, "--quiet", "--raw-only"]
+        )
         ranges = [request.range for request in server.requests]
     assert code == 0
     assert any(r and r.startswith("bytes=") for r in ranges)  # the cut transfer was resumed
