@@ -1,0 +1,116 @@
+"""Signals benchmark: every pair of a full-size generated ten-year history, every statistic incl. EBGM.
+
+Run: ``.venv/bin/python benchmarks/bench_signals.py [--quarters 2015Q1..2024Q4] [--scale 1.0] [--keep DIR]``.
+
+Generates the quarters (unless kept), ingests them without the curated layer, then builds the database in
+a child process — curated layer (normalisation, de-duplication, case tables) and signals (2x2 counts for
+every pair, variant and level; PRR/ROR/IC with intervals; GPS priors and EBGM/EB05/EB95; history) timed
+separately — and reports its peak RSS. Finally times the headline ``pv signals`` query on the result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BUILD = """
+import json, resource, sys, time, uuid, os
+from pathlib import Path
+import duckdb
+from pv.db import create_curated, create_raw_views, create_signals, create_staging
+work = Path(sys.argv[1])
+timings = {}
+with duckdb.connect(str(work / "pv.duckdb")) as con:
+    started = time.perf_counter()
+    create_raw_views(con, work / "lake")
+    create_staging(con)
+    timings["staging"] = time.perf_counter() - started
+    started = time.perf_counter()
+    create_curated(con)
+    timings["curated"] = time.perf_counter() - started
+    started = time.perf_counter()
+    create_signals(con)
+    timings["signals"] = time.perf_counter() - started
+    sizes = {table: con.sql(f"select count(*) from {table}").fetchall()[0][0]
+             for table in ("curated.cases", "curated.case_drugs", "curated.case_events",
+                           "marts.drug_event_counts", "signals", "signal_history")}
+print(json.dumps({"timings": timings, "sizes": sizes,
+                  "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quarters", default="2015Q1..2024Q4")
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--keep", type=Path, help="reuse/keep the generated quarters in this folder")
+    args = parser.parse_args()
+
+    import duckdb
+
+    from pv.ingest import ingest
+    from pv.quarters import quarter_range
+    from pv.signals import headline_filter
+    from pv.synth import generate
+
+    quarters = quarter_range(args.quarters)
+    with tempfile.TemporaryDirectory() as scratch:
+        root = args.keep or Path(scratch) / "synth"
+        if not all((root / quarter.zip_name).exists() for quarter in quarters):
+            started = time.perf_counter()
+            generate(root, quarters, scale=args.scale, seed=args.seed)
+            print(
+                f"generated {len(quarters)} quarters in {time.perf_counter() - started:.0f} s",
+                file=sys.stderr,
+            )
+        work = Path(scratch) / "work"
+        started = time.perf_counter()
+        ingest(root, db_path=work / "unused.duckdb", lake=work / "lake", work_dir=work / "tmp", curate=False)
+        ingest_seconds = time.perf_counter() - started
+        result = subprocess.run([sys.executable, "-c", BUILD, str(work)], capture_output=True, text=True)
+        if result.returncode:
+            print(result.stderr, file=sys.stderr)
+            return result.returncode
+        build = json.loads(result.stdout.strip().splitlines()[-1])
+        condition, params = headline_filter()
+        query = f"select * from signals where {condition} order by event, drug"
+        timings = []
+        with duckdb.connect(str(work / "pv.duckdb"), read_only=True) as con:
+            for _ in range(5):
+                started = time.perf_counter()
+                rows = len(con.execute(query, params).df())
+                timings.append(time.perf_counter() - started)
+
+    sizes = build["sizes"]
+    steps = build["timings"]
+    print(
+        f"{len(quarters)} quarters ({args.quarters}) at scale {args.scale}: "
+        f"{sizes['curated.cases']:,} retained cases, {sizes['curated.case_drugs']:,} case-drug rows, "
+        f"{sizes['curated.case_events']:,} case-event rows"
+    )
+    print("| step | wall time (s) |")
+    print("|---|---:|")
+    print(f"| ingest (raw, {len(quarters)} zips) | {ingest_seconds:.0f} |")
+    print(f"| staging views | {steps['staging']:.1f} |")
+    print(f"| curated layer (normalisation, de-duplication, case tables) | {steps['curated']:.0f} |")
+    print(
+        f"| signals: {sizes['marts.drug_event_counts']:,} 2x2 tables (all pairs x 12 variants x 4 levels), "
+        f"PRR/ROR/IC + CIs, GPS priors, EBGM/EB05/EB95, {sizes['signal_history']:,} history rows "
+        f"| {steps['signals']:.0f} |"
+    )
+    print(f"peak RSS of the build: {build['peak_mib']:,.0f} MiB")
+    print(
+        f"headline `pv signals` query ({rows} rows): median {statistics.median(timings) * 1000:.0f} ms of 5"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
