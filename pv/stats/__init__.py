@@ -1,0 +1,47 @@
+"""Disproportionality statistics for report-level drug-event 2x2 tables (``statistics.md``).
+
+* :mod:`pv.stats.tables`: report-level counting, PRR/chi-square/ROR/shrinkage IC, Haldane aux, signal rules;
+* :mod:`pv.stats.gps`: the GPS (MGPS) two-gamma prior, its truncated likelihood, squashing and ML fit;
+* :mod:`pv.stats.posterior`: Qn, EBGM and exact EB05/EB95 under a fixed prior.
+
+All functions are vectorised over pairs (numpy/scipy, no per-pair Python loops).
+"""
+
+from pv.stats.gps import (
+    AGREEMENT_TOLERANCE,
+    DEFAULT_STARTS,
+    GpsPrior,
+    fit_gps_prior,
+    negative_log_likelihood,
+    squash_points,
+)
+from pv.stats.posterior import ebgm, posterior_cdf, posterior_qn, posterior_quantile
+from pv.stats.tables import (
+    DISPROPORTIONALITY_COLUMNS,
+    PRR_TOLERANCE,
+    Z95,
+    disproportionality,
+    haldane,
+    report_level_counts,
+    signal_flags,
+)
+
+__all__ = [
+    "AGREEMENT_TOLERANCE",
+    "DEFAULT_STARTS",
+    "DISPROPORTIONALITY_COLUMNS",
+    "PRR_TOLERANCE",
+    "Z95",
+    "GpsPrior",
+    "disproportionality",
+    "ebgm",
+    "fit_gps_prior",
+    "haldane",
+    "negative_log_likelihood",
+    "posterior_cdf",
+    "posterior_qn",
+    "posterior_quantile",
+    "report_level_counts",
+    "signal_flags",
+    "squash_points",
+]
