@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+
+# scipy's optimisers call OpenBLAS, whose threads only fight DuckDB's for the same cores here.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 from collections.abc import Sequence
 from pathlib import Path
 
