@@ -182,6 +182,29 @@ def _cmd_cases(args: argparse.Namespace) -> int:
     )
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    """The quarterly Prefect flow, in its own interpreter so that pv itself never imports Prefect."""
+    import subprocess
+
+    command = [sys.executable, "-m", "flows.quarterly", args.command_name, "--source", args.source]
+    for option in ("quarters", "db", "lake", "reports", "base_url"):
+        value = getattr(args, option)
+        if value:
+            command += [f"--{option.replace('_', '-')}", str(value)]
+    if args.dask:
+        command.append("--dask")
+    repo = Path(__file__).resolve().parent.parent
+    return subprocess.run(
+        command, cwd=repo, env=os.environ | {"PV_DATA_DIR": str(config.data_dir().resolve())}
+    ).returncode
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from pv.report import run_report_command
+
+    return run_report_command(args.db, args.out, args.quarter)
+
+
 def _cmd_synth(args: argparse.Namespace) -> int:
     from pv.synth import generate
 
@@ -292,6 +315,29 @@ def build_parser() -> argparse.ArgumentParser:
     cases.add_argument("--comparator", choices=("all", "oncology", "breast_cancer"), default="all")
     cases.add_argument("--format", choices=("table", "csv"), default="table")
     cases.set_defaults(run=_cmd_cases)
+
+    run = commands.add_parser("run", help="the quarterly Prefect flow: ingest what is new, rebuild, report")
+    run.add_argument(
+        "command_name",
+        nargs="?",
+        choices=("run", "serve"),
+        default="run",
+        help="run once (default) or serve the quarterly schedule",
+    )
+    run.add_argument("--source", default="fda", help="'fda' or a folder of zips / extracted quarters")
+    run.add_argument("--quarters")
+    run.add_argument("--db", type=Path)
+    run.add_argument("--lake", type=Path)
+    run.add_argument("--reports", type=Path)
+    run.add_argument("--base-url")
+    run.add_argument("--dask", action="store_true", help="quarter tasks on a local Dask cluster")
+    run.set_defaults(run=_cmd_run)
+
+    report = commands.add_parser("report", help="write the HTML/Markdown report with the plots")
+    report.add_argument("--db", type=Path, default=config.default_db())
+    report.add_argument("--out", type=Path, default=config.data_dir() / "reports")
+    report.add_argument("--quarter")
+    report.set_defaults(run=_cmd_report)
 
     synth = commands.add_parser("synth", help="write synthetic quarters in FDA's zip format")
     synth.add_argument("--out", required=True, help="folder for the zips and the ground truth")

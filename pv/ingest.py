@@ -326,6 +326,29 @@ def _total_bytes(source: QuarterSource) -> int:
     return total
 
 
+def pending_quarters(
+    source: str | Path, lake: Path, quarters: Sequence[Quarter] | None = None
+) -> list[Quarter]:
+    """Quarters to ingest: the ones asked for, else every quarter the source offers that the lake lacks.
+
+    For ``fda`` the offer is FDA's manifest plus the quarters after it up to today (FDA publishes a
+    quarter some weeks after it ends; one not yet published fails its download with a 404).
+    """
+    from pv.lake import lake_quarters
+
+    if quarters:
+        return sorted(set(quarters))
+    present = set(lake_quarters(lake))
+    if str(source).lower() == "fda":
+        offered = sorted(download.load_manifest())
+        latest_possible = Quarter(datetime.now(UTC).year, (datetime.now(UTC).month - 1) // 3 + 1)
+        while offered and offered[-1].next() < latest_possible:
+            offered.append(offered[-1].next())
+    else:
+        offered = [found.quarter for found in discover(Path(source))]
+    return [quarter for quarter in offered if quarter not in present]
+
+
 def resolve_sources(
     source: str | Path,
     quarters: Sequence[Quarter] | None,

@@ -1,0 +1,177 @@
+"""Quarterly FAERS run: new quarters in, curated layer and signals rebuilt, report and artifacts out.
+
+    python -m flows.quarterly --source fda                 # quarters FDA has that the lake lacks
+    python -m flows.quarterly --source ~/faers --quarters 2024Q1..2024Q4
+    python -m flows.quarterly serve --source fda           # the schedule (needs `prefect server start`)
+
+All logic lives in ``pv``; this file only wires it into Prefect. Every step is idempotent: quarters
+already in the lake are skipped, each quarter is published atomically, and the database is rebuilt into a
+new file and swapped in, so a re-run after a failure continues where the failed run stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from pv import config, download
+from pv.errors import UserError
+from pv.quarters import Quarter, quarter_range
+
+# A few weeks after FDA's usual publication dates (quarters appear about 6-8 weeks after they end).
+QUARTERLY_CRON = "0 6 15 2,5,8,11 *"
+
+
+# Extract - one task per quarter, run in parallel by the task runner
+
+
+@task(retries=3, retry_delay_seconds=[10, 60, 300])
+def fetch_quarter(quarter: str, downloads: str, base_url: str | None) -> str | None:
+    """FDA's zip for one quarter, verified against the manifest; None when FDA has not published it yet."""
+    wanted = Quarter.parse(quarter)
+    try:
+        return str(download.download_quarter(wanted, Path(downloads), base_url=base_url).path)
+    except UserError as error:
+        if wanted not in download.load_manifest() and "404" in str(error):
+            get_run_logger().info("%s is not published yet (%s)", quarter, error)
+            return None
+        raise
+
+
+@task
+def ingest_one(source: str, quarter: str, lake: str, work_dir: str) -> dict:
+    """Stage, check and publish one quarter into the lake (the flow holds the lake's writer lock)."""
+    from pv.ingest import ingest_quarter
+    from pv.sources import discover
+
+    (found,) = discover(Path(source), [Quarter.parse(quarter)])
+    report = ingest_quarter(found, Path(lake), Path(work_dir), download.load_manifest())
+    return {
+        "quarter": quarter,
+        "rows": report.rows,
+        "lines_repaired": report.repaired,
+        "lines_rejected": report.rejects,
+        "deleted_caseids": report.deleted_cases,
+        "zip": report.manifest_status,
+    }
+
+
+# Transform - one rebuild of the database from the lake, swapped in atomically
+
+
+@task
+def rebuild_database(db: str, lake: str) -> str:
+    from pv.db import build_database
+
+    return str(build_database(Path(db), Path(lake)))
+
+
+# Load - what the run tells its user
+
+
+@task
+def publish_report(db: str, reports: str) -> dict:
+    import duckdb
+    from pv.report import headline_records, markdown_summary, summary, write_report
+
+    html = write_report(Path(db), Path(reports))
+    with duckdb.connect(db, read_only=True) as con:
+        facts = summary(con, None)
+        records = headline_records(con)
+    create_markdown_artifact(
+        key="faers-run-summary",
+        markdown=markdown_summary(facts),
+        description="Quarters, rows, rejects, de-duplication, dermatomyositis signals",
+    )
+    create_table_artifact(
+        key="faers-headline-signals",
+        table=records,
+        description="Dermatomyositis x taxanes and anti-HER2 agents, every variant",
+    )
+    return {"report": str(html), "headline_rows": len(records)}
+
+
+@flow(name="faers-quarterly", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=2))
+def quarterly(
+    source: str = "fda",
+    quarters: str | None = None,
+    db: str | None = None,
+    lake: str | None = None,
+    reports: str | None = None,
+    base_url: str | None = None,
+) -> dict:
+    """Ingest the quarters the lake lacks (or the ones given), rebuild, score and report."""
+    from pv.ingest import pending_quarters
+    from pv.lake import writer_lock
+
+    db = db or str(config.default_db())
+    lake_path = Path(lake or config.default_lake())
+    reports = reports or str(config.data_dir() / "reports")
+    work_dir = str(config.default_work_dir())
+    with writer_lock(lake_path):
+        wanted = pending_quarters(source, lake_path, quarter_range(quarters) if quarters else None)
+        print(f"quarters to ingest: {', '.join(map(str, wanted)) or 'none'}")
+        if str(source).lower() == "fda":
+            zips = [fetch_quarter.submit(str(q), str(config.default_downloads()), base_url) for q in wanted]
+            sources = [(q, future.result()) for q, future in zip(wanted, zips, strict=True)]
+        else:
+            sources = [(q, source) for q in wanted]
+        loads = [
+            ingest_one.submit(path, str(q), str(lake_path), work_dir)
+            for q, path in sources
+            if path is not None
+        ]
+        ingested = [future.result() for future in loads]
+        if ingested or not Path(db).exists():
+            rebuild_database(db, str(lake_path))
+    published = publish_report(db, reports)
+    return {"ingested": ingested, **published, "database": db}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run (or serve) the quarterly FAERS flow")
+    parser.add_argument("command", nargs="?", choices=("run", "serve"), default="run")
+    parser.add_argument("--source", default="fda", help="'fda', or a folder of zips / extracted quarters")
+    parser.add_argument("--quarters", help="e.g. 2024Q1..2024Q4 (default: every quarter the lake lacks)")
+    parser.add_argument("--db")
+    parser.add_argument("--lake")
+    parser.add_argument("--reports")
+    parser.add_argument("--base-url")
+    parser.add_argument("--dask", action="store_true", help="run quarter tasks on a local Dask cluster")
+    args = parser.parse_args(argv)
+    parameters = {
+        "source": args.source,
+        "quarters": args.quarters,
+        "db": args.db,
+        "lake": args.lake,
+        "reports": args.reports,
+        "base_url": args.base_url,
+    }
+    if args.command == "serve":
+        quarterly.serve(name="quarterly", cron=QUARTERLY_CRON, parameters=parameters, tags=["faers"])
+        return 0
+    runner = quarterly
+    if args.dask:
+        from prefect_dask import DaskTaskRunner
+
+        runner = quarterly.with_options(
+            task_runner=DaskTaskRunner(
+                cluster_kwargs={"n_workers": 2, "threads_per_worker": 1, "processes": True}
+            )
+        )
+    try:
+        result = runner(**parameters)
+    except UserError as error:
+        print(f"pv: error: {error}", file=sys.stderr)
+        return 2
+    print(f"report:   {result['report']}\ndatabase: {result['database']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
