@@ -122,8 +122,18 @@ def _(con, mo):
     challenge = dechallenge_summary(series)
     columns = [
         column
-        for column in ("caseid", "age_years", "sex", "reporter_country", "time_to_onset_days", "onset_precision",
-                       "dechal", "rechal", "co_suspects", "indications")
+        for column in (
+            "caseid",
+            "age_years",
+            "sex",
+            "reporter_country",
+            "time_to_onset_days",
+            "onset_precision",
+            "dechal",
+            "rechal",
+            "co_suspects",
+            "indications",
+        )
         if column in series.columns
     ]
     mo.vstack(
