@@ -1,0 +1,426 @@
+"""The quarterly report: files written and self-contained, tables that match the database, figures that
+decode at their designed size, the run summary equal to SQL counts, flag changes between quarters on a
+crafted history, JSON-safe artifact records, and one-line errors."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+import re
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+from PIL import Image
+
+from pv.errors import UserError
+from pv.report import (
+    DPI,
+    FOREST_FILE,
+    FOREST_WIDTH_IN,
+    IC_FIGSIZE_IN,
+    IC_FILE,
+    forest_plot,
+    headline_frame,
+    headline_records,
+    markdown_summary,
+    new_or_changed,
+    not_computable,
+    run_report_command,
+    summary,
+    write_report,
+)
+from pv.signals import RULES, headline_filter
+
+VARIANT = ("role", "comparator", "duplicates")
+
+
+@pytest.fixture(scope="module")
+def db(generated) -> Path:
+    return generated / "data/pv.duckdb"
+
+
+@pytest.fixture(scope="module")
+def latest(db) -> str:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.sql("select max(quarter) from raw.ingest_log").fetchall()[0][0]
+
+
+@pytest.fixture(scope="module")
+def report(db, tmp_path_factory) -> tuple[Path, str]:
+    """The report written once through the command entry point, and what it printed."""
+    out = tmp_path_factory.mktemp("reports")
+    printed = io.StringIO()
+    with redirect_stdout(printed):
+        assert run_report_command(db, out, None) == 0
+    return out, printed.getvalue()
+
+
+def _table_after(markdown: str, heading: str) -> list[list[str]]:
+    """Body rows of the first Markdown table after ``heading``."""
+    lines = markdown[markdown.index(heading) :].splitlines()[1:]
+    start = next(index for index, line in enumerate(lines) if line.startswith("|"))
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split(" | ")])
+    return rows
+
+
+def test_report_files_are_written_for_the_latest_quarter(report, latest):
+    out, printed = report
+    folder = out / latest
+    for name in ("report.md", "report.html", FOREST_FILE, IC_FILE):
+        assert (folder / name).stat().st_size > 0, name
+    assert f"report:   {folder / 'report.html'}" in printed
+    assert not list(folder.glob(".*")), "temporary files left behind"
+
+
+def test_html_embeds_exactly_the_two_pngs_and_nothing_remote(report, latest):
+    folder = report[0] / latest
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    payloads = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    assert len(payloads) == 2 == page.count("data:image/png;base64,")
+    assert [base64.b64decode(p) for p in payloads] == [
+        (folder / FOREST_FILE).read_bytes(),
+        (folder / IC_FILE).read_bytes(),
+    ]
+    assert "http" not in page.lower()
+    assert "<script" not in page and "<link" not in page
+
+
+def test_markdown_sections_and_relative_figures(report, latest):
+    markdown = (report[0] / latest / "report.md").read_text(encoding="utf-8")
+    headings = [line for line in markdown.splitlines() if line.startswith("## ")]
+    assert headings == [
+        "## Run summary",
+        "## Headline signals: dermatomyositis × taxanes and anti-HER2 agents",
+        "## Forest plot",
+        "## IC over time",
+        f"## Dermatomyositis signals new or changed in {latest}",
+        "## Methods",
+    ]
+    assert f"]({FOREST_FILE})" in markdown and f"]({IC_FILE})" in markdown
+    for word in ("Report-level", "without", "GPS (gamma-Poisson shrinkage) prior", "MedDRA", "Evans"):
+        assert word in markdown
+
+
+def test_headline_table_has_one_row_per_headline_row(report, latest, db):
+    markdown = (report[0] / latest / "report.md").read_text(encoding="utf-8")
+    rows = _table_after(markdown, "### All headline rows")
+    condition, params = headline_filter()
+    with duckdb.connect(str(db), read_only=True) as con:
+        expected = con.execute(
+            f"select drug, drug_level, event, role, comparator, duplicates, a, "
+            f"signal_evans or signal_ror or signal_ic or signal_ebgm from signals where {condition}",
+            params,
+        ).fetchall()
+    assert len(rows) == len(expected) > 0
+    assert sorted(tuple(row[:7]) for row in rows) == sorted(
+        (drug, level, event, role, comparator, duplicates, f"{a:.0f}")
+        for drug, level, event, role, comparator, duplicates, a, _ in expected
+    )
+    flagged = _table_after(markdown, "### Rows meeting at least one rule")
+    assert len(flagged) == sum(1 for *_, any_rule in expected if any_rule)
+    assert all(row[11] != "—" for row in flagged)
+
+
+def test_pngs_decode_at_their_designed_size(report, latest):
+    folder = report[0] / latest
+    with Image.open(folder / IC_FILE) as image:
+        assert image.size == (round(IC_FIGSIZE_IN[0] * DPI), round(IC_FIGSIZE_IN[1] * DPI))
+    with Image.open(folder / FOREST_FILE) as image:
+        width, height = image.size
+        image.load()
+    assert width == round(FOREST_WIDTH_IN * DPI)
+    # Two event panels of one row per drug: taller than wide, but not absurdly so.
+    assert 1.0 < height / width < 3.0
+
+
+def test_summary_counts_equal_sql(db):
+    with duckdb.connect(str(db), read_only=True) as con:
+        facts = summary(con, None)
+        rows = dict(con.sql("select table_name, sum(rows) from raw.ingest_log group by all").fetchall())
+        rejects = con.sql("select count(*) from raw.rejects").fetchall()[0][0]
+        log_rejects, repairs = con.sql(
+            "select sum(lines_rejected), sum(lines_repaired) from raw.ingest_log"
+        ).fetchall()[0]
+        retained, duplicates = con.sql(
+            "select count(*), count(*) filter (where is_duplicate) from curated.cases"
+        ).fetchall()[0]
+        dedup = dict(con.sql("select quarter, retained_cases from curated.dedup_summary").fetchall())
+        quarters = [
+            q for (q,) in con.sql("select distinct quarter from raw.ingest_log order by 1").fetchall()
+        ]
+        pairs = con.sql(
+            "select count(distinct (drug, drug_level, event, event_level)) from signals"
+        ).fetchall()
+        condition, params = headline_filter()
+        headline, flagged = con.execute(
+            "select count(*), count(*) filter (where signal_evans or signal_ror or signal_ic or signal_ebgm) "
+            f"from signals where {condition}",
+            params,
+        ).fetchall()[0]
+    assert facts["quarters"] == facts["quarters_present"] == quarters
+    assert facts["rows_by_table"] == rows
+    assert facts["rejects"] == rejects == log_rejects > 0
+    assert facts["repairs"] == repairs
+    assert (facts["retained_cases"], facts["flagged_duplicates"]) == (retained, duplicates)
+    assert {entry["quarter"]: entry["retained_cases"] for entry in facts["dedup"]} == dedup
+    assert sum(dedup.values()) == retained
+    assert facts["pairs_scored"] == pairs[0][0]
+    assert facts["headline_rows"] == headline and len(facts["signals"]) == flagged
+    assert all(any(row[rule] for rule in RULES) for row in facts["signals"])
+    json.dumps(facts, allow_nan=False)
+
+
+def test_summary_of_given_quarters_counts_only_those(db, latest):
+    with duckdb.connect(str(db), read_only=True) as con:
+        facts = summary(con, [latest.lower()])
+        rows = dict(
+            con.execute(
+                "select table_name, sum(rows) from raw.ingest_log where quarter = ? group by all", [latest]
+            ).fetchall()
+        )
+        rejects = con.execute("select count(*) from raw.rejects where quarter = ?", [latest]).fetchall()[0][0]
+    assert facts["quarters"] == [latest] and len(facts["quarters_present"]) > 1
+    assert facts["rows_by_table"] == rows and facts["rejects"] == rejects
+    assert [entry["quarter"] for entry in facts["dedup"]] == [latest]
+    assert [entry["quarter"] for entry in facts["ingest"]] == [latest]
+
+
+def test_markdown_summary_names_the_facts(db):
+    with duckdb.connect(str(db), read_only=True) as con:
+        facts = summary(con, None)
+    text = markdown_summary(facts)
+    assert text.startswith("# FAERS run summary")
+    assert f"lines rejected (kept verbatim in raw.rejects): {facts['rejects']:,}" in text
+    assert f"Retained cases after de-duplication: {facts['retained_cases']:,}" in text
+    assert "## New or changed this quarter" in text
+
+
+def test_headline_records_are_json_safe(db):
+    with duckdb.connect(str(db), read_only=True) as con:
+        records = headline_records(con)
+        expected = len(headline_frame(con))
+    assert len(records) == expected
+    json.dumps(records, allow_nan=False)
+    for record in records:
+        assert all(key == key.lower() for key in record)
+        assert all(value is None or type(value) in (str, int, float, bool) for value in record.values())
+
+
+def test_report_for_an_earlier_quarter_uses_the_history_of_that_quarter(db, tmp_path):
+    condition, params = headline_filter()
+    with duckdb.connect(str(db), read_only=True) as con:
+        earlier = con.sql("select distinct quarter from signal_history order by quarter desc").fetchall()[1][
+            0
+        ]
+        expected = con.execute(
+            f"select count(*) from signal_history where {condition} and quarter = ?", [*params, earlier]
+        ).fetchall()[0][0]
+    page = write_report(db, tmp_path, earlier)
+    assert page == tmp_path / earlier / "report.html"
+    markdown = page.with_name("report.md").read_text(encoding="utf-8")
+    assert len(_table_after(markdown, "### All headline rows")) == expected
+
+
+# A crafted history: three quarters, headline and non-headline pairs.
+
+CRAFTED_HISTORY = [
+    # drug, drug_level, event, quarter, a, evans, ror, ic, ebgm
+    ("docetaxel", "ingredient", "dm_narrow", "2024Q2", 1, False, False, False, False),
+    ("docetaxel", "ingredient", "dm_narrow", "2024Q3", 2, False, False, False, False),
+    ("docetaxel", "ingredient", "dm_narrow", "2024Q4", 4, False, False, True, False),  # IC gained, first
+    ("taxane", "class", "dm_broad", "2024Q2", 3, False, True, False, False),
+    ("taxane", "class", "dm_broad", "2024Q3", 3, False, False, False, False),
+    ("taxane", "class", "dm_broad", "2024Q4", 5, False, True, False, False),  # ROR regained, not first
+    ("trastuzumab", "ingredient", "dm_broad", "2024Q3", 3, True, False, False, False),
+    ("trastuzumab", "ingredient", "dm_broad", "2024Q4", 3, True, False, False, False),  # unchanged
+    ("paclitaxel", "ingredient", "dm_narrow", "2024Q3", 3, False, False, False, True),  # gone in 2024Q4
+    ("pertuzumab", "ingredient", "dm_narrow", "2024Q4", 3, False, True, False, False),  # new pair
+    ("methotrexate", "ingredient", "dm_narrow", "2024Q4", 9, True, True, True, True),  # not a target
+    ("afatinib", "ingredient", "dm_narrow", "2024Q4", 9, True, True, True, True),  # class 'none'
+    ("docetaxel", "ingredient", "myositis", "2024Q4", 9, True, True, True, True),  # not a DM group
+]
+
+
+@pytest.fixture
+def crafted() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("create schema vocab")
+    con.execute(
+        "create table vocab.ingredient_classes as select * from (values "
+        "('docetaxel', 'taxane'), ('paclitaxel', 'taxane'), ('trastuzumab', 'anti_her2_antibody'), "
+        "('pertuzumab', 'anti_her2_antibody'), ('afatinib', 'none')) as t(ingredient, class)"
+    )
+    con.execute(
+        "create table signal_history (drug varchar, drug_level varchar, event varchar, event_level varchar, "
+        "role varchar, comparator varchar, duplicates varchar, quarter varchar, a double, prr double, "
+        "prr_upper double, ic double, ic025 double, signal_evans boolean, signal_ror boolean, "
+        "signal_ic boolean, signal_ebgm boolean)"
+    )
+    for drug, level, event, quarter, a, *flags in CRAFTED_HISTORY:
+        con.execute(
+            "insert into signal_history values (?, ?, ?, 'group', 'suspect', 'all', 'without', ?, ?, "
+            "?, ?, ?, ?, ?, ?, ?, ?)",
+            [drug, level, event, quarter, a, np.nan, math.inf, 0.5, -0.5, *flags],
+        )
+    con.execute(
+        "create table signals as select * exclude (quarter) from signal_history where quarter = '2024Q4'"
+    )
+    return con
+
+
+def _change(drug, level, event, a, a_previous, now, gained, lost, first, quarter="2024Q4", previous="2024Q3"):
+    return {
+        "drug": drug,
+        "drug_level": level,
+        "event": event,
+        "event_level": "group",
+        "role": "suspect",
+        "comparator": "all",
+        "duplicates": "without",
+        "quarter": quarter,
+        "previous_quarter": previous,
+        "a": a,
+        "a_previous": a_previous,
+        "ic": None if a is None else 0.5,
+        "ic025": None if a is None else -0.5,
+        "rules_now": now,
+        "rules_gained": gained,
+        "rules_lost": lost,
+        "first_flagged": first,
+    }
+
+
+def test_new_or_changed_compares_the_latest_quarter_with_the_one_before(crafted):
+    assert new_or_changed(crafted) == [
+        _change(
+            "docetaxel", "ingredient", "dm_narrow", 4.0, 2.0, ["signal_ic"], ["signal_ic"], [], ["signal_ic"]
+        ),
+        _change("paclitaxel", "ingredient", "dm_narrow", None, 3.0, [], [], ["signal_ebgm"], []),
+        _change(
+            "pertuzumab",
+            "ingredient",
+            "dm_narrow",
+            3.0,
+            None,
+            ["signal_ror"],
+            ["signal_ror"],
+            [],
+            ["signal_ror"],
+        ),
+        _change("taxane", "class", "dm_broad", 5.0, 3.0, ["signal_ror"], ["signal_ror"], [], []),
+    ]
+
+
+def test_new_or_changed_for_an_earlier_quarter(crafted):
+    assert new_or_changed(crafted, "2024Q3") == [
+        _change(
+            "paclitaxel",
+            "ingredient",
+            "dm_narrow",
+            3.0,
+            None,
+            ["signal_ebgm"],
+            ["signal_ebgm"],
+            [],
+            ["signal_ebgm"],
+            "2024Q3",
+            "2024Q2",
+        ),
+        _change("taxane", "class", "dm_broad", 3.0, 3.0, [], [], ["signal_ror"], [], "2024Q3", "2024Q2"),
+        _change(
+            "trastuzumab",
+            "ingredient",
+            "dm_broad",
+            3.0,
+            None,
+            ["signal_evans"],
+            ["signal_evans"],
+            [],
+            ["signal_evans"],
+            "2024Q3",
+            "2024Q2",
+        ),
+    ]
+    assert new_or_changed(crafted, "2024Q2") == [
+        _change(
+            "taxane",
+            "class",
+            "dm_broad",
+            3.0,
+            None,
+            ["signal_ror"],
+            ["signal_ror"],
+            [],
+            ["signal_ror"],
+            "2024Q2",
+            None,
+        ),
+    ]
+
+
+def test_summary_of_a_partial_database_and_nan_to_none(crafted):
+    facts = summary(crafted, None)
+    assert facts["quarters_present"] == ["2024Q2", "2024Q3", "2024Q4"]
+    assert facts["rows_by_table"] == {} and facts["rejects"] == 0 and facts["retained_cases"] is None
+    assert facts["new_or_changed"] == new_or_changed(crafted)
+    assert [(row["drug"], row["event"]) for row in facts["signals"]] == [
+        ("docetaxel", "dm_narrow"),
+        ("pertuzumab", "dm_narrow"),
+        ("taxane", "dm_broad"),
+        ("trastuzumab", "dm_broad"),
+    ]
+    records = headline_records(crafted)
+    assert len(records) == 4
+    assert all(record["prr"] is None and record["prr_upper"] is None for record in records)
+    json.dumps([facts, records], allow_nan=False)
+
+
+def test_forest_plot_skips_and_notes_values_it_cannot_draw(db, tmp_path):
+    with duckdb.connect(str(db), read_only=True) as con:
+        frame = headline_frame(con)
+    before = {name: len(rows) for name, rows in not_computable(frame).items()}
+    finite = frame[np.isfinite(frame[["prr", "prr_upper", "ror", "ror_upper"]]).all(axis=1)].index
+    frame.loc[finite[0], "ror_upper"] = math.inf
+    frame.loc[finite[1], "prr"] = math.nan
+    missing = not_computable(frame)
+    assert {name: len(rows) for name, rows in missing.items()} == before | {
+        "PRR": before["PRR"] + 1,
+        "ROR": before["ROR"] + 1,
+    }
+    row = frame.loc[finite[0]]
+    assert f"{row.drug} · {row.event} · {row.role}/{row.comparator}/{row.duplicates}" in missing["ROR"]
+    path = forest_plot(frame, tmp_path / "forest.png")
+    with Image.open(path) as image:
+        assert image.size[0] == round(FOREST_WIDTH_IN * DPI)
+    empty = forest_plot(frame.iloc[0:0], tmp_path / "empty.png")
+    with Image.open(empty) as image:
+        assert image.size[0] == round(FOREST_WIDTH_IN * DPI)
+
+
+def test_missing_database_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="no database"):
+        run_report_command(tmp_path / "absent.duckdb", tmp_path / "reports", None)
+    assert not (tmp_path / "reports").exists()
+
+
+def test_database_without_signals_is_a_user_error(tmp_path):
+    path = tmp_path / "raw_only.duckdb"
+    duckdb.connect(str(path)).close()
+    with pytest.raises(UserError, match="no signals table"):
+        write_report(path, tmp_path / "reports")
+
+
+def test_unknown_quarter_is_a_user_error(db, tmp_path):
+    with pytest.raises(UserError, match="2099Q1 is not in the database"):
+        write_report(db, tmp_path, "2099Q1")
+    with pytest.raises(UserError, match="not a quarter"):
+        write_report(db, tmp_path, "last")
