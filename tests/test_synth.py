@@ -122,7 +122,15 @@ def test_same_seed_same_bytes_different_seed_different(tmp_path: Path) -> None:
     c = generate(tmp_path / "c", qs, scale=0.001, seed=8)
     assert a.zips[0].read_bytes() == b.zips[0].read_bytes()
     assert a.zips[0].read_bytes() != c.zips[0].read_bytes()
-    for name in ("cases.csv", "associations.csv", "expected_rows.csv", "quirks.csv", "drug_names.csv"):
+    for name in (
+        "cases.csv",
+        "associations.csv",
+        "background_associations.csv",
+        "expected_rows.csv",
+        "quirks.csv",
+        "drug_names.csv",
+        "README.md",
+    ):
         assert (a.ground_truth_dir / name).read_bytes() == (b.ground_truth_dir / name).read_bytes()
 
 
@@ -449,3 +457,122 @@ def test_association_counts_recount_from_files(recent) -> None:
         if r["drug"].startswith(TEST_DRUG_STEMS):
             assert len(exposed[r["drug"]]) == int(r["exposed_cases"]), r["drug"]
             assert len(exposed[r["drug"]] & events[r["event"]]) == int(r["actual_with_event"]), r["drug"]
+
+
+# ----------------------------------------------------------------- background heterogeneity
+REPO = Path(__file__).resolve().parents[1]
+
+
+def pair_rates(path: Path) -> list[tuple[str, str, str]]:
+    return [(r["drug"], r["event"], r["true_rr"]) for r in read_csv(path / "background_associations.csv")]
+
+
+def recount(summary, quarters: str) -> tuple[set[str], dict[str, set[str]], dict[str, set[str]]]:
+    """Deduplicated caseids, caseids exposed (PS/SS) per ingredient, and caseids per event, from the zips."""
+    gt = summary.ground_truth_dir
+    cases = read_csv(gt / "cases.csv")
+    keep = {
+        (c["quarter"], c["primaryid"]): c["caseid"]
+        for c in cases
+        if c["is_latest_version"] == "true" and c["deleted"] == "false" and not c["duplicate_of"]
+    }
+    names = read_csv(gt / "drug_names.csv")
+    ingredients = {(r["drugname"], r["prod_ai"]): r["ingredients"].split(";") for r in names}
+    exposed, events = defaultdict(set), defaultdict(set)
+    for q in quarter_range(quarters):
+        zf = zipfile.ZipFile(summary.out_dir / q.zip_name)
+        header, drug = data_rows(zf, q, "drug")
+        role, name, ai = (header.index(c) for c in ("role_cod", "drugname", "prod_ai"))
+        for r in drug:
+            cid = keep.get((str(q), r[0]))
+            if cid and r[role] in ("PS", "SS"):
+                for ing in ingredients[(r[name], r[ai])]:
+                    exposed[ing].add(cid)
+        _, reac = data_rows(zf, q, "reac")
+        for r in reac:
+            cid = keep.get((str(q), r[0]))
+            if cid:
+                events[r[2].replace("^", "'")].add(cid)
+    return set(keep.values()), exposed, events
+
+
+def test_background_pairs_depend_on_the_seed_only(recent, tmp_path: Path) -> None:
+    pairs = pair_rates(recent.ground_truth_dir)
+    other_quarters = generate(tmp_path / "a", [Quarter(2013, 2)], scale=0.001, seed=11)
+    other_seed = generate(tmp_path / "b", [Quarter(2023, 1)], scale=0.001, seed=12)
+    assert pair_rates(other_quarters.ground_truth_dir) == pairs
+    assert pair_rates(other_seed.ground_truth_dir) != pairs
+    drugs = defaultdict(list)
+    for drug, _, rr in pairs:
+        drugs[drug].append(float(rr))
+    assert len(drugs) > 250 and all(1 <= len(v) <= 6 for v in drugs.values())
+    rates = sorted(float(rr) for _, _, rr in pairs)
+    assert 2.0 < rates[len(rates) // 2] < 3.0  # median near 2.5
+    assert rates[0] > 1.0 and rates[-1] <= 40.0
+    assert sum(r > 10 for r in rates) >= 0.01 * len(rates)  # heavy tail
+
+
+def test_background_pairs_avoid_dm_terms_planted_events_and_targets(recent) -> None:
+    gt = recent.ground_truth_dir
+    rows = read_csv(gt / "background_associations.csv")
+    dm_terms = {
+        r["term"].lower()
+        for r in read_csv(REPO / "data" / "vocab" / "event_groups.csv")
+        if r["group"].startswith("dm_") or r["group"] == "myopathy_sensitivity"
+    }
+    planted_events = {r["event"] for r in read_csv(gt / "associations.csv")}
+    non_background = {
+        ing
+        for r in read_csv(gt / "drug_names.csv")
+        if r["target_class"] != "none"
+        for ing in r["ingredients"].split(";")
+    }
+    assert "Dermatomyositis" in planted_events and "docetaxel" in non_background
+    assert {"carboplatin", "hyaluronidase"} <= non_background  # in target combinations
+    for r in rows:
+        assert r["event"].lower() not in dm_terms and "myositis" not in r["event"].lower(), r
+        assert r["event"] not in planted_events, r
+        assert r["drug"] not in non_background and not r["drug"].startswith(TEST_DRUG_STEMS), r
+    readme = " ".join((gt / "README.md").read_text().split())
+    assert "background_associations.csv" in readme and "has true relative reporting rate 1" in readme
+
+
+def test_background_counts_within_poisson_tolerance(recent) -> None:
+    rows = read_csv(recent.ground_truth_dir / "background_associations.csv")
+    assert sum(int(r["actual_with_event"]) for r in rows) > 2000
+    for r in rows:
+        for prefix in ("", "unexposed_"):
+            expected, actual = float(r[prefix + "expected_with_event"]), int(r[prefix + "actual_with_event"])
+            assert abs(actual - expected) <= 4 * math.sqrt(expected) + 3, (prefix, r)
+        assert float(r["null_expected_with_event"]) <= float(r["expected_with_event"]) + 1e-3
+
+
+def test_background_counts_and_rates_recount_from_files(recent) -> None:
+    """Every pair's counts equal a recount over the zips; crude rates of high-count pairs match true_rr."""
+    cases, exposed, events = recount(recent, "2023Q1..2023Q4")
+    rows = read_csv(recent.ground_truth_dir / "background_associations.csv")
+    for r in rows:
+        hit = exposed[r["drug"]] & events[r["event"]]
+        assert len(exposed[r["drug"]]) == int(r["exposed_cases"]), r
+        assert len(hit) == int(r["actual_with_event"]), r
+        assert len(cases) - len(exposed[r["drug"]]) == int(r["unexposed_cases"]), r
+        assert len(events[r["event"]]) - len(hit) == int(r["unexposed_actual_with_event"]), r
+    # crude rate ratio from the files; oncology-only ingredients (confounded by indication) and frequent
+    # terms (true_rr x p saturates at 1) are left out
+    onc: dict[str, bool] = {}
+    for d in read_csv(REPO / "data" / "synth" / "drugs.csv"):
+        for ing in d["ingredients"].split(";"):
+            onc[ing] = onc.get(ing, True) and d["area"].startswith("onc_")
+    checked = 0
+    for r in sorted(rows, key=lambda x: -int(x["actual_with_event"])):
+        n = len(exposed[r["drug"]])
+        a = len(exposed[r["drug"]] & events[r["event"]])
+        c = len(events[r["event"]]) - a
+        m = len(cases) - n
+        if onc[r["drug"]] or a < 40 or c / m >= 0.02:
+            continue
+        crude = (a / n) / (c / m)
+        se = math.sqrt(1 / a + 1 / c)
+        assert abs(math.log(crude / float(r["true_rr"]))) <= 3 * se + 0.15, (r, crude)
+        checked += 1
+    assert checked >= 3

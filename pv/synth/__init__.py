@@ -2,7 +2,8 @@
 
 ``generate`` writes one zip per quarter exactly as FDA lays them out (member names, headers, delimiters,
 line endings, BOM, deleted-case lists and structural defects of each era; ``faers_format.md``) plus
-``ground_truth/`` describing what a correct loader must find and which signals were planted.
+``ground_truth/`` describing what a correct loader must find, which signals were planted and which
+characteristic events (true relative rates > 1) each background ingredient has (``characteristic``).
 
 Determinism: the same (quarters, scale, seed) give byte-identical zips. A quarter's tables are also
 identical whether it is generated alone or inside a longer range with the same seed and scale, because every
@@ -79,7 +80,7 @@ def generate(
     population = Population(h, float(scale), max(ts))
     builder = ContentBuilder(vocab, h, max(ts))
     tables = tx.TextTables(vocab)
-    truth = Truth(vocab, h)
+    truth = Truth(vocab, h, builder.char)
     generated = set(ts)
     zips: list[Path] = []
     for q, t in zip(qs, ts, strict=True):

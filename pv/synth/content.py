@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 
 from pv.quarters import Quarter
 from pv.synth._hash import Hasher
+from pv.synth.characteristic import draw_characteristic
 from pv.synth.population import FAERS_T, Frame, qindex
 from pv.synth.vocab import NEVER, TARGET_INGREDIENTS, TEST_EXPOSURES, TEST_RRS, Vocab
 
@@ -31,6 +32,15 @@ DM_BASE = 0.0005
 DM_CANCER_FACTOR = 3.0  # paraneoplastic DM: cancer patients report DM more often whatever the drug
 DM_RR = {"paclitaxel": 2.0, "docetaxel": 5.0, "trastuzumab": 3.0, "pertuzumab": 1.0}
 TEST_BASE = 0.004  # background rate of each synthetic test event
+
+# Natural REAC terms per report: a mixture of light and heavy reports; cancer reports draw this share of
+# their terms from the oncology pool. Follow-up versions add terms at up to three milestones. The heavy
+# mean is 6.0 rather than 6.5 because characteristic events (``_characteristic``) add about 4% of REAC rows
+# on top; with both, REAC stays within 1% of FDA's 2025Q4 row count.
+EVENT_HEAVY_P, EVENT_HEAVY_MEAN, EVENT_LIGHT_MEAN, EVENT_MAX = 0.25, 6.0, 1.5, 60
+ONC_EVENT_P = 0.35
+MILESTONE_P = (0.25, 0.08, 0.02)
+J_CHARACTERISTIC = 1000  # REAC order key base of characteristic terms (after natural, DM and test terms)
 
 BREAST_P, OTHER_CANCER_P = 0.03, 0.09
 ROLE = ("PS", "SS", "C", "I", "DN")
@@ -60,6 +70,7 @@ class QuarterContent:
     ther: dict[str, np.ndarray]
     indi: dict[str, np.ndarray]
     assoc: dict[str, np.ndarray]
+    background: dict[str, np.ndarray]
 
 
 def _digits(v: np.ndarray) -> np.ndarray:
@@ -82,6 +93,28 @@ def _without_replacement(h: Hasher, tag: str, key: np.ndarray, weights: np.ndarr
     return owner, ranked[owner, pos]
 
 
+def natural_presence(
+    v: Vocab,
+    n_nat: np.ndarray,
+    cancer: np.ndarray,
+    t_birth: np.ndarray,
+    n_ms: np.ndarray,
+    pt: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities that a report's natural term draw (``p``) and its follow-up milestone terms (``m``)
+    contain term ``pt``, from the exact per-draw probabilities of the term samplers (arrays broadcast).
+
+    This is the rate a characteristic event is multiplied against, and what the ground truth sums as
+    expectations, so both use this one function.
+    """
+    wg = v.general_pt_p[v.general_pt_sampler.epoch(t_birth), pt]
+    wo = v.onc_pt_p[v.onc_pt_sampler.epoch(t_birth), pt]
+    share = np.where(cancer, ONC_EVENT_P, 0.0)
+    p = -np.expm1(n_nat * np.log1p(-((1.0 - share) * wg + share * wo)))
+    m = -np.expm1(n_ms * np.log1p(-wg))
+    return p, m
+
+
 def _day_tables(t_max: int) -> tuple[int, np.ndarray]:
     """First day (days since 1970) of every quarter from index -16 to ``t_max + 2``."""
     lo = -16
@@ -101,6 +134,7 @@ class ContentBuilder:
         exposure = np.repeat(np.array(TEST_EXPOSURES)[None, :], len(TEST_RRS), axis=0).ravel()
         self.test_cum = np.cumsum(exposure)
         self.test_rr = np.repeat(np.array(TEST_RRS), len(TEST_EXPOSURES))
+        self.char = draw_characteristic(vocab, hasher)
 
     def qstart(self, t: np.ndarray | int) -> np.ndarray:
         return self._qday[np.asarray(t) - self._qlo]
@@ -115,12 +149,12 @@ class ContentBuilder:
             order = np.asarray(pc.sort_indices(pa.array(pid).cast(pa.string())))
         f = Frame(**{k: getattr(f, k)[order] for k in f.__dataclass_fields__})
         case = self._case_profile(f)
-        drug, bits, test_idx = self._drugs(f, case, t)
+        drug, bits, test_idx, exposure = self._drugs(f, case, t)
         if legacy:  # legacy DRUG_SEQ: a large number unique per drug record (faers_format.md §3)
             gap = 1 + np.floor(h.u("drug_seq_gap", f.caseid[drug["case"]], drug["slot"]) ** 3 * 16)
             drug["lseq"] = 1_000_000_000 + t * 10_000_000 + np.cumsum(gap.astype(np.int64))
         assoc = self._planted(f, case, bits, test_idx)
-        reac = self._reactions(f, case, assoc)
+        reac, background = self._reactions(f, case, assoc, exposure)
         outc = self._outcomes(f.content_key, case["cancer"], legacy)
         demo = self._demo(f, case, drug, outc, t, legacy)
         demo["pid"] = pid[order]
@@ -132,7 +166,7 @@ class ContentBuilder:
             self._empty_drugname_rows(drug, f.caseid, f.in_dup_pair)
         if t >= T_2021Q4:
             self._multi_dose_rows(drug, demo)
-        return QuarterContent(t, legacy, demo, drug, reac, outc, rpsr, ther, indi, assoc)
+        return QuarterContent(t, legacy, demo, drug, reac, outc, rpsr, ther, indi, assoc, background)
 
     # ========================================================== case profile
     def _case_profile(self, f: Frame) -> dict[str, np.ndarray]:
@@ -213,6 +247,15 @@ class ContentBuilder:
 
         exposed = (role == R_PS) | (role == R_SS)
         bits = np.bitwise_or.reduceat(np.where(exposed, v.drug_bits[drug], 0), starts)
+        # suspect (PS/SS) exposure to background ingredients, one row per (case, ingredient), like ``bits``
+        rows = np.flatnonzero(exposed)
+        n_ing = v.drug_bg_n[drug[rows]]
+        rows = np.repeat(rows, n_ing)
+        within = np.arange(len(rows)) - np.repeat(np.cumsum(n_ing) - n_ing, n_ing)
+        ing = v.drug_bg_ing[v.drug_bg_ptr[drug[rows]] + within]
+        pairs = np.sort(row_case[rows] * len(v.bg_ingredients) + ing)  # sort + diff: np.unique hashes, slower
+        pairs = pairs[np.r_[True, pairs[1:] != pairs[:-1]]]
+        exposure = dict(case=pairs // len(v.bg_ingredients), ingredient=pairs % len(v.bg_ingredients))
         cols = dict(
             case=row_case,
             slot=slot,
@@ -223,7 +266,7 @@ class ContentBuilder:
             empty=np.zeros(len(slot), bool),
             copy=np.zeros(len(slot), np.int64),
         )
-        return cols, bits, test_idx
+        return cols, bits, test_idx, exposure
 
     def _empty_drugname_rows(self, d: dict[str, np.ndarray], caseid: np.ndarray, pair: np.ndarray) -> None:
         """2012Q4 only: three cases carry an extra DRUG row with an empty drugname (FAQ #24)."""
@@ -287,24 +330,30 @@ class ContentBuilder:
         )
 
     # ============================================================= reactions
-    def _reactions(self, f: Frame, case: dict, assoc: dict) -> dict[str, np.ndarray]:
+    def _reactions(
+        self, f: Frame, case: dict, assoc: dict, exposure: dict
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         h, v, K = self.h, self.v, f.content_key
-        heavy = h.u("n_event_mix", K) < 0.25
+        heavy = h.u("n_event_mix", K) < EVENT_HEAVY_P
         n_nat = np.where(
-            heavy, 2 + np.floor(h.exp(6.5, "n_event", K)), 1 + np.floor(h.exp(1.5, "n_event", K))
+            heavy,
+            2 + np.floor(h.exp(EVENT_HEAVY_MEAN, "n_event", K)),
+            1 + np.floor(h.exp(EVENT_LIGHT_MEAN, "n_event", K)),
         )
-        n_nat = np.minimum(n_nat, 60).astype(np.int64)
+        n_nat = np.minimum(n_nat, EVENT_MAX).astype(np.int64)
         owner, j, _ = _segments(n_nat)
         Ko, tbo = K[owner], f.t_birth[owner]
-        onc = case["cancer"][owner] & (h.u("event_pool", Ko, j) < 0.35)
+        onc = case["cancer"][owner] & (h.u("event_pool", Ko, j) < ONC_EVENT_P)
         pt = np.empty(len(owner), dtype=np.int64)
         pt[onc] = v.onc_pts[v.onc_pt_sampler.draw(0, h.u("event", Ko[onc], j[onc]), tbo[onc])]
         pt[~onc] = v.general_pts[v.general_pt_sampler.draw(0, h.u("event", Ko[~onc], j[~onc]), tbo[~onc])]
         # follow-up versions add terms cumulatively (never for planted duplicate pairs, which must match)
-        n_ms = (h.u("milestones", K)[:, None] < np.array([0.25, 0.08, 0.02])).sum(axis=1)
+        n_ms = (h.u("milestones", K)[:, None] < np.array(MILESTONE_P)).sum(axis=1)
+        n_ms_applied = np.zeros(len(K), np.int64)
         parts_owner, parts_pt, parts_j = [owner], [pt], [j]
-        for m in range(1, 4):
+        for m in range(1, len(MILESTONE_P) + 1):
             add = (n_ms >= m) & (f.version >= 2 + h.below(12, "milestone_v", K, m)) & ~f.in_dup_pair
+            n_ms_applied += add
             idx = np.flatnonzero(add)
             parts_owner.append(idx)
             parts_pt.append(
@@ -320,14 +369,78 @@ class ContentBuilder:
             parts_owner.append(idx)
             parts_pt.append(np.full(len(idx), pt_k))
             parts_j.append(np.full(len(idx), 300 + k))
+        background = self._characteristic(f, case, exposure, n_nat, n_ms_applied)
+        parts_owner.append(background.pop("add_case"))
+        parts_pt.append(background.pop("add_pt"))
+        parts_j.append(J_CHARACTERISTIC + parts_pt[-1])  # distinct per term: j also keys drug_rec_act
         owner, pt, j = (np.concatenate(p) for p in (parts_owner, parts_pt, parts_j))
         order = np.lexsort((j, owner))
         owner, pt, j = owner[order], pt[order], j[order]
-        _, first = np.unique(owner * 100_000 + pt, return_index=True)
+        written, first = np.unique(owner * 100_000 + pt, return_index=True)
         keep = np.zeros(len(owner), bool)
         keep[first] = True
         owner, pt, j = owner[keep], pt[keep], j[keep]
-        return dict(case=owner, pt=pt, j=j)
+        # ground truth: does the written report carry each characteristic event it is exposed to? (both key
+        # arrays are sorted, so a binary search beats np.isin, which hashes)
+        pair_key = background.pop("pair_key")
+        at = np.minimum(np.searchsorted(written, pair_key), max(len(written) - 1, 0))
+        hit = written[at] == pair_key if len(written) else np.zeros(len(pair_key), bool)
+        background["hit"] = hit[background.pop("pair_of")]
+        return dict(case=owner, pt=pt, j=j), background
+
+    def _characteristic(
+        self, f: Frame, case: dict, exposure: dict, n_nat: np.ndarray, n_ms: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """Characteristic events of the background ingredients a report is exposed to (PS/SS).
+
+        For each (report, event) with exposure to ingredients characteristic for the event, the event is
+        added with probability ``q = (min(1, rr * p) - p) / (1 - p)``, where ``p`` is the chance that the
+        report's natural term draw already holds it and ``rr`` is the largest rate among those ingredients
+        (co-exposure takes the maximum, as for planted signals). Then P(event) = min(1, rr * p) exactly,
+        report by report: the relative rate holds whatever the report's size, cancer status or era, and so
+        is not confounded by them. Draws are keyed by (content key, term), so versions and planted
+        duplicates agree. Returns the added terms and per (report, ingredient, event) ground-truth rows.
+        """
+        h, v, ch = self.h, self.v, self.char
+        n_pt = len(v.pt)
+        counts = ch.ptr[exposure["ingredient"] + 1] - ch.ptr[exposure["ingredient"]]
+        src = np.repeat(np.arange(len(counts)), counts)
+        within = np.arange(len(src)) - np.repeat(np.cumsum(counts) - counts, counts)
+        pair = ch.ptr[exposure["ingredient"][src]] + within
+        row_case = exposure["case"][src]
+        key = row_case * n_pt + ch.pt[pair]
+        order = np.argsort(key, kind="stable")
+        sorted_key = key[order]
+        starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
+        ukey = sorted_key[starts]
+        rr = np.maximum.reduceat(ch.rr[pair][order], starts) if len(starts) else np.zeros(0)
+        pair_of = np.empty(len(key), np.int64)  # row -> its (report, event)
+        pair_of[order] = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(key)]))
+        first = np.zeros(len(key), bool)  # one row per (report, event), for sums over distinct events
+        first[order[starts]] = True
+        uc, upt = ukey // n_pt, ukey % n_pt
+        p, m = natural_presence(v, n_nat[uc], case["cancer"][uc], f.t_birth[uc], n_ms[uc], upt)
+        target = np.minimum(1.0, rr * p)
+        q = np.divide(target - p, 1.0 - p, out=np.zeros(len(p)), where=p < 1.0)
+        add = h.u("char_event", f.content_key[uc], upt) < q
+        expected = 1.0 - (1.0 - target) * (1.0 - m)
+        null = 1.0 - (1.0 - p) * (1.0 - m)
+        return dict(
+            add_case=uc[add],
+            add_pt=upt[add],
+            pair_key=uc * 100_000 + upt,
+            pair_of=pair_of,
+            case=row_case.astype(np.int32),
+            pair=pair.astype(np.int32),
+            expected=expected[pair_of].astype(np.float32),
+            null=null[pair_of].astype(np.float32),
+            first=first,
+            n_exposures=np.bincount(exposure["case"], minlength=len(n_nat)).astype(np.int16),
+            n_nat=n_nat.astype(np.int16),
+            n_ms=n_ms.astype(np.int8),
+            cancer=case["cancer"],
+            t_birth=f.t_birth.astype(np.int16),
+        )
 
     # ======================================================= outcomes, RPSR
     def _outcomes(self, K: np.ndarray, cancer: np.ndarray, legacy: bool) -> dict[str, np.ndarray]:

@@ -126,6 +126,23 @@ class GroupedSampler:
         within[last] = 1.0
         return self.groups + within
 
+    def epoch(self, t: np.ndarray | int) -> np.ndarray:
+        """Availability epoch (row of ``probabilities``) in force at quarter index ``t``."""
+        return np.searchsorted(self.bounds, np.asarray(t, dtype=np.int64), side="right") - 1
+
+    def probabilities(self) -> np.ndarray:
+        """Exact probability of each item within its group, one row per availability epoch.
+
+        Read off the same cumulative arrays ``draw`` searches, so ground truth computed from it matches the
+        draws to rounding, including items that are not yet available (probability 0).
+        """
+        start = np.r_[True, self.groups[1:] != self.groups[:-1]]
+        rows = []
+        for cum in self.cums:
+            within = cum - self.groups
+            rows.append(np.where(start, within, within - np.r_[0.0, within[:-1]]))
+        return np.array(rows)
+
     def draw(self, group: np.ndarray | int, u: np.ndarray, t: np.ndarray | int) -> np.ndarray:
         u = np.asarray(u, dtype=np.float64)
         group = np.broadcast_to(np.asarray(group, dtype=np.int64), u.shape)
@@ -225,6 +242,7 @@ class Vocab:
         self.support_sampler = GroupedSampler(
             np.zeros(len(support)), _zipf(len(support), 1.0, 0.8), self.drug_from[support]
         )
+        self._background_ingredients(drugs)
         senders = list(SENDERS)
         for d in drugs:
             if d.mfr and d.mfr not in senders:
@@ -232,6 +250,29 @@ class Vocab:
         self.senders = senders
         self.n_zipf_senders = len(SENDERS)
         self.drug_sender = np.array([senders.index(d.mfr) if d.mfr else -1 for d in drugs], dtype=np.int64)
+
+    def _background_ingredients(self, drugs: list[Drug]) -> None:
+        """Ingredients that may carry characteristic events, and each drug's share of them (CSR arrays).
+
+        Ingredients, not catalogue rows, because exposure is analysed per ingredient: the two prednisone
+        rows and a combination product expose the same ingredient. An ingredient that also occurs in a
+        target or test drug (carboplatin in a carboplatin-paclitaxel product, hyaluronidase in Phesgo) is
+        left out, so no target or test-drug report ever receives a characteristic event through it.
+        """
+        banned = {ing for d in drugs if d.target_class != "none" for ing in d.ingredients.split(";")}
+        names = sorted({ing for d in drugs for ing in d.ingredients.split(";")} - banned)
+        index = {name: i for i, name in enumerate(names)}
+        per_drug = [[index[x] for x in d.ingredients.split(";") if x in index] for d in drugs]
+        self.bg_ingredients: list[str] = names
+        self.drug_bg_n = np.array([len(x) for x in per_drug], dtype=np.int64)
+        self.drug_bg_ptr = np.concatenate([[0], np.cumsum(self.drug_bg_n)]).astype(np.int64)
+        self.drug_bg_ing = np.array([i for x in per_drug for i in x], dtype=np.int64)
+        # oncology-only ingredients are only ever given in cancer reports, where oncology terms are drawn
+        onc_only = np.ones(len(names), bool)
+        for d, ings in zip(drugs, per_drug, strict=True):
+            if not d.area.startswith("onc_"):
+                onc_only[ings] = False
+        self.bg_onc_only = onc_only
 
     def _load_forms(self) -> None:
         """Surface forms (drugname, prod_ai) per drug: curated for targets, rule-made for the rest."""
@@ -310,6 +351,16 @@ class Vocab:
             np.zeros(len(general)), _zipf(len(general), 2.0, 0.95), frm[general]
         )
         self.onc_pt_sampler = GroupedSampler(np.zeros(len(onc)), _zipf(len(onc), 1.0, 0.9), frm[onc])
+        # "never": the dermatomyositis/myositis neighbourhood (the project's DM and myopathy groups and their
+        # near misses) is never a drug's characteristic event, so the DM analysis sees only planted signal
+        never = np.array([r.get("characteristic", "") == "never" for r in rows])
+        self.char_general_pts = general[~never[general]]
+        self.char_onc_pts = onc[~never[onc]]
+        # per-draw probability of every term, one row per availability epoch of each pool's sampler
+        self.general_pt_p = np.zeros((len(self.general_pt_sampler.bounds), len(self.pt)))
+        self.general_pt_p[:, general] = self.general_pt_sampler.probabilities()
+        self.onc_pt_p = np.zeros((len(self.onc_pt_sampler.bounds), len(self.pt)))
+        self.onc_pt_p[:, onc] = self.onc_pt_sampler.probabilities()
         self.pt_arrays = _term_arrays(self.pt)
 
     # --------------------------------------------------------- indications
