@@ -68,7 +68,7 @@ def ingest_one(source: str, quarter: str, lake: str, work_dir: str) -> dict:
 def rebuild_database(db: str, lake: str) -> str:
     from pv.db import build_database
 
-    return str(build_database(Path(db), Path(lake)))
+    return str(build_database(Path(db), Path(lake), snapshot=True))
 
 
 # Load - what the run tells its user
@@ -77,6 +77,7 @@ def rebuild_database(db: str, lake: str) -> str:
 @task
 def publish_report(db: str, reports: str) -> dict:
     import duckdb
+
     from pv.report import headline_records, markdown_summary, summary, write_report
 
     html = write_report(Path(db), Path(reports))

@@ -32,7 +32,7 @@ def _():
         Database: `{database}`
         """
     )
-    return con, mo
+    return Path, con, mo
 
 
 @app.cell
@@ -79,9 +79,8 @@ def _(con, mo):
 
 
 @app.cell
-def _(mo, signals):
+def _(Path, mo, signals):
     import tempfile
-    from pathlib import Path
 
     from pv.report import forest_plot
 

@@ -74,7 +74,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
     if not lake_quarters(args.lake):
         raise UserError(f"{args.lake}: no ingested quarters; run `pv ingest` first")
     started = time.perf_counter()
-    build_database(args.db, args.lake)
+    build_database(args.db, args.lake, snapshot=True)
     print(f"database: {args.db} ({time.perf_counter() - started:.1f} s)")
     return 0
 
@@ -231,27 +231,42 @@ def _print_reports(reports) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from pv.demo import run_demo
+    """Generate the demo quarters, run the quarterly flow on them and the shipped extracts."""
+    from pv.demo import prepare_demo_source
 
     data_dir = config.data_dir()
-    update, close = _progress_bar(not args.quiet)
-    try:
-        reports = run_demo(data_dir, progress=update, say=lambda message: print(message, file=sys.stderr))
-    finally:
-        close()
-    _print_reports(reports)
-    db = data_dir / "pv.duckdb"
-    import duckdb
-
-    from pv.sqlfiles import render
-
-    with duckdb.connect(str(db), read_only=True) as con:
-        print()
-        print(con.sql(render("raw/ingest_summary")))
-    print(
-        f"database: {db}  (open with duckdb.connect('{db}', read_only=True); schemas raw, staging, curated)"
+    source = prepare_demo_source(data_dir, say=lambda message: print(message, file=sys.stderr))
+    flow_args = argparse.Namespace(
+        command_name="run",
+        source=str(source.resolve()),
+        quarters=None,
+        db=None,
+        lake=None,
+        reports=None,
+        base_url=None,
+        dask=False,
     )
-    print(f"lake:     {data_dir / 'lake'}")
+    code = _cmd_run(flow_args)
+    if code:
+        return code
+    print(
+        "\nHeadline: dermatomyositis x taxanes and anti-HER2 agents (suspect role, all reports, "
+        "without flagged duplicates)"
+    )
+    headline = argparse.Namespace(
+        db=config.default_db(),
+        drug=None,
+        event=None,
+        role="suspect",
+        comparator="all",
+        duplicates="without",
+        format="table",
+        out=None,
+    )
+    _cmd_signals(headline)
+    print(f"\nreport:   {(data_dir / 'reports').resolve()}/<latest quarter>/report.html")
+    print(f"database: {config.default_db().resolve()}  (read-only: duckdb.connect(path, read_only=True))")
+    print("notebook: .venv/bin/marimo edit notebooks/dermatomyositis.py")
     return 0
 
 

@@ -59,13 +59,18 @@ def table_columns(table: str) -> dict[str, str]:
     return {"quarter": "varchar", "layout": "varchar"} | {c: "varchar" for c in COLUMNS[table]}
 
 
-def create_raw_views(con: duckdb.DuckDBPyConnection, lake: Path) -> None:
-    """``raw.<table>`` views over the lake; an empty typed view where nothing is ingested yet."""
+def create_raw_views(con: duckdb.DuckDBPyConnection, lake: Path, snapshot: bool = False) -> None:
+    """``raw.<table>`` over the lake: views, or tables when ``snapshot`` (empty and typed if no data yet).
+
+    Views cost nothing but follow the live lake; the analyst database is a snapshot, so that a reader
+    holding it open never sees quarters appear while a run is under way.
+    """
     con.execute("create schema if not exists raw")
     for table in LAKE_TABLES:
         pattern = table_glob(lake, table)
         if glob.glob(pattern):
-            con.execute(render("raw/raw_table", ident_table=table, parquet_glob=pattern))
+            kind = "table" if snapshot else "view"
+            con.execute(render("raw/raw_table", ident_kind=kind, ident_table=table, parquet_glob=pattern))
         else:
             columns = ", ".join(f"null::{kind} as {name}" for name, kind in table_columns(table).items())
             con.execute(f"create or replace view raw.{table} as select {columns} where false")
@@ -148,7 +153,9 @@ def create_signals(con: duckdb.DuckDBPyConnection) -> None:
     build_signals(con)
 
 
-def build_database(db_path: Path, lake: Path, curated: bool = True, signals: bool = True) -> Path:
+def build_database(
+    db_path: Path, lake: Path, curated: bool = True, signals: bool = True, snapshot: bool = False
+) -> Path:
     """Write a fresh database file next to ``db_path`` and swap it in with one atomic rename.
 
     Readers holding the old file keep reading it; nobody ever sees a half-built database.
@@ -157,7 +164,7 @@ def build_database(db_path: Path, lake: Path, curated: bool = True, signals: boo
     temporary = db_path.with_name(f".{db_path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         with duckdb.connect(str(temporary)) as con:
-            create_raw_views(con, lake)
+            create_raw_views(con, lake, snapshot=snapshot)
             con.execute(render("raw/row_reconciliation", totals_csv=str(OFFICIAL_ROW_TOTALS)))
             create_staging(con)
             if curated:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,32 +24,46 @@ DEMO_SCALE = 0.005
 DEMO_SEED = 20260101
 
 
-def run_demo(
+def prepare_demo_source(
     data_dir: Path,
     *,
     quarters: list[Quarter] | None = None,
     scale: float = DEMO_SCALE,
     seed: int = DEMO_SEED,
+    say: Callable[[str], None] = lambda message: None,
+) -> Path:
+    """One folder holding the generated demo quarters and copies of the shipped real extracts."""
+    from pv.synth import generate
+
+    source = data_dir / "demo" / "source"
+    wanted = quarters or quarter_range(DEMO_QUARTERS)
+    if not all((source / quarter.zip_name).exists() for quarter in wanted):
+        say(f"generating {len(wanted)} synthetic quarters at scale {scale} in {source}")
+        generate(source, wanted, scale=scale, seed=seed)
+    for extract in SHIPPED_EXTRACTS:
+        original = REPO / "tests" / "fixtures" / "faers" / extract
+        target = source / "real" / extract.split("/")[0]
+        if not target.exists():
+            target.mkdir(parents=True)
+            if original.is_dir():
+                shutil.copytree(original, target, dirs_exist_ok=True)
+            else:
+                shutil.copy2(original, target)
+    return source
+
+
+def run_demo(
+    data_dir: Path,
+    *,
     progress: Progress | None = None,
     say: Callable[[str], None] = lambda message: None,
 ) -> list[QuarterReport]:
-    """Generate the demo quarters (once), then ingest them and the shipped extracts into ``data_dir``."""
-    from pv.synth import generate
-
-    synth_dir = data_dir / "demo" / "synth"
-    wanted = quarters or quarter_range(DEMO_QUARTERS)
-    if not all((synth_dir / quarter.zip_name).exists() for quarter in wanted):
-        say(f"generating {len(wanted)} synthetic quarters at scale {scale} in {synth_dir}")
-        generate(synth_dir, wanted, scale=scale, seed=seed)
-    common = {
-        "db_path": data_dir / "pv.duckdb",
-        "lake": data_dir / "lake",
-        "work_dir": data_dir / "tmp",
-        "progress": progress,
-    }
-    sources = [synth_dir] + [REPO / "tests" / "fixtures" / "faers" / extract for extract in SHIPPED_EXTRACTS]
-    reports = []
-    for index, source in enumerate(sources):
-        last = index == len(sources) - 1  # the curated layer is built once, after the last source
-        reports += ingest(source, quarters=wanted if index == 0 else None, curate=last, **common)
-    return sorted(reports, key=lambda report: report.quarter)
+    """The demo without Prefect: the same source folder ingested directly (used by tests)."""
+    source = prepare_demo_source(data_dir, say=say)
+    return ingest(
+        source,
+        db_path=data_dir / "pv.duckdb",
+        lake=data_dir / "lake",
+        work_dir=data_dir / "tmp",
+        progress=progress,
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from contextlib import redirect_stdout
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -88,8 +89,39 @@ def test_signals_command_refuses_a_missing_database(tmp_path, capsys):
     assert "no database" in capsys.readouterr().err
 
 
+def _true_nulls(root, found: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+    """Pairs with true relative rate 1 and no confounding by indication built into the generator.
+
+    Leaves out planted drugs, the generator's characteristic background pairs (its ingredient names mapped
+    to ours through the generated names), and oncology events, which only cancer reports carry.
+    """
+    from pv.normalize import drug_names
+
+    background = pd.read_csv(root / "ground_truth/background_associations.csv")
+    names = pd.read_csv(root / "ground_truth/drug_names.csv", keep_default_na=False)
+    ours = drug_names(names["drugname"].replace("", None), names["prod_ai"].replace("", None))
+    our_names: dict[str, set[str]] = {}
+    for true_list, found_list in zip(names["ingredients"], ours["ingredients"], strict=True):
+        for true_name in true_list.split(";"):
+            our_names.setdefault(true_name, set()).update(found_list)
+    characteristic = {
+        (ingredient, event.lower())
+        for drug, event in zip(background["drug"], background["event"], strict=True)
+        for ingredient in our_names.get(drug, {drug})
+    }
+    events = pd.read_csv(Path(__file__).parent.parent / "data/synth/events.csv", keep_default_na=False)
+    oncology_events = set(events.loc[events["pool"] != "general", "pt"].str.lower())
+    keep = [
+        drug not in set(truth["drug"])
+        and (drug, event) not in characteristic
+        and event not in oncology_events
+        for drug, event in zip(found["drug"], found["event_key"], strict=True)
+    ]
+    return found[keep]
+
+
 @pytest.fixture(scope="module")
-def planted_db(tmp_path_factory) -> tuple[pd.DataFrame, pd.DataFrame]:
+def planted_db(tmp_path_factory) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """A larger generated population where the strongest planted associations carry enough reports."""
     from pv.ingest import ingest
     from pv.quarters import quarter_range
@@ -106,11 +138,11 @@ def planted_db(tmp_path_factory) -> tuple[pd.DataFrame, pd.DataFrame]:
             "from signals where drug_level = 'ingredient' and event_level = 'pt' and role = 'suspect' "
             "and comparator = 'all' and duplicates = 'without'"
         ).df()
-    return truth, found
+    return truth, found, _true_nulls(root, found, truth)
 
 
 def test_strong_planted_pairs_are_flagged_by_every_rule(planted_db):
-    truth, found = planted_db
+    truth, found, _ = planted_db
     grid = truth[(truth["exposure_level"] != "") & (truth["stratum"] == "all")].assign(
         event_key=lambda frame: frame["event"].str.lower()
     )
@@ -124,12 +156,11 @@ def test_strong_planted_pairs_are_flagged_by_every_rule(planted_db):
     assert len(strongest) >= 1 and strongest["signal_ebgm"].all()
 
 
-def test_null_pairs_are_rarely_flagged(planted_db):
-    truth, found = planted_db
-    planted = set(truth["drug"])
-    null = found[~found["drug"].isin(planted) & (found["a"] >= 3)]
-    assert len(null) > 500
-    # Not exactly nominal: reports with more drugs also carry more events, a mild positive association
-    # between every pair (the report-size effect); see the detection study in the README.
-    assert null["signal_ic"].mean() < 0.08
+def test_true_null_pairs_are_rarely_flagged(planted_db):
+    _, _, nulls = planted_db
+    null = nulls[nulls["a"] >= 3]
+    assert len(null) > 300
+    # Near nominal, not exactly: a drug often co-reported with a characteristic drug inherits a little of
+    # its events' excess (the generator's README measures this); see the detection study in the README.
+    assert null["signal_ic"].mean() < 0.06
     assert null["signal_ebgm"].mean() < 0.01

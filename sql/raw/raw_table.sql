@@ -1,6 +1,7 @@
 -- raw.<table>: one FAERS table across every ingested quarter, exactly as FDA published it (all text),
--- read from the quarter-partitioned Parquet lake. Columns: quarter, layout, then the table's columns.
-create or replace view raw.{{ ident_table }} as
+-- from the quarter-partitioned Parquet lake. Columns: quarter, layout, then the table's columns.
+-- A view reads the live lake; a table (the analyst database's snapshot) keeps what the build saw.
+create or replace {{ ident_kind }} raw.{{ ident_table }} as
 with source as (
     select * from read_parquet({{ parquet_glob }}, hive_partitioning = false)
 )
