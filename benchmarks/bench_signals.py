@@ -23,12 +23,15 @@ BUILD = """
 import json, resource, sys, time, uuid, os
 from pathlib import Path
 import duckdb
-from pv.db import create_curated, create_raw_views, create_signals, create_staging
+from pv.db import create_curated, create_raw_views, create_signals, create_staging, memory_limit
 work = Path(sys.argv[1])
 timings = {}
 with duckdb.connect(str(work / "pv.duckdb")) as con:
+    con.execute(f"set memory_limit = '{memory_limit()}'")
+    con.execute(f"set temp_directory = '{work / 'spill'}'")
+    con.execute("set preserve_insertion_order = false")
     started = time.perf_counter()
-    create_raw_views(con, work / "lake")
+    create_raw_views(con, work / "lake", snapshot=True)
     create_staging(con)
     timings["staging"] = time.perf_counter() - started
     started = time.perf_counter()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+import shutil
 import uuid
 from pathlib import Path
 
@@ -153,6 +154,11 @@ def create_signals(con: duckdb.DuckDBPyConnection) -> None:
     build_signals(con)
 
 
+def memory_limit() -> str:
+    """DuckDB's memory cap for builds (``$PV_MEMORY_LIMIT``, default 4GB); beyond it DuckDB spills to disk."""
+    return os.environ.get("PV_MEMORY_LIMIT", "4GB")
+
+
 def build_database(
     db_path: Path, lake: Path, curated: bool = True, signals: bool = True, snapshot: bool = False
 ) -> Path:
@@ -164,6 +170,10 @@ def build_database(
     temporary = db_path.with_name(f".{db_path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         with duckdb.connect(str(temporary)) as con:
+            # DuckDB's default is 80% of RAM; a laptop-size machine needs room for everything else too.
+            con.execute(f"set memory_limit = '{memory_limit()}'")
+            con.execute(f"set temp_directory = '{temporary.parent / (temporary.name + '.spill')}'")
+            con.execute("set preserve_insertion_order = false")
             create_raw_views(con, lake, snapshot=snapshot)
             con.execute(render("raw/row_reconciliation", totals_csv=str(OFFICIAL_ROW_TOTALS)))
             create_staging(con)
@@ -175,6 +185,7 @@ def build_database(
     finally:
         for leftover in (temporary, temporary.with_name(temporary.name + ".wal")):
             leftover.unlink(missing_ok=True)
+        shutil.rmtree(temporary.parent / (temporary.name + ".spill"), ignore_errors=True)
     return db_path
 
 
