@@ -1,5 +1,5 @@
 -- Example queries for analysts. Open the database read-only, e.g. in Python:
---   con = duckdb.connect("data/pv.duckdb", read_only=True); con.sql(open("sql/examples.sql").read())
+--   con = duckdb.connect("data/pv.duckdb", read_only=True), then con.sql(<one statement>).show()
 -- or paste one statement at a time.
 
 -- 1. The headline: dermatomyositis (narrow) x taxanes and anti-HER2 agents, default variant.
