@@ -7,8 +7,8 @@ Each seed generates the same quarters with a different random population (``pv s
 builds the database with the product's own code, then reads the ``signals`` table for the default variant
 (primary/secondary suspects, all reports, without flagged duplicates) at ingredient × PT level. Planted pairs
 come from ``ground_truth/associations.csv`` (the test-drug grid: relative reporting rates 1, 1.5, 2, 3, 5, 10
-at four exposure levels); null pairs are every background drug × background event (no planted drug, no
-planted or DM event), which the generator draws independently.
+at four exposure levels); null pairs are those with true relative rate 1 (``pv.synth.truth.true_null_mask``:
+no planted or characteristic association, no oncology event).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ def run_seed(seed: int, quarters: str, scale: float, scratch: Path) -> tuple[pd.
     from pv.ingest import ingest
     from pv.quarters import quarter_range
     from pv.synth import generate
+    from pv.synth.truth import true_null_mask
 
     root = scratch / f"seed{seed}"
     generate(root, quarter_range(quarters), scale=scale, seed=seed)
@@ -46,25 +47,18 @@ def run_seed(seed: int, quarters: str, scale: float, scratch: Path) -> tuple[pd.
     ingest(root, db_path=data / "pv.duckdb", lake=data / "lake", work_dir=data / "tmp")
     truth = pd.read_csv(root / "ground_truth" / "associations.csv", keep_default_na=False)
     grid = truth[(truth["exposure_level"] != "") & (truth["stratum"] == "all")].copy()
-    planted_drugs = set(truth["drug"])
-    planted_events = {event.lower() for event in truth["event"]}
     with duckdb.connect(str(data / "pv.duckdb"), read_only=True) as con:
         signals = con.sql(
             f"select drug, event, a, {', '.join(RULES)} from signals "
             f"where drug_level = 'ingredient' and event_level = 'pt' and {DEFAULT}"
         ).df()
-        classes = {row[0] for row in con.sql("select ingredient from vocab.ingredient_classes").fetchall()}
     grid["event_key"] = grid["event"].str.lower()
     signals["event_key"] = signals["event"].str.lower()
     planted = grid.merge(signals, left_on=["drug", "event_key"], right_on=["drug", "event_key"], how="left")
     planted[list(RULES)] = planted[list(RULES)].fillna(False).astype(bool)
     planted["a"] = planted["a"].fillna(0).astype(int)
     planted["seed"] = seed
-    null = signals[
-        ~signals["drug"].isin(planted_drugs | classes)
-        & ~signals["event_key"].isin(planted_events)
-        & ~signals["event_key"].str.contains("myositis|dermatomyositis|rash|myopathy", regex=True)
-    ]
+    null = signals[true_null_mask(root / "ground_truth", signals["drug"], signals["event_key"])]
     return planted, null[list(RULES) + ["a"]].assign(seed=seed)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 from contextlib import redirect_stdout
-from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -15,6 +14,7 @@ import pytest
 from pv import stats
 from pv.cli import main
 from pv.signals import RULES
+from pv.synth.truth import true_null_mask
 
 LABELS = ["drug", "drug_level", "event", "event_level", "role", "comparator", "duplicates"]
 
@@ -89,37 +89,6 @@ def test_signals_command_refuses_a_missing_database(tmp_path, capsys):
     assert "no database" in capsys.readouterr().err
 
 
-def _true_nulls(root, found: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
-    """Pairs with true relative rate 1 and no confounding by indication built into the generator.
-
-    Leaves out planted drugs, the generator's characteristic background pairs (its ingredient names mapped
-    to ours through the generated names), and oncology events, which only cancer reports carry.
-    """
-    from pv.normalize import drug_names
-
-    background = pd.read_csv(root / "ground_truth/background_associations.csv")
-    names = pd.read_csv(root / "ground_truth/drug_names.csv", keep_default_na=False)
-    ours = drug_names(names["drugname"].replace("", None), names["prod_ai"].replace("", None))
-    our_names: dict[str, set[str]] = {}
-    for true_list, found_list in zip(names["ingredients"], ours["ingredients"], strict=True):
-        for true_name in true_list.split(";"):
-            our_names.setdefault(true_name, set()).update(found_list)
-    characteristic = {
-        (ingredient, event.lower())
-        for drug, event in zip(background["drug"], background["event"], strict=True)
-        for ingredient in our_names.get(drug, {drug})
-    }
-    events = pd.read_csv(Path(__file__).parent.parent / "data/synth/events.csv", keep_default_na=False)
-    oncology_events = set(events.loc[events["pool"] != "general", "pt"].str.lower())
-    keep = [
-        drug not in set(truth["drug"])
-        and (drug, event) not in characteristic
-        and event not in oncology_events
-        for drug, event in zip(found["drug"], found["event_key"], strict=True)
-    ]
-    return found[keep]
-
-
 @pytest.fixture(scope="module")
 def planted_db(tmp_path_factory) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """A larger generated population where the strongest planted associations carry enough reports."""
@@ -138,7 +107,7 @@ def planted_db(tmp_path_factory) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFra
             "from signals where drug_level = 'ingredient' and event_level = 'pt' and role = 'suspect' "
             "and comparator = 'all' and duplicates = 'without'"
         ).df()
-    return truth, found, _true_nulls(root, found, truth)
+    return truth, found, found[true_null_mask(root / "ground_truth", found["drug"], found["event_key"])]
 
 
 def test_strong_planted_pairs_are_flagged_by_every_rule(planted_db):

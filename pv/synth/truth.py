@@ -3,6 +3,7 @@ checked against what was planted."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -447,3 +448,37 @@ def _csv(path: Path, rows: list[dict[str, object]], columns: list[str]) -> None:
     data = {c: [r[c] for r in rows] for c in columns}
     table = pa.table({c: pa.array(v, type=pa.string()) if not v else pa.array(v) for c, v in data.items()})
     pacsv.write_csv(table, path)
+
+
+def true_null_mask(ground_truth: Path, drugs: Sequence[str], events: Sequence[str]) -> list[bool]:
+    """For (ingredient, PT) pairs as the pipeline names them: True where the true relative rate is 1.
+
+    Leaves out planted drugs, the characteristic background pairs (the generator's ingredient names mapped
+    to the pipeline's through the generated names), and oncology events, which only cancer reports carry
+    (confounding by indication built into the population).
+    """
+    import pandas as pd
+
+    from pv.normalize import drug_names
+
+    planted = set(pd.read_csv(ground_truth / "associations.csv", keep_default_na=False)["drug"])
+    background = pd.read_csv(ground_truth / "background_associations.csv")
+    names = pd.read_csv(ground_truth / "drug_names.csv", keep_default_na=False)
+    ours = drug_names(names["drugname"].replace("", None), names["prod_ai"].replace("", None))
+    our_names: dict[str, set[str]] = {}
+    for true_list, found_list in zip(names["ingredients"], ours["ingredients"], strict=True):
+        for true_name in true_list.split(";"):
+            our_names.setdefault(true_name, set()).update(found_list)
+    characteristic = {
+        (ingredient, event.lower())
+        for drug, event in zip(background["drug"], background["event"], strict=True)
+        for ingredient in our_names.get(drug, {drug})
+    }
+    catalogue = pd.read_csv(
+        Path(__file__).resolve().parents[2] / "data/synth/events.csv", keep_default_na=False
+    )
+    oncology = set(catalogue.loc[catalogue["pool"] != "general", "pt"].str.lower())
+    return [
+        drug not in planted and (drug, event.lower()) not in characteristic and event.lower() not in oncology
+        for drug, event in zip(drugs, events, strict=True)
+    ]
