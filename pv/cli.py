@@ -264,7 +264,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         out=None,
     )
     _cmd_signals(headline)
-    print(f"\nreport:   {(data_dir / 'reports').resolve()}/<latest quarter>/report.html")
+    reports = sorted((data_dir / "reports").glob("*/report.html"), key=lambda path: path.stat().st_mtime)
+    print(f"\nreport:   {reports[-1].resolve() if reports else data_dir / 'reports'}")
     print(f"database: {config.default_db().resolve()}  (read-only: duckdb.connect(path, read_only=True))")
     print("notebook: .venv/bin/marimo edit notebooks/dermatomyositis.py")
     return 0
