@@ -187,7 +187,3 @@ def build_database(
             leftover.unlink(missing_ok=True)
         shutil.rmtree(temporary.parent / (temporary.name + ".spill"), ignore_errors=True)
     return db_path
-
-
-def connect(db_path: Path, read_only: bool = True) -> duckdb.DuckDBPyConnection:
-    return duckdb.connect(str(db_path), read_only=read_only)

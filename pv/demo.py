@@ -6,7 +6,6 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from pv.ingest import Progress, QuarterReport, ingest
 from pv.quarters import Quarter, quarter_range
 
 REPO = Path(__file__).resolve().parent.parent
@@ -50,20 +49,3 @@ def prepare_demo_source(
             else:
                 shutil.copy2(original, target)
     return source
-
-
-def run_demo(
-    data_dir: Path,
-    *,
-    progress: Progress | None = None,
-    say: Callable[[str], None] = lambda message: None,
-) -> list[QuarterReport]:
-    """The demo without Prefect: the same source folder ingested directly (used by tests)."""
-    source = prepare_demo_source(data_dir, say=say)
-    return ingest(
-        source,
-        db_path=data_dir / "pv.duckdb",
-        lake=data_dir / "lake",
-        work_dir=data_dir / "tmp",
-        progress=progress,
-    )

@@ -102,18 +102,6 @@ def recover(lake: Path) -> None:
         shutil.rmtree(entry, ignore_errors=True)
 
 
-def remove_quarter(lake: Path, quarter: Quarter) -> bool:
-    """Drop a quarter from the lake; True when there was one."""
-    target = quarter_dir(lake, quarter)
-    if not target.exists():
-        return False
-    retired = lake / _STAGING / f"quarter={quarter}-removed-{uuid.uuid4().hex[:12]}"
-    retired.parent.mkdir(parents=True, exist_ok=True)
-    os.rename(target, retired)
-    shutil.rmtree(retired, ignore_errors=True)
-    return True
-
-
 @contextmanager
 def writer_lock(lake: Path) -> Iterator[None]:
     """One writer at a time: a second ingest into the same lake fails fast instead of interleaving."""
