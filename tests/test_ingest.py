@@ -37,7 +37,7 @@ SAMPLE_ROWS = {
 }
 
 
-def _run(source, data_dir: Path, quarters=None):
+def _run(source, data_dir: Path, quarters=None, allow_partial=False, force=False):
     """Ingest without the curated layer: these tests are about the raw load (curated: test_dedup.py)."""
     return ingest(
         source,
@@ -46,6 +46,8 @@ def _run(source, data_dir: Path, quarters=None):
         lake=data_dir / "lake",
         work_dir=data_dir / "tmp",
         curate=False,
+        allow_partial=allow_partial,
+        force=force,
     )
 
 
@@ -114,7 +116,7 @@ def test_reingest_replaces_the_quarter(loaded, samples):
     _run(samples / "2025q4", loaded)
     assert _counts(loaded / "pv.duckdb") == before
     # The DRUG-only head of 2012Q4 and then the ten-row heads: the second replaces the first entirely.
-    _run(samples / "2012q4/drug_head_99rows", loaded)
+    _run(samples / "2012q4/drug_head_99rows", loaded, allow_partial=True)
     assert _counts(loaded / "pv.duckdb")[("2012Q4", "drug")] == 99
     _run(samples / "2012q4/ten_row_heads", loaded)
     after = _counts(loaded / "pv.duckdb")
@@ -125,7 +127,7 @@ def test_repairs_and_rejects_are_stored(data_dir):
     source = data_dir.parent / "quirk_quarter"
     source.mkdir()
     shutil.copy(QUIRKS / "2012q1/DEMO12Q1.TXT", source)
-    (report,) = _run(source, data_dir)
+    (report,) = _run(source, data_dir, allow_partial=True)  # DEMO only
     assert (report.rows, report.repaired, report.rejects) == (5, 3, 1)
     with duckdb.connect(str(data_dir / "pv.duckdb"), read_only=True) as con:
         rejects = con.sql("select quarter, table_name, line_no, raw_line, reason from raw.rejects").fetchall()
@@ -162,7 +164,7 @@ def test_too_many_rejects_stops_without_storing(data_dir, samples):
     header = (samples / "2025q4/REAC25Q4.txt").read_text().splitlines()[0]
     (source / "REAC25Q4.txt").write_text(header + "\n" + "1$2\n" * 200)
     with pytest.raises(UserError, match=r"REAC25Q4.txt: 200 of 200 lines rejected"):
-        _run(source, data_dir)
+        _run(source, data_dir, allow_partial=True)
     assert not (data_dir / "lake" / "quarter=2025Q4").exists()
 
 
@@ -206,10 +208,10 @@ def test_killed_ingest_then_rerun_equals_uninterrupted(loaded, samples, tmp_path
 
 
 def test_quarter_filter(samples, data_dir):
-    reports = _run(samples / "2017q2", data_dir, quarters=[Quarter(2017, 2)])
+    reports = _run(samples / "2017q2/ascii", data_dir, quarters=[Quarter(2017, 2)])
     assert [str(r.quarter) for r in reports] == ["2017Q2"]
     with pytest.raises(UserError, match="no FAERS/AERS quarter files found for 2020Q1"):
-        _run(samples / "2017q2", data_dir, quarters=[Quarter(2020, 1)])
+        _run(samples / "2017q2/ascii", data_dir, quarters=[Quarter(2020, 1)])
 
 
 def test_ingest_from_fda_downloads_verifies_and_loads(samples, data_dir, tmp_path, monkeypatch):

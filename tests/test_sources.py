@@ -92,11 +92,13 @@ def test_corrupt_and_foreign_zips(tmp_path):
         scan_zip(foreign)
 
 
-def test_folder_with_zip_and_extracted_copy_uses_the_zip(samples):
-    sources = discover(samples / "2004q1")
-    assert len(sources) == 1
-    assert sources[0].is_zip
-    assert len(sources[0].ignored) == 7  # the extracted ascii/ copy of the same quarter
+def test_folder_with_zip_and_extracted_copy_is_refused(samples):
+    with pytest.raises(UserError) as refused:
+        discover(samples / "2004q1")
+    assert str(refused.value) == (
+        f"2004Q1: offered twice, by {samples / '2004q1/aers_ascii_2004q1.zip'} and by "
+        f"{samples / '2004q1/ascii'}; pass only one of them"
+    )
 
 
 def test_folder_of_loose_files_with_deleted_list(samples):
@@ -107,10 +109,14 @@ def test_folder_of_loose_files_with_deleted_list(samples):
 
 
 def test_quarter_filter_and_ambiguous_folder(samples):
-    found = discover(samples, [Quarter(2004, 1), Quarter(2017, 2)])
-    assert [str(s.quarter) for s in found] == ["2004Q1", "2017Q2"]
-    with pytest.raises(UserError, match=r"2012Q4: 2 DRUG files"):
+    found = discover(samples, [Quarter(2025, 4)])
+    assert [str(s.quarter) for s in found] == ["2025Q4"]
+    with pytest.raises(UserError, match=r"^2004Q1: offered twice"):
         discover(samples)
+    with pytest.raises(
+        UserError, match=r"^2012Q4: offered by 2 folders \(.*drug_head_99rows, .*ten_row_heads\)"
+    ):
+        discover(samples, [Quarter(2012, 4)])
 
 
 def test_missing_path_and_nothing_found(tmp_path):
