@@ -116,7 +116,7 @@ def quarterly(
 ) -> dict:
     """Ingest the quarters the lake lacks (or the ones given), rebuild when the database is behind the
     lake, score and report."""
-    from pv.db import lake_lag
+    from pv.db import lake_lag, refuse_another_lake
     from pv.ingest import check_sources, pending_quarters
     from pv.lake import writer_lock
 
@@ -125,6 +125,7 @@ def quarterly(
     reports = reports or str(config.data_dir() / "reports")
     work_dir = str(config.default_work_dir())
     with writer_lock(lake_path):
+        refuse_another_lake(Path(db), lake_path)  # before the lake changes
         wanted = pending_quarters(
             source, lake_path, quarter_range(quarters) if quarters is not None else None
         )

@@ -174,6 +174,16 @@ DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 _DUCKDB_MAGIC = b"DUCK"
 
 
+def is_disk_full(error: BaseException) -> bool:
+    """A write failed for want of space, quota or file-size limit (DuckDB reports it as an IO, transaction
+    or fatal error depending on where the write was; its message carries the system's reason)."""
+    if isinstance(error, OSError):
+        return error.errno in DISK_FULL_ERRNOS
+    return isinstance(error, duckdb.Error) and any(
+        os.strerror(code) in str(error) for code in DISK_FULL_ERRNOS
+    )
+
+
 @contextmanager
 def database_lock(db_path: Path) -> Iterator[None]:
     """One build of a database at a time (``.<name>.lock`` beside it, holding the builder's PID)."""
@@ -197,7 +207,8 @@ def _built_from(db_path: Path) -> tuple[str, str] | None:
             return None
 
 
-def _refuse_another_lake(db_path: Path, lake: Path) -> None:
+def refuse_another_lake(db_path: Path, lake: Path) -> None:
+    """Two lakes must not write one database: refuse when ``db_path`` was built from another lake."""
     if not db_path.exists():
         return
     built = _built_from(db_path)
@@ -314,7 +325,7 @@ def build_database(
     db_path.parent.mkdir(parents=True, exist_ok=True)
     with database_lock(db_path):
         clear_dead(db_path.parent, prefix=f".{db_path.name}.")
-        _refuse_another_lake(db_path, lake)
+        refuse_another_lake(db_path, lake)
         temporary = db_path.with_name(f".{db_path.name}.{owned_id()}.tmp")
         spill = temporary.with_name(temporary.name + ".spill")
         try:
@@ -332,12 +343,10 @@ def build_database(
                     if signals:
                         create_signals(con)
             os.replace(temporary, db_path)
-        except (duckdb.IOException, duckdb.OutOfMemoryException) as error:
-            raise _build_failure(db_path, lake, error) from None
-        except OSError as error:
-            if error.errno not in DISK_FULL_ERRNOS:
-                raise
-            raise _build_failure(db_path, lake, error) from None
+        except Exception as error:
+            if is_disk_full(error) or isinstance(error, (duckdb.IOException, duckdb.OutOfMemoryException)):
+                raise _build_failure(db_path, lake, error) from None
+            raise
         finally:
             for leftover in (temporary, temporary.with_name(temporary.name + ".wal")):
                 leftover.unlink(missing_ok=True)

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 import pv
 from pv import download
-from pv.db import BOOKKEEPING_COLUMNS, DISK_FULL_ERRNOS, build_database
+from pv.db import BOOKKEEPING_COLUMNS, DISK_FULL_ERRNOS, build_database, is_disk_full, refuse_another_lake
 from pv.errors import UserError
 from pv.lake import QuarterState, new_staging_dir, publish, quarter_state, write_publication, writer_lock
 from pv.locks import clear_dead, owned_id
@@ -298,14 +298,6 @@ def _check_free_space(source: QuarterSource, lake: Path, work_dir: Path) -> None
             )
 
 
-def _is_disk_full(error: BaseException) -> bool:
-    if isinstance(error, OSError):
-        return error.errno in DISK_FULL_ERRNOS
-    return isinstance(error, duckdb.IOException) and any(
-        os.strerror(code) in str(error) for code in DISK_FULL_ERRNOS
-    )
-
-
 def ingest_quarter(
     source: QuarterSource,
     lake: Path,
@@ -387,7 +379,7 @@ def ingest_quarter(
         publish(staging, lake, source.quarter)
     except BaseException as error:
         shutil.rmtree(staging, ignore_errors=True)
-        if _is_disk_full(error):
+        if is_disk_full(error):
             problem = str(error).splitlines()[0]
             raise UserError(
                 f"{source.quarter}: cannot write ({problem}); nothing of this quarter was stored: "
@@ -538,6 +530,7 @@ def ingest(
     manifest = download.load_manifest()
     reports: list[QuarterReport] = []
     with writer_lock(lake):
+        refuse_another_lake(db_path, lake)  # before the lake changes
         sources = resolve_sources(source, quarters, downloads or work_dir, base_url)
         for quarter_source in sources:
             check_source(quarter_source, lake, allow_partial, force)
