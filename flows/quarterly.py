@@ -166,6 +166,12 @@ def main(argv: list[str] | None = None) -> int:
         "--force", action="store_true", help="replace stored quarters by less complete copies"
     )
     args = parser.parse_args(argv)
+    try:
+        if args.quarters is not None:
+            quarter_range(args.quarters)  # a bad or empty --quarters fails before Prefect starts
+    except UserError as error:
+        print(f"pv: error: {error}", file=sys.stderr)
+        return 2
     parameters = {
         "source": args.source,
         "quarters": args.quarters,

@@ -77,3 +77,20 @@ def test_success_prints_a_summary(tmp_path, samples, capsys, data_dir):
 @pytest.mark.parametrize("argv", [["synth", "--out", "x", "--quarters", "2023Q1", "--scale", "0"]])
 def test_synth_argument_errors(argv, tmp_path):
     _assert_one_line_error(_pv(*argv, cwd=tmp_path), "scale")
+
+
+def test_named_pipe_as_input_is_refused_at_once(tmp_path):
+    import os
+
+    pipe = tmp_path / "faers_ascii_2023q1.zip"
+    os.mkfifo(pipe)  # nothing will ever write to it: opening it for reading would hang
+    result = subprocess.run(
+        [sys.executable, "-m", "pv.cli", "ingest", str(pipe), "--quiet"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    _assert_one_line_error(result, f"{pipe}: a named pipe, not a regular file; refused")
+    assert not (tmp_path / "data" / "pv.duckdb").exists()
+    assert not list((tmp_path / "data" / "lake").glob("quarter=*"))
