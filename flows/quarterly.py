@@ -117,7 +117,7 @@ def quarterly(
     """Ingest the quarters the lake lacks (or the ones given), rebuild when the database is behind the
     lake, score and report."""
     from pv.db import lake_lag, refuse_another_lake
-    from pv.ingest import check_sources, pending_quarters
+    from pv.ingest import check_sources, clear_leftovers, pending_quarters
     from pv.lake import writer_lock
 
     db = db or str(config.default_db())
@@ -125,6 +125,7 @@ def quarterly(
     reports = reports or str(config.data_dir() / "reports")
     work_dir = str(config.default_work_dir())
     with writer_lock(lake_path):
+        clear_leftovers(Path(db), Path(work_dir))
         refuse_another_lake(Path(db), lake_path)  # before the lake changes
         wanted = pending_quarters(
             source, lake_path, quarter_range(quarters) if quarters is not None else None

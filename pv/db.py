@@ -184,6 +184,12 @@ def is_disk_full(error: BaseException) -> bool:
     )
 
 
+def clear_dead_builds(db_path: Path) -> None:
+    """Remove the temporary database, WAL and spill folder that killed builds of ``db_path`` left (only
+    those whose process is gone: the PID is in their name)."""
+    clear_dead(db_path.parent, prefix=f".{db_path.name}.")
+
+
 @contextmanager
 def database_lock(db_path: Path) -> Iterator[None]:
     """One build of a database at a time (``.<name>.lock`` beside it, holding the builder's PID)."""
@@ -324,7 +330,7 @@ def build_database(
     """
     db_path.parent.mkdir(parents=True, exist_ok=True)
     with database_lock(db_path):
-        clear_dead(db_path.parent, prefix=f".{db_path.name}.")
+        clear_dead_builds(db_path)
         refuse_another_lake(db_path, lake)
         temporary = db_path.with_name(f".{db_path.name}.{owned_id()}.tmp")
         spill = temporary.with_name(temporary.name + ".spill")

@@ -20,7 +20,14 @@ import pyarrow.parquet as pq
 
 import pv
 from pv import download
-from pv.db import BOOKKEEPING_COLUMNS, DISK_FULL_ERRNOS, build_database, is_disk_full, refuse_another_lake
+from pv.db import (
+    BOOKKEEPING_COLUMNS,
+    DISK_FULL_ERRNOS,
+    build_database,
+    clear_dead_builds,
+    is_disk_full,
+    refuse_another_lake,
+)
 from pv.errors import UserError
 from pv.lake import QuarterState, new_staging_dir, publish, quarter_state, write_publication, writer_lock
 from pv.locks import clear_dead, owned_id
@@ -530,6 +537,7 @@ def ingest(
     manifest = download.load_manifest()
     reports: list[QuarterReport] = []
     with writer_lock(lake):
+        clear_leftovers(db_path, work_dir)
         refuse_another_lake(db_path, lake)  # before the lake changes
         sources = resolve_sources(source, quarters, downloads or work_dir, base_url)
         for quarter_source in sources:
@@ -556,6 +564,13 @@ def ingest(
             reports.append(report)
         build_database(db_path, lake, curated=curate, signals=signals)
     return reports
+
+
+def clear_leftovers(db_path: Path, work_dir: Path) -> None:
+    """What killed runs left: temporary databases beside ``db_path`` and work folders (dead PIDs only;
+    the lake's staging area is cleared by its writer lock)."""
+    clear_dead_builds(db_path)
+    clear_dead(work_dir)
 
 
 def check_sources(
