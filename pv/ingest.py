@@ -320,6 +320,7 @@ def ingest_quarter(
     started = time.perf_counter()
     check_source(source, lake, allow_partial, force)
     work_dir.mkdir(parents=True, exist_ok=True)
+    lake.mkdir(parents=True, exist_ok=True)
     clear_dead(work_dir)
     _check_free_space(source, lake, work_dir)
     status, source_sha, source_bytes = _manifest_status(source, manifest)

@@ -35,8 +35,11 @@ def holder_pid(lock_file: Path) -> int | None:
 @contextmanager
 def exclusive(lock_file: Path, what: str) -> Iterator[None]:
     """Hold ``lock_file`` exclusively, or fail at once with a one-line error naming the holder's PID."""
-    lock_file.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(lock_file, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    try:
+        lock_file.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(lock_file, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as error:
+        raise UserError(f"{lock_file}: cannot create or open the lock ({error.strerror or error})") from None
     try:
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)

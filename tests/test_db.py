@@ -300,6 +300,8 @@ def test_full_disk_during_the_build_is_one_line_saying_the_lake_is_ahead(tmp_pat
     assert signals.returncode == 0
     behind = f"{db} is behind the lake (2025Q4 published to the lake after it was built); run `pv build`"
     assert signals.stderr.splitlines() == [f"pv: warning: {behind}"]
+    cases = _pv(data, "cases", "--drug", "docetaxel", "--event", "dm_narrow")
+    assert cases.returncode == 0 and cases.stderr.splitlines() == [f"pv: warning: {behind}"]
     report = _pv(data, "report")
     assert (report.returncode, report.stderr.strip()) == (
         2,
