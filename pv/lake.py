@@ -25,6 +25,7 @@ from pathlib import Path
 from pv.locks import exclusive
 from pv.quarters import Quarter
 from pv.schema import TABLES
+from pv.sources import expected_parts
 
 BOOKKEEPING_TABLES: tuple[str, ...] = ("deleted_cases", "rejects", "ingest_log")
 LAKE_TABLES: tuple[str, ...] = TABLES + BOOKKEEPING_TABLES
@@ -166,9 +167,10 @@ def quarter_state(lake: Path, quarter: Quarter) -> QuarterState | None:
         return None
     try:
         record = json.loads((folder / PUBLICATION_FILE).read_text())
-    except FileNotFoundError:
+        known = {name: record[name] for name in QuarterState.__dataclass_fields__ if name in record}
+        return QuarterState(**known | {"missing": tuple(record["missing"]), "empty": tuple(record["empty"])})
+    except (FileNotFoundError, ValueError, TypeError, KeyError):  # absent (older lake) or unreadable
         return _derived_state(folder, quarter)
-    return QuarterState(**record | {"missing": tuple(record["missing"]), "empty": tuple(record["empty"])})
 
 
 def _derived_state(folder: Path, quarter: Quarter) -> QuarterState:
@@ -184,8 +186,6 @@ def _derived_state(folder: Path, quarter: Quarter) -> QuarterState:
         for record in table:
             rows[record["table_name"]] = rows.get(record["table_name"], 0) + (record["rows"] or 0)
             published = max(published, record["ingested_at"].isoformat() if record["ingested_at"] else "")
-    from pv.sources import expected_parts
-
     missing = tuple(part for part in expected_parts(quarter) if part not in rows)
     empty = tuple(part for part in expected_parts(quarter) if rows.get(part) == 0)
     return QuarterState(
