@@ -294,7 +294,9 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # fits signal statistics, which need more drug-event pairs than a crafted database has).
     data = root / "data"
     db_path = data / "pv.duckdb"
-    ingest(source, db_path=db_path, lake=data / "lake", work_dir=data / "tmp", curate=False)
+    ingest(  # crafted quarters carry only the tables the case series reads
+        source, db_path=db_path, lake=data / "lake", work_dir=data / "tmp", curate=False, allow_partial=True
+    )
     with duckdb.connect(str(db_path)) as connection:
         create_curated(connection)
     return db_path

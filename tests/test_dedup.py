@@ -134,7 +134,14 @@ def curated(tmp_path_factory) -> Path:
         deleted=[1000002],
     )
     data = root / "data"
-    ingest(root / "in", db_path=data / "pv.duckdb", lake=data / "lake", work_dir=data / "tmp", signals=False)
+    ingest(  # crafted quarters: DEMO, DRUG, REAC and deleted lists only
+        root / "in",
+        db_path=data / "pv.duckdb",
+        lake=data / "lake",
+        work_dir=data / "tmp",
+        signals=False,
+        allow_partial=True,
+    )
     return data / "pv.duckdb"
 
 
