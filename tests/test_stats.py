@@ -249,8 +249,12 @@ def test_default_fit_finds_the_global_optimum(caers: pd.DataFrame, squash: bool)
     ]
     assert -np.sum(np.log(p * pmf[0] + (1 - p) * pmf[1])) == pytest.approx(GLOBAL_NEG_LL, abs=1e-4)
     assert a1 / b1 > a2 / b2  # component 1 is the larger-mean one
+    # The runner-up is openEBGM's documented optimum, 0.275 in -LL above the global one.
+    assert np.allclose(prior.runner_up, FULL_THETA, rtol=1e-3, atol=0)
+    assert prior.log_likelihood_gap == pytest.approx(4162.456 - GLOBAL_NEG_LL, abs=1e-3)
+    assert prior.reason == "" and prior.n_starts == len(stats.DEFAULT_STARTS) + 24
     record = asdict(prior)
-    assert all(isinstance(value, (int, float, bool, str)) for value in record.values())
+    assert all(isinstance(value, (int, float, bool, str, tuple)) for value in record.values())
 
 
 def test_caers_qn_summary(caers_scores: pd.DataFrame) -> None:
