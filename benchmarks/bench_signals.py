@@ -111,8 +111,8 @@ def main() -> int:
     print(
         f"| signals: {sizes['marts.drug_event_counts']:,} 2x2 tables (all pairs x 12 variants x 4 levels), "
         f"PRR/ROR/IC + CIs, GPS prior ({sizes['prior']}), EBGM/EB05/EB95, "
-        f"{sizes['signal_history']:,} history rows from {sizes['marts.analysis_cases']:,} version contributions "
-        f"({sizes['marts.history_versions']:,} versions later replaced; "
+        f"{sizes['signal_history']:,} history rows from {sizes['marts.analysis_cases']:,} version "
+        f"contributions ({sizes['marts.history_versions']:,} versions later replaced; "
         f"{sizes['marts.duplicate_flags_by_quarter']:,} per-quarter duplicate flags), every stored number "
         f"checked | {steps['signals']:.0f} |"
     )
