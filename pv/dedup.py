@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import duckdb
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
@@ -40,8 +39,9 @@ def duplicate_components(links: pa.Table) -> pa.Table:
     frame = links.to_pandas()
     if not with_snapshot:
         frame["snapshot"] = ""
-    case_codes, cases = pd.MultiIndex.from_frame(frame[["snapshot", "caseid"]]).factorize(sort=True)
-    key_codes, _ = pd.MultiIndex.from_frame(frame[["snapshot", "link_key"]]).factorize()
+    case_codes = frame.groupby(["snapshot", "caseid"], sort=True).ngroup().to_numpy()
+    key_codes = frame.groupby(["snapshot", "link_key"], sort=False).ngroup().to_numpy()
+    cases = frame[["snapshot", "caseid"]].drop_duplicates().sort_values(["snapshot", "caseid"])
     n_cases, n_keys = len(cases), int(key_codes.max()) + 1
     graph = coo_matrix(
         (np.ones(len(frame), dtype=np.int8), (case_codes, n_cases + key_codes)),
@@ -49,19 +49,24 @@ def duplicate_components(links: pa.Table) -> pa.Table:
     )
     _, labels = connected_components(graph, directed=False)
     case_labels = labels[:n_cases]
-    case_ids = cases.get_level_values(1).to_numpy()
-    # Cases are sorted by (snapshot, caseid) and a group never leaves its snapshot: the first case seen
+    case_ids = cases["caseid"].to_numpy()
+    # Cases are numbered in (snapshot, caseid) order and a group never leaves its snapshot: the first case
     # with a label is the group's smallest caseid.
     _, first = np.unique(case_labels, return_index=True)
-    smallest = dict(zip(case_labels[first], case_ids[first], strict=True))
-    rules = frame.groupby(["snapshot", "caseid"])["rule"].agg(lambda values: sorted(set(values)))
+    smallest = np.empty(labels.max() + 1, dtype=np.int64)
+    smallest[case_labels[first]] = case_ids[first]
+    # The rules that tied each case, as a bit pattern per case, then the sorted list of each pattern.
+    names = sorted(frame["rule"].unique())
+    bits = np.zeros(n_cases, dtype=np.int64)
+    np.bitwise_or.at(bits, case_codes, 1 << frame["rule"].map(names.index).to_numpy())
+    patterns = {int(p): [name for i, name in enumerate(names) if p >> i & 1] for p in np.unique(bits)}
     table = {
         "caseid": pa.array(case_ids, pa.int64()),
-        "duplicate_group": pa.array([smallest[label] for label in case_labels], pa.int64()),
-        "duplicate_rules": pa.array(list(rules.loc[cases]), pa.list_(pa.string())),
+        "duplicate_group": pa.array(smallest[case_labels], pa.int64()),
+        "duplicate_rules": pa.array([patterns[p] for p in bits.tolist()], pa.list_(pa.string())),
     }
     if with_snapshot:
-        table = {"snapshot": pa.array(cases.get_level_values(0).to_numpy(), pa.string())} | table
+        table = {"snapshot": pa.array(cases["snapshot"].to_numpy(), pa.string())} | table
     return pa.table(table)
 
 

@@ -31,6 +31,7 @@ therapy as (
         arg_max(end_dt, end_dt) as end_dt,
         arg_max(end_dt_precision, end_dt) as end_dt_precision
     from staging.stg_ther
+    semi join versions using (quarter, primaryid)
     group by all
 ),
 

@@ -5,6 +5,8 @@
 --   rule "aeolus": same event date, age (to 0.01 year), sex, reporter country, ingredient set and PT set, none
 --     of them missing (NULL never matches).
 --   rule "mfr_num": same manufacturer control number from the same sender.
+-- A version whose date, age, sex and country no other case shares cannot match on the AEOLUS key, so its
+-- ingredient and PT sets are never assembled (most versions: the sets are the expensive part).
 with chosen as (
     select distinct quarter, primaryid, caseid from {{ident_versions}}
 ),
@@ -17,9 +19,19 @@ versions as (
     qualify row_number() over (partition by quarter, primaryid, caseid order by version_rank) = 1
 ),
 
+aeolus_candidates as (
+    select quarter, primaryid, caseid
+    from versions
+    where event_dt is not null and age_years is not null and sex is not null and reporter_country is not null
+    qualify count(distinct caseid) over (
+        partition by event_dt, round(age_years, 2), sex, reporter_country
+    ) > 1
+),
+
 ingredient_sets as (
     select quarter, primaryid, caseid, string_agg(distinct ingredient, '|' order by ingredient) as ingredients
     from {{ident_drugs}}
+    semi join aeolus_candidates using (quarter, primaryid, caseid)
     where ingredient is not null
     group by quarter, primaryid, caseid
 ),
@@ -27,6 +39,7 @@ ingredient_sets as (
 pt_sets as (
     select quarter, primaryid, caseid, string_agg(distinct lower(pt), '|' order by lower(pt)) as pts
     from {{ident_events}}
+    semi join aeolus_candidates using (quarter, primaryid, caseid)
     group by quarter, primaryid, caseid
 ),
 
