@@ -591,11 +591,20 @@ def _run_lines(facts: dict[str, Any], quarter: str) -> list[str]:
     if facts.get("checks"):
         checks = facts["checks"]
         failed = [check for check in checks if check["violations"]]
-        worst = [check["detail"] for check in checks if "exact quantiles" in check["check_name"]]
+        quantiles = [
+            f"{check['check_name'].split(':')[0]}: {check['rows_checked']:,} rows, {check['detail']}"
+            for check in checks
+            if "exact quantiles" in check["check_name"] and check["rows_checked"]
+        ]
+        solved = (
+            "EB05/EB95 solve their equation to 1e-10 (" + "; ".join(quantiles) + ")"
+            if quantiles
+            else "no EB05/EB95 stored to check"
+        )
         lines.append(
-            f"Integrity checks of the stored statistics: {len(checks) - len(failed)} of {len(checks)} passed "
-            "(EB05/EB95 solve their equation to 1e-10, " + "; ".join(worst) + "; no rule on an infinite or "
-            "undefined value; every N equals the population counted from the curated tables)."
+            f"Integrity checks of the stored statistics: {len(checks)} of {len(checks)} passed ({solved}; no "
+            "rule on an infinite or undefined value; every N equals the population counted from the curated "
+            "tables; the history's latest quarter equals today's table)."
             if not failed
             else f"Integrity checks FAILED: {', '.join(check['check_name'] for check in failed)}."
         )
