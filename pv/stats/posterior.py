@@ -85,6 +85,27 @@ def _mixture_cdf_gap(y: np.ndarray, prob: float, w1, w2, s1, r1, s2, r2) -> np.n
     return w1 * gammainc(s1, r1 * x) + w2 * gammainc(s2, r2 * x) - prob
 
 
+def _bracket_end(
+    y: np.ndarray, own: np.ndarray, prob: float, params: tuple[np.ndarray, ...], sign: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """A bracket end at a component quantile y (``own``: that component is the first), checked.
+
+    There that component's CDF is prob up to gammaincinv's rounding, so F - prob needs the other
+    component's CDF only. Where that shortcut leaves the sign in doubt (|F - prob| within 1e-8 of zero, or
+    the wrong sign), F is evaluated in full and the end widened (:func:`_widen`).
+    """
+    w1, w2, s1, r1, s2, r2 = params
+    with np.errstate(over="ignore", under="ignore"):
+        other = gammainc(np.where(own, s2, s1), np.where(own, r2, r1) * np.exp(np.clip(y, *_Y_LIMITS)))
+    gap = np.where(own, w1 * prob + w2 * other, w1 * other + w2 * prob) - prob
+    doubtful = ~np.isfinite(y) | ~(sign * gap > 1e-8)
+    if doubtful.any():
+        exact, exact_gap = _widen(y[doubtful], prob, tuple(v[doubtful] for v in params), sign)
+        y, gap = y.copy(), gap.copy()
+        y[doubtful], gap[doubtful] = exact, exact_gap
+    return y, gap
+
+
 def _widen(
     y: np.ndarray, prob: float, params: tuple[np.ndarray, ...], sign: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -112,6 +133,22 @@ def _widen(
     raise QuantileError(f"could not bracket the {prob} posterior quantile")
 
 
+def _halley(y: np.ndarray, g: np.ndarray, w1, w2, s1, r1, s2, r2, lg1, lg2) -> np.ndarray:
+    """Halley's step on y = ln x for F(e^y) - prob = g (Newton's where Halley's denominator is not positive).
+
+    x times each component's density is dF/dy; its y-derivative x*f(x)*(shape - rate*x) gives Halley's
+    cubically convergent step at no extra gammainc cost. Not finite where both densities underflow.
+    """
+    x = np.exp(y)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        d1 = w1 * np.exp(s1 * np.log(r1 * x) - r1 * x - lg1)
+        d2 = w2 * np.exp(s2 * np.log(r2 * x) - r2 * x - lg2)
+        slope = d1 + d2
+        curvature = d1 * (s1 - r1 * x) + d2 * (s2 - r2 * x)
+        denominator = 2.0 * slope * slope - g * curvature
+        return np.where(denominator > 0, y - 2.0 * g * slope / denominator, y - g / slope)
+
+
 def _mixture_quantile(
     prob: float, n: np.ndarray, e: np.ndarray, q1: np.ndarray, q2: np.ndarray, prior: GpsPrior
 ) -> np.ndarray:
@@ -135,17 +172,23 @@ def _mixture_quantile(
         y1 = np.log(gammaincinv(a1 + distinct_n, prob)[n_index] / r1)
         y2 = np.log(gammaincinv(a2 + distinct_n, prob)[n_index] / r2)
     params = (q1, q2, s1, r1, s2, r2)
-    lo, g_lo = _widen(np.minimum(y1, y2), prob, params, -1.0)
-    hi, g_hi = _widen(np.maximum(y1, y2), prob, params, 1.0)
+    first_lower = y1 <= y2
+    lo, g_lo = _bracket_end(np.where(first_lower, y1, y2), first_lower, prob, params, -1.0)
+    hi, g_hi = _bracket_end(np.where(first_lower, y2, y1), ~first_lower, prob, params, 1.0)
     result = np.where(np.abs(g_lo) <= np.abs(g_hi), lo, hi)
-    # Start from the quantile of the heavier component (usually within a step of the answer).
-    y = np.clip(np.where(q1 >= q2, y1, y2), lo, hi)
+    # |F(q) - prob| where it was computed in full at q itself (the rest is checked at the end)
+    known = np.full(result.shape, np.nan)
     active = np.flatnonzero((hi > lo) & (g_lo != 0) & (g_hi != 0))
     lg1 = gammaln(a1 + distinct_n)[n_index]
     lg2 = gammaln(a2 + distinct_n)[n_index]
-    y, lo, hi = y[active], lo[active], hi[active]
+    lo, hi, g_lo, g_hi = lo[active], hi[active], g_lo[active], g_hi[active]
     w1, w2, c1, k1, c2, k2 = (v[active] for v in params)
     h1, h2 = lg1[active], lg2[active]
+    # First step from the end at the heavier component's quantile (usually close to the answer), whose
+    # F - prob is already known; into the bracket's middle if it leaves it.
+    heavy_low = (w1 >= w2) == first_lower[active]
+    y = _halley(np.where(heavy_low, lo, hi), np.where(heavy_low, g_lo, g_hi), w1, w2, c1, k1, c2, k2, h1, h2)
+    y = np.where(np.isfinite(y) & (y > lo) & (y < hi), y, 0.5 * (lo + hi))
     # The last two step lengths (Brent's rule: a step must be under half the one before last).
     moves = [np.full(active.size, np.inf), np.full(active.size, np.inf)]
     for _ in range(_MAX_ITERATIONS):
@@ -156,16 +199,7 @@ def _mixture_quantile(
         below = g < 0
         lo = np.where(below, y, lo)
         hi = np.where(below, hi, y)
-        # x * density of each component is dF/dy; its y-derivative x*f(x)*(shape - rate*x) gives Halley's
-        # cubically convergent step at no extra gammainc cost.
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
-            d1 = w1 * np.exp(c1 * np.log(k1 * x) - k1 * x - h1)
-            d2 = w2 * np.exp(c2 * np.log(k2 * x) - k2 * x - h2)
-            slope = d1 + d2
-            curvature = d1 * (c1 - k1 * x) + d2 * (c2 - k2 * x)
-            denominator = 2.0 * slope * slope - g * curvature
-            use_halley = denominator > 0
-            step = np.where(use_halley, y - 2.0 * g * slope / denominator, y - g / slope)
+        step = _halley(y, g, w1, w2, c1, k1, c2, k2, h1, h2)
         width = hi - lo
         stalled = np.abs(step - y) > 0.5 * moves[0]
         bisect = ~np.isfinite(step) | (step <= lo) | (step >= hi) | stalled
@@ -179,13 +213,16 @@ def _mixture_quantile(
             exact | (~bisect & (change <= _STEP_TOLERANCE * scale)) | (width <= _STEP_TOLERANCE * scale)
         )
         result[active[finished]] = np.where(exact[finished], y[finished], new[finished])
+        known[active[finished & exact]] = np.abs(g[finished & exact])
         keep = ~finished
         active, y, lo, hi = active[keep], new[keep], lo[keep], hi[keep]
         w1, w2, c1, k1, c2, k2, h1, h2 = (v[keep] for v in (w1, w2, c1, k1, c2, k2, h1, h2))
         moves = [moves[0][keep], moves[1][keep]]
     if active.size:
         raise QuantileError(f"the {prob} posterior quantile did not converge for {active.size} cells")
-    gap = np.abs(_mixture_cdf_gap(result, prob, *params))
+    gap = known
+    unchecked = np.isnan(known)
+    gap[unchecked] = np.abs(_mixture_cdf_gap(result[unchecked], prob, *(v[unchecked] for v in params)))
     if not np.all(gap <= QUANTILE_TOLERANCE):
         worst = int(np.nanargmax(np.where(np.isfinite(gap), gap, np.inf)))
         raise QuantileError(
