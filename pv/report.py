@@ -628,7 +628,10 @@ def prior_sentence(prior: dict[str, Any]) -> str:
     if prior["status"] == "ok":
         gap = prior.get("log_likelihood_gap")
         runner = (
-            f"; the runner-up optimum's −log-likelihood is {_number(gap)} higher"
+            f"; the runner-up optimum (α1 {_number(prior['runner_up_alpha1'])}, β1 "
+            f"{_number(prior['runner_up_beta1'])}, α2 {_number(prior['runner_up_alpha2'])}, β2 "
+            f"{_number(prior['runner_up_beta2'])}, P {_number(prior['runner_up_p'])}) has a −log-likelihood "
+            f"{_number(gap)} higher"
             if gap is not None
             else "; no other optimum found"
         )

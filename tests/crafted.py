@@ -50,9 +50,10 @@ class CraftedQuarter:
         occp: str = "MD",
         version: int = 1,
         mfr: tuple[str, str] | None = None,
+        isr: int | None = None,
     ) -> None:
         if self.quarter.is_legacy:
-            key = {"isr": str(caseid + 3_000_000 + 100_000 * (version - 1))}
+            key = {"isr": str(isr or caseid + 3_000_000 + 100_000 * (version - 1))}
             demo = {"case": str(caseid), "i_f_cod": "I" if version == 1 else "F", "gndr_cod": sex}
             country = {"US": "UNITED STATES"}.get(country, country)
         else:

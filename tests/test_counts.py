@@ -189,3 +189,39 @@ def test_every_pair_counted_per_case(con):
 def test_integrity_checks_pass_and_are_stored(con):
     checks = con.sql("select check_name, violations from signal_checks").fetchall()
     assert len(checks) == 20 and all(violations == 0 for _, violations in checks)
+
+
+@pytest.fixture(scope="module")
+def legacy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Legacy AERS: ISR 5000001 filed under CASE 201 in 2012Q1 and again under CASE 203 in 2012Q2."""
+    root = tmp_path_factory.mktemp("legacy")
+    q1 = CraftedQuarter("2012Q1")
+    q1.case(201, isr=5000001, fda_dt="20120110", event_dt="20111115", age="60", drugs=[DOCETAXEL], pts=[DM])
+    q1.case(202, fda_dt="20120111", event_dt="20111116", age="61", drugs=[ASPIRIN], pts=["Nausea"])
+    q2 = CraftedQuarter("2012Q2")
+    q2.case(203, isr=5000001, fda_dt="20120410", event_dt="20111115", age="60", drugs=[DOCETAXEL], pts=[DM])
+    for quarter in (q1, q2):
+        quarter.write(root / "in")
+    data = root / "data"
+    ingest(root / "in", db_path=data / "pv.duckdb", lake=data / "lake", work_dir=data / "tmp")
+    return data / "pv.duckdb"
+
+
+def test_a_legacy_isr_under_two_case_numbers_counts_once_per_quarter(legacy):
+    with duckdb.connect(str(legacy), read_only=True) as con:
+        lives = con.sql(
+            "select caseid, quarter, live_from, live_to from marts.version_lifetimes order by all"
+        ).fetchall()
+        statuses = dict(con.sql("select caseid, dedup_status from curated.case_versions").fetchall())
+        cells = {
+            quarter: _cells(con, "docetaxel", "dm_narrow", "any", "all", "with", quarter)
+            for quarter in ("2012Q1", "2012Q2")
+        }
+    # 2012Q1 knew CASE 201 only; from 2012Q2 the ISR stays with its latest record, CASE 203
+    assert lives == [
+        (201, "2012Q1", "2012Q1", "2012Q2"),
+        (202, "2012Q1", "2012Q1", None),
+        (203, "2012Q2", "2012Q2", None),
+    ]
+    assert statuses == {201: "isr_conflict", 202: "retained", 203: "retained"}
+    assert cells == {"2012Q1": (1, 0, 0, 1), "2012Q2": (1, 0, 0, 1)}

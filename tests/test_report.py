@@ -142,13 +142,21 @@ def test_prior_sentence_of_a_converged_prior():
         "n_agree": 17,
         "n_starts": 30,
         "log_likelihood_gap": 3483.19,
+        "runner_up_alpha1": 7.0957,
+        "runner_up_beta1": 0.93867,
+        "runner_up_alpha2": 15.997,
+        "runner_up_beta2": 15.914,
+        "runner_up_p": 0.020788,
     }
     sentence = prior_sentence(prior)
     assert sentence.startswith(
         "GPS prior: fitted by maximum likelihood on the 90,983 observed ingredient × PT"
     )
     assert "converged (α1 202, β1 192, α2 0.0869, β2 0.17, P 0.896; 17 of 30 starts agree" in sentence
-    assert "runner-up optimum's −log-likelihood is 3,483 higher" in sentence
+    assert (
+        "the runner-up optimum (α1 7.1, β1 0.939, α2 16, β2 15.9, P 0.0208) has a −log-likelihood 3,483"
+        in sentence
+    )
 
 
 def test_headline_table_has_one_row_per_headline_row(report, latest, db):
