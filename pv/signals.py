@@ -35,6 +35,8 @@ PRIOR_LEVEL: tuple[str, str] = ("ingredient", "pt")
 MIN_PAIRS_FOR_PRIOR = 200
 # A fit that did not converge is tried once more with this many random starts (and another seed).
 RETRY_RANDOM_STARTS = 96
+# How the prior is fitted: observed pairs only (N* = 1, openEBGM's default), squashed to this relative width.
+FIT_OPTIONS: dict[str, int | float] = {"min_n": 1, "squash_rel_width": 1e-3}
 PRIOR_COLUMNS: tuple[str, ...] = ("prior_alpha1", "prior_beta1", "prior_alpha2", "prior_beta2", "prior_p")
 # ebgm_status: why a row has (or lacks) EBGM/EB05/EB95, in words for the report and the schema.
 EBGM_STATUS: dict[str, str] = {
@@ -88,10 +90,10 @@ def fit_prior(con: duckdb.DuckDBPyConnection) -> PriorFit:
         return PriorFit(None, "too_few_pairs", len(table), 0)
     a, b, c, d = (table[column].to_numpy(dtype=np.float64) for column in "abcd")
     e = (a + b) * (a + c) / (a + b + c + d)
-    prior = stats.fit_gps_prior(a, e)
+    prior = stats.fit_gps_prior(a, e, **FIT_OPTIONS)
     attempts = 1
     if not prior.converged:
-        retry = stats.fit_gps_prior(a, e, n_random_starts=RETRY_RANDOM_STARTS, seed=1)
+        retry = stats.fit_gps_prior(a, e, n_random_starts=RETRY_RANDOM_STARTS, seed=1, **FIT_OPTIONS)
         attempts = 2
         best = retry if retry.converged or retry.neg_log_likelihood < prior.neg_log_likelihood else prior
         prior = replace(best, n_starts=prior.n_starts + retry.n_starts)
@@ -196,6 +198,7 @@ def prior_record(fit: PriorFit) -> dict[str, object]:
             "n_agree": prior.n_agree if prior else 0,
             "attempts": fit.attempts,
             "method": prior.method if prior else "",
+            **FIT_OPTIONS,
         }
     )
 
