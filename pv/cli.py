@@ -140,6 +140,7 @@ TERMINAL_COLUMNS = (
     "signal_ror",
     "signal_ic",
     "signal_ebgm",
+    "ebgm_status",
 )
 
 
@@ -166,6 +167,7 @@ def _cmd_signals(args: argparse.Namespace) -> int:
             "order by event, drug_level desc, drug, role desc, comparator, duplicates desc",
             params,
         ).df()
+        prior = con.sql("select status, reason from gps_priors").fetchall()
     if args.format == "csv":
         frame.to_csv(args.out or sys.stdout, index=False)
     elif args.format == "parquet":
@@ -174,8 +176,11 @@ def _cmd_signals(args: argparse.Namespace) -> int:
         frame.to_parquet(args.out, index=False)
     else:
         if frame.empty:
-            print("no pairs with at least one report for that selection")
+            print("no rows for that selection (a drug no case was exposed to has none)")
             return 0
+        for status, reason in prior:
+            if status != "ok":
+                print(f"EBGM, EB05, EB95 not reported: {status.replace('_', ' ')} ({reason})")
         with_options = {"index": False, "float_format": lambda value: f"{value:.3g}"}
         print(frame[list(TERMINAL_COLUMNS)].to_string(**with_options))
     if args.out:

@@ -124,12 +124,13 @@ def create_staging(con: duckdb.DuckDBPyConnection) -> None:
         run_sql_file(con, name)
 
 
-CASE_MODELS = (
-    "curated/case_versions",
-    "curated/case_drugs",
-    "curated/case_events",
-    "curated/case_indications",
-)
+# The case content models; each is rendered over a list of versions, here the retained one of every case
+# (pv.counts renders them again over the versions past quarters analysed, for the signal history).
+CONTENT_MODELS: dict[str, str] = {
+    "curated/case_drugs": "curated.case_drugs",
+    "curated/case_events": "curated.case_events",
+    "curated/case_indications": "curated.case_indications",
+}
 SUMMARY_MODELS = ("curated/cases", "curated/dedup_summary")
 
 
@@ -148,8 +149,10 @@ def create_curated(con: duckdb.DuckDBPyConnection) -> None:
         "select indi_pt as term from staging.stg_indi",
         meddra=load_meddra(folder) if folder else None,
     )
-    for name in CASE_MODELS:
-        run_sql_file(con, name)
+    run_sql_file(con, "curated/case_versions")
+    run_sql_file(con, "curated/retained_versions")
+    for name, table in CONTENT_MODELS.items():
+        run_sql_file(con, name, ident_table=table, ident_versions="curated.retained_versions")
     flag_cross_case_duplicates(con)
     for name in SUMMARY_MODELS:
         run_sql_file(con, name)
