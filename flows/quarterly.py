@@ -72,7 +72,7 @@ def ingest_one(
 
 @task
 def rebuild_database(db: str, lake: str) -> str:
-    from pv.db import build_database
+    from pv.build import build_database
 
     return str(build_database(Path(db), Path(lake), snapshot=True))
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 
 import pv
+from pv import resources
 from pv.errors import UserError
 from pv.lake import LAKE_TABLES, lake_id, lake_state, table_glob
 from pv.locks import clear_dead, exclusive, owned_id
@@ -87,84 +88,24 @@ def create_raw_views(con: duckdb.DuckDBPyConnection, lake: Path, snapshot: bool 
             con.execute(f"create or replace view raw.{table} as select {columns} where false")
 
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
-OFFICIAL_ROW_TOTALS = DATA_DIR / "fda_official_row_totals.csv"
-# Reviewed vocabularies the SQL models join on, loaded as vocab.<name> tables.
-SQL_VOCABULARIES: dict[str, Path] = {
-    "countries": DATA_DIR / "vocab" / "countries.csv",
-    "ingredient_classes": DATA_DIR / "vocab" / "ingredient_classes.csv",
+OFFICIAL_ROW_TOTALS = resources.data_dir() / "fda_official_row_totals.csv"
+# Reviewed vocabularies the SQL models join on, loaded as vocab.<name> tables, with the grain of each.
+SQL_VOCABULARIES: dict[str, tuple[Path, tuple[str, ...]]] = {
+    "countries": (resources.vocab_dir() / "countries.csv", ("name",)),
+    "ingredient_classes": (resources.vocab_dir() / "ingredient_classes.csv", ("ingredient",)),
+    "analysis_variants": (resources.vocab_dir() / "analysis_variants.csv", ("dimension", "value")),
+    "headline_targets": (resources.vocab_dir() / "headline_targets.csv", ("kind", "name")),
 }
-MACROS = ("macros/faers_values",)
-STAGING_MODELS = (
-    "staging/stg_demo",
-    "staging/stg_drug",
-    "staging/stg_reac",
-    "staging/stg_indi",
-    "staging/stg_ther",
-    "staging/stg_outc",
-    "staging/stg_deleted_cases",
-)
 
 
-def run_sql_file(con: duckdb.DuckDBPyConnection, name: str, **params: object) -> None:
-    """Run every statement of ``sql/<name>.sql``."""
-    con.execute(render(name, **params))
-
-
-def create_staging(con: duckdb.DuckDBPyConnection) -> None:
-    """vocab tables, value macros and the typed staging views over raw."""
+def load_vocabularies(con: duckdb.DuckDBPyConnection) -> None:
+    """The reviewed vocabularies as vocab.<name> tables (text as written in the CSV)."""
     con.execute("create schema if not exists vocab")
-    con.execute("create schema if not exists staging")
-    for name, path in SQL_VOCABULARIES.items():
+    for name, (path, _) in SQL_VOCABULARIES.items():
         con.execute(
             f"create or replace table vocab.{name} as "
             f"select * from read_csv({literal(str(path))}, header = true, all_varchar = true)"
         )
-    for name in MACROS + STAGING_MODELS:
-        run_sql_file(con, name)
-
-
-# The case content models; each is rendered over a list of versions, here the retained one of every case
-# (pv.counts renders them again over the versions past quarters analysed, for the signal history).
-CONTENT_MODELS: dict[str, str] = {
-    "curated/case_drugs": "curated.case_drugs",
-    "curated/case_events": "curated.case_events",
-    "curated/case_indications": "curated.case_indications",
-}
-SUMMARY_MODELS = ("curated/cases", "curated/dedup_summary")
-
-
-def create_curated(con: duckdb.DuckDBPyConnection) -> None:
-    """Normalisation maps, FDA's de-duplication, the case tables and the cross-case duplicate flags."""
-    from pv.dedup import flag_cross_case_duplicates
-    from pv.normalize import build_drug_map, build_term_maps
-    from pv.normalize.meddra import load_meddra, meddra_dir
-
-    con.execute("create schema if not exists curated")
-    build_drug_map(con, "select drugname, prod_ai, nda_num from staging.stg_drug")
-    folder = meddra_dir()
-    build_term_maps(
-        con,
-        "select pt as term from staging.stg_reac",
-        "select indi_pt as term from staging.stg_indi",
-        meddra=load_meddra(folder) if folder else None,
-    )
-    run_sql_file(con, "curated/case_versions")
-    run_sql_file(con, "curated/retained_versions")
-    for name, table in CONTENT_MODELS.items():
-        run_sql_file(con, name, ident_table=table, ident_versions="curated.retained_versions")
-    flag_cross_case_duplicates(con)
-    for name in SUMMARY_MODELS:
-        run_sql_file(con, name)
-
-
-def create_signals(con: duckdb.DuckDBPyConnection) -> None:
-    """2x2 counts for every pair and variant, their statistics, and the quarterly signal history."""
-    from pv.counts import build_counts
-    from pv.signals import build_signals
-
-    build_counts(con)
-    build_signals(con)
 
 
 def memory_limit() -> str:
@@ -228,16 +169,16 @@ def refuse_another_lake(db_path: Path, lake: Path) -> None:
         )
 
 
-def _write_meta(con: duckdb.DuckDBPyConnection, lake: Path, curated: bool, signals: bool) -> None:
+def write_meta(con: duckdb.DuckDBPyConnection, lake: Path, curated: bool, signals: bool) -> None:
     """The lake state the database is built from, read under the caller's lake lock."""
     con.execute("create schema if not exists meta")
     con.execute(
-        "create table meta.build as select ? as lake, ? as lake_id, ? as built_at, ? as pipeline_version, "
-        "? as curated, ? as signals",
+        "create or replace table meta.build as select ? as lake, ? as lake_id, ? as built_at, "
+        "? as pipeline_version, ? as curated, ? as signals",
         [str(lake.resolve()), lake_id(lake), datetime.now(UTC), pv.__version__, curated, curated and signals],
     )
     con.execute(
-        "create table meta.lake_state (quarter varchar, ingest_id varchar, published_at varchar, "
+        "create or replace table meta.lake_state (quarter varchar, ingest_id varchar, published_at varchar, "
         "partial boolean, missing varchar[], empty varchar[], source varchar, pipeline_version varchar)"
     )
     states = lake_state(lake).values()
@@ -320,16 +261,15 @@ def _build_failure(db_path: Path, lake: Path, error: BaseException) -> UserError
     )
 
 
-def build_database(
-    db_path: Path, lake: Path, curated: bool = True, signals: bool = True, snapshot: bool = True
-) -> Path:
-    """Write a fresh database file next to ``db_path`` and swap it in with one atomic rename.
+@contextmanager
+def replacing(db_path: Path, lake: Path, copy_existing: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to a new database file that replaces ``db_path`` with one atomic rename when the block
+    ends without error (``copy_existing``: the new file starts as a copy of the current database).
 
     Readers holding the old file keep reading it; nobody ever sees a half-built database. The caller holds
     the lake's writer lock (the lake must not change during the build); this takes the database's, clears
-    what dead builds left beside it, and refuses a database built from another lake. ``snapshot=False``
-    (raw tables as live views over the lake) is for benchmarks only: such a database follows the lake.
-    A full disk ends in one line saying whether the lake is now ahead of the database.
+    what dead builds left beside it, and refuses a database built from another lake. A full disk ends in
+    one line saying whether the lake is now ahead of the database.
     """
     db_path.parent.mkdir(parents=True, exist_ok=True)
     with database_lock(db_path):
@@ -338,19 +278,16 @@ def build_database(
         temporary = db_path.with_name(f".{db_path.name}.{owned_id()}.tmp")
         spill = temporary.with_name(temporary.name + ".spill")
         try:
+            if copy_existing:
+                if not db_path.exists():
+                    raise UserError(f"{db_path}: no database to re-run steps on; run `pv build` first")
+                shutil.copyfile(db_path, temporary)
             with duckdb.connect(str(temporary)) as con:
                 # DuckDB's default is 80% of RAM; a laptop-size machine needs room for everything else too.
                 con.execute(f"set memory_limit = '{memory_limit()}'")
                 con.execute(f"set temp_directory = '{spill}'")
                 con.execute("set preserve_insertion_order = false")
-                _write_meta(con, lake, curated, signals)
-                create_raw_views(con, lake, snapshot=snapshot)
-                con.execute(render("raw/row_reconciliation", totals_csv=str(OFFICIAL_ROW_TOTALS)))
-                create_staging(con)
-                if curated:
-                    create_curated(con)
-                    if signals:
-                        create_signals(con)
+                yield con
             os.replace(temporary, db_path)
         except Exception as error:
             if is_disk_full(error) or isinstance(error, (duckdb.IOException, duckdb.OutOfMemoryException)):
@@ -360,4 +297,3 @@ def build_database(
             for leftover in (temporary, temporary.with_name(temporary.name + ".wal")):
                 leftover.unlink(missing_ok=True)
             shutil.rmtree(spill, ignore_errors=True)
-    return db_path

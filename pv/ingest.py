@@ -20,10 +20,10 @@ import pyarrow.parquet as pq
 
 import pv
 from pv import download
+from pv.build import build_database
 from pv.db import (
     BOOKKEEPING_COLUMNS,
     DISK_FULL_ERRNOS,
-    build_database,
     clear_dead_builds,
     is_disk_full,
     refuse_another_lake,

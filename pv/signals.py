@@ -3,10 +3,10 @@
 Statistics are computed chunk by chunk (one chunk per analysis variant and level), so the full FAERS
 history never has to sit in memory at once. EBGM values are only comparable under the same prior
 (statistics.md §5), so one GPS prior is fitted on the base level (ingredient x PT, default variant), as
-Empirica and openEBGM do, and used for every level, variant and quarter; it is stored in ``gps_priors``
-and with every row. A prior that did not converge is never used: the EBGM columns are then NULL and
-``ebgm_status`` says why. Every stored number is checked before the build publishes it
-(:func:`check_signals`).
+Empirica and openEBGM do, and used for every level, variant and quarter; it is stored in
+``marts.gps_priors`` and with every row. A prior that did not converge is never used: the EBGM columns are
+then NULL and ``ebgm_status`` says why. Every stored number is checked before the build publishes it
+(:func:`check_signals`). The steps are the ``signals`` layer of the build plan (``pv.build``).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from pv.counts import (
     TARGET_CLASSES,
     VARIANT_COLUMNS,
 )
+from pv.sqlfiles import render
 
 RULES: tuple[str, ...] = ("signal_evans", "signal_ror", "signal_ic", "signal_ebgm")
 # The level the prior is fitted on (with DEFAULT_VARIANT), and below how many observed pairs it is not.
@@ -203,38 +204,53 @@ def prior_record(fit: PriorFit) -> dict[str, object]:
     )
 
 
-def build_signals(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Tables ``signals`` (every pair, variant and level), ``signal_history`` (event groups by quarter),
-    ``gps_priors`` (the prior) and ``signal_checks`` (what was verified); row counts by table.
-
-    ``signals`` also carries, per pair and variant, the first quarter each rule flagged it
-    (``first_quarter_<rule>``, event groups only) from the history. Raises :class:`SignalIntegrityError`
-    when a stored number fails its check.
-    """
+def fit_and_store_prior(con: duckdb.DuckDBPyConnection) -> PriorFit:
+    """marts.gps_priors: the build's one GPS prior (:func:`fit_prior`), or why there is none."""
     fit = fit_prior(con)
-    labels = list(PAIR_COLUMNS + VARIANT_COLUMNS)
-    counts = {
-        "signal_history": _write(
-            con,
-            "signal_history",
-            _scored(con, "marts.history_counts", fit),
-            _empty_scores(labels + ["quarter"]),
-        )
-    }
-    _write(con, "signals_unranked", _scored(con, "marts.drug_event_counts", fit), _empty_scores(labels))
-    firsts = ", ".join(f"min(quarter) filter (where {rule}) as first_quarter_{rule}" for rule in RULES)
-    keys = ", ".join(PAIR_COLUMNS + VARIANT_COLUMNS)
-    con.execute(
-        f"create or replace table signals as "
-        f"with firsts as (select {keys}, {firsts} from signal_history group by all) "
-        f"select signals_unranked.*, {', '.join(f'firsts.first_quarter_{rule}' for rule in RULES)} "
-        f"from signals_unranked left join firsts using ({keys})"
+    _write(con, "marts.gps_priors", [pd.DataFrame([prior_record(fit)])], pd.DataFrame())
+    return fit
+
+
+def stored_fit(con: duckdb.DuckDBPyConnection) -> PriorFit:
+    """The prior of marts.gps_priors as fitted (DOUBLE columns keep every bit), for the scoring steps."""
+    names = ("alpha1", "beta1", "alpha2", "beta2", "p")
+    row = con.sql(f"select status, n_pairs, attempts, {', '.join(names)} from marts.gps_priors").fetchall()[0]
+    status, n_pairs, attempts, *theta = row
+    return PriorFit(stats.GpsPrior(*theta) if status == "ok" else None, status, n_pairs, attempts)
+
+
+_LABELS = list(PAIR_COLUMNS + VARIANT_COLUMNS)
+
+
+def score_history(con: duckdb.DuckDBPyConnection) -> int:
+    """marts.signal_history: every event-group pair's statistics by quarter, under the stored prior."""
+    fit = stored_fit(con)
+    return _write(
+        con,
+        "marts.signal_history",
+        _scored(con, "marts.history_counts", fit),
+        _empty_scores(_LABELS + ["quarter"]),
     )
-    con.execute("drop table signals_unranked")
-    counts["signals"] = con.sql("select count(*) from signals").fetchall()[0][0]
-    _write(con, "gps_priors", [pd.DataFrame([prior_record(fit)])], pd.DataFrame())
+
+
+def score_today(con: duckdb.DuckDBPyConnection) -> int:
+    """marts.signals: every pair, variant and level today under the stored prior, with the first quarter
+    each rule flagged it (``first_quarter_<rule>``, event groups only) from marts.first_flags."""
+    fit = stored_fit(con)
+    scores = "marts.signal_scores"  # dropped once marts.signals holds it
+    _write(con, scores, _scored(con, "marts.drug_event_counts", fit), _empty_scores(_LABELS))
+    try:
+        con.execute(render("marts/signals", ident_scores=scores))
+    finally:
+        con.execute(f"drop table if exists {scores}")
+    return con.sql("select count(*) from marts.signals").fetchall()[0][0]
+
+
+def check_and_store(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """marts.signal_checks (:func:`check_signals`); raises :class:`SignalIntegrityError` when a stored
+    number fails its check, so the build stops and the previous database stays in place."""
     checks = check_signals(con)
-    _write(con, "signal_checks", [checks], checks)
+    _write(con, "marts.signal_checks", [checks], checks)
     failed = checks[checks["violations"] > 0]
     if len(failed):
         raise SignalIntegrityError(
@@ -243,7 +259,7 @@ def build_signals(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
                 f"{row.check_name} ({row.violations} rows: {row.detail})" for row in failed.itertuples()
             )
         )
-    return counts
+    return checks
 
 
 # The checks
@@ -260,7 +276,8 @@ RULE_EVIDENCE: dict[str, str] = {
     "signal_ic": _finite("ic", "ic025", "ic975"),
     "signal_ebgm": _finite("eb05") + " and ebgm_status = 'ok'",
 }
-# Each analysis variant's population, written from the curated tables alone (independently of marts).
+# Each analysis variant's population, counted from the curated tables alone (independently of marts), by
+# the same rules (sql/macros/analysis_rules.sql).
 _VARIANT_POPULATIONS = """
 with cases as (
     select
@@ -272,22 +289,21 @@ with cases as (
     from curated.cases
     inner join (
         select caseid, bool_or(is_suspect) as has_suspect
-        from curated.case_drugs where coalesce(role_cod, '') <> 'DN' group by caseid
+        from curated.case_drugs where pv_is_exposure(role_cod) group by caseid
     ) as exposure using (caseid)
     where cases.caseid in (select caseid from curated.case_events)
 ),
 variants as (
-    select * from (values ('suspect'), ('any')) as r(role)
-    cross join (values ('all'), ('oncology'), ('breast_cancer')) as c(comparator)
-    cross join (values ('without'), ('with')) as d(duplicates)
+    select * from (select value as role from vocab.analysis_variants where dimension = 'role')
+    cross join (select value as comparator from vocab.analysis_variants where dimension = 'comparator')
+    cross join (select value as duplicates from vocab.analysis_variants where dimension = 'duplicates')
 )
 select variants.role, variants.comparator, variants.duplicates, count(cases.caseid) as n_total
 from variants
 left join cases
-    on (variants.role = 'any' or cases.has_suspect)
-    and (variants.duplicates = 'with' or not cases.is_duplicate)
-    and (variants.comparator = 'all' or (variants.comparator = 'oncology' and cases.oncology)
-        or (variants.comparator = 'breast_cancer' and cases.breast_cancer))
+    on pv_in_role(variants.role, cases.has_suspect)
+    and pv_in_duplicates(variants.duplicates, cases.is_duplicate)
+    and pv_in_comparator(variants.comparator, cases.oncology, cases.breast_cancer)
 group by all
 """
 
@@ -324,12 +340,13 @@ def check_signals(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     in the data x dm_narrow, dm_broad x every variant is in ``signals``.
     """
     results: list[tuple[str, int, int, str]] = []
-    prior = con.sql("select converged, alpha1, beta1, alpha2, beta2, p from gps_priors").fetchall()[0]
-    for table in ("signals", "signal_history"):
+    prior = con.sql("select converged, alpha1, beta1, alpha2, beta2, p from marts.gps_priors").fetchall()[0]
+    for name in ("signals", "signal_history"):
+        table = f"marts.{name}"
         total = con.sql(f"select count(*) from {table}").fetchall()[0][0]
         checked, off, worst = _quantile_violations(con, table)
         results.append(
-            (f"{table}: EB05/EB95 exact quantiles", checked, off, f"worst |F(q) - p| = {worst:.2e}")
+            (f"{name}: EB05/EB95 exact quantiles", checked, off, f"worst |F(q) - p| = {worst:.2e}")
         )
         matches = (
             " and ".join(
@@ -343,12 +360,10 @@ def check_signals(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
             f"and not (ebgm_status = 'ok' and {matches}) "
             f"or (ebgm_status = 'ok' and (ebgm is null or eb05 is null or eb95 is null))"
         ).fetchall()[0][0]
-        results.append(
-            (f"{table}: EBGM only from the converged prior", total, bad, "ebgm_status, gps_priors")
-        )
+        results.append((f"{name}: EBGM only from the converged prior", total, bad, "ebgm_status, gps_priors"))
         for rule, evidence in RULE_EVIDENCE.items():
             bad = con.sql(f"select count(*) from {table} where {rule} and not ({evidence})").fetchall()[0][0]
-            results.append((f"{table}: {rule} on finite evidence", total, bad, evidence))
+            results.append((f"{name}: {rule} on finite evidence", total, bad, evidence))
         stored = con.sql(
             f"select a, b, c, d, {', '.join(stats.DISPROPORTIONALITY_COLUMNS[4:])}, eb05, {', '.join(RULES)} "
             f"from {table}"
@@ -360,13 +375,13 @@ def check_signals(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
             sum((again[rule].to_numpy() != stored[rule].fillna(False).to_numpy()).sum() for rule in RULES)
         )
         results.append(
-            (f"{table}: flags equal the one rule definition", total, differs, "pv.stats.signal_flags")
+            (f"{name}: flags equal the one rule definition", total, differs, "pv.stats.signal_flags")
         )
         bad = con.sql(f"select count(*) from {table} where least(a, b, c, d) < 0").fetchall()[0][0]
-        results.append((f"{table}: no negative cell", total, bad, ""))
+        results.append((f"{name}: no negative cell", total, bad, ""))
     expected = con.sql(_VARIANT_POPULATIONS).df()
     stored = con.sql(
-        "select distinct role, comparator, duplicates, a + b + c + d as n_total from signals"
+        "select distinct role, comparator, duplicates, a + b + c + d as n_total from marts.signals"
     ).df()
     merged = expected.merge(stored, on=list(VARIANT_COLUMNS), how="outer", suffixes=("_curated", "_stored"))
     bad = merged[merged["n_total_stored"].notna() & (merged["n_total_curated"] != merged["n_total_stored"])]
@@ -380,27 +395,27 @@ def check_signals(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         )
     )
     several = con.sql(
-        "select count(*) from (select role, comparator, duplicates, quarter from signal_history "
+        "select count(*) from (select role, comparator, duplicates, quarter from marts.signal_history "
         "group by all having count(distinct a + b + c + d) > 1)"
     ).fetchall()[0][0]
     results.append(("signal_history: one N per variant and quarter", 0, several, ""))
     keys = ", ".join(PAIR_COLUMNS + VARIANT_COLUMNS)
     latest = (
-        f"select {keys}, a, b, c, d from signal_history "
-        "where quarter = (select max(quarter) from signal_history)"
+        f"select {keys}, a, b, c, d from marts.signal_history "
+        "where quarter = (select max(quarter) from marts.signal_history)"
     )
-    today = f"select {keys}, a, b, c, d from signals where event_level = 'group'"
+    today = f"select {keys}, a, b, c, d from marts.signals where event_level = 'group'"
     differ = con.sql(
         f"select count(*) from (({latest}) except all ({today}) union all (({today}) except all ({latest})))"
     ).fetchall()[0][0]
-    has_history = con.sql("select count(*) from signal_history").fetchall()[0][0] > 0
+    has_history = con.sql("select count(*) from marts.signal_history").fetchall()[0][0] > 0
     results.append(("signal_history: latest quarter = signals", 0, differ if has_history else 0, ""))
     missing = con.execute(
         """
         with exposed as (
             select distinct drugs.ingredient, drugs.drug_class
             from curated.case_drugs as drugs
-            where coalesce(drugs.role_cod, '') <> 'DN'
+            where pv_is_exposure(drugs.role_cod)
                 and drugs.caseid in (select caseid from curated.case_events)
         ),
         targets as (
@@ -412,10 +427,10 @@ def check_signals(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         expected as (
             select * from targets
             cross join (select unnest($events) as event)
-            cross join (select distinct role, comparator, duplicates from signals)
+            cross join (select distinct role, comparator, duplicates from marts.signals)
         )
         select count(*) from expected
-        anti join (select * from signals where event_level = 'group')
+        anti join (select * from marts.signals where event_level = 'group')
         using (drug_level, drug, event, role, comparator, duplicates)
         """,
         {"classes": list(TARGET_CLASSES), "events": list(HEADLINE_EVENTS)},
@@ -427,7 +442,10 @@ def check_signals(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 def headline_filter(
     drugs: Sequence[str] | None = None, events: Sequence[str] | None = None
 ) -> tuple[str, list]:
-    """SQL condition for the headline table: DM narrow/broad x every target ingredient and class."""
+    """SQL condition for the headline table: DM narrow/broad x every target ingredient and class.
+
+    The report still builds its own queries with it; everything else reads the view marts.headline.
+    """
     if drugs:
         drug_condition = "drug in (" + ", ".join("?" * len(drugs)) + ")"
         drug_params: list = list(drugs)

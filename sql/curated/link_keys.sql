@@ -56,7 +56,7 @@ aeolus_keys as (
             '#', versions.event_dt, round(versions.age_years, 2), versions.sex, versions.reporter_country,
             ingredient_sets.ingredients, pt_sets.pts
         ) as link_key,
-        day(versions.event_dt) = 1 or versions.event_dt_precision <> 'day' as padded_date
+        faers_may_be_padded(versions.event_dt) as padded_date
     from versions
     inner join ingredient_sets using (quarter, primaryid, caseid)
     inner join pt_sets using (quarter, primaryid, caseid)

@@ -71,3 +71,28 @@ create or replace macro faers_sex(value) as
 -- MedDRA and free text write apostrophes as ^ (faers_format.md §2).
 create or replace macro faers_text(value) as
     nullif(trim(replace(value, '^', '''')), '');
+
+-- Legacy AERS child rows (DRUG, REAC, INDI, THER: 2004Q1-2012Q3) carry only ISR (= primaryid): their caseid
+-- is the one of the DEMO record with that ISR in the same quarter (faers_format.md §5). FAERS rows keep theirs.
+create or replace macro faers_with_demo_caseid(child_rows) as table
+    select
+        child_rows.* exclude (caseid),
+        coalesce(child_rows.caseid, demo_keys.caseid) as caseid
+    from query_table(child_rows) as child_rows
+    left join (select quarter, primaryid, caseid from staging.stg_demo) as demo_keys
+        on child_rows.caseid is null
+        and demo_keys.quarter = child_rows.quarter
+        and demo_keys.primaryid = child_rows.primaryid;
+
+-- A date on the 1st of a month may stand for the whole month (or year, on 1 January): partial dates are
+-- stored as the first day of their period (faers_format.md §6), and the extracts padded event dates so in
+-- legacy AERS quarters and again from 2021Q3 (faers_format.md §6).
+create or replace macro faers_may_be_padded(value_date) as
+    day(value_date) = 1;
+
+create or replace macro faers_pads_event_dates(layout, quarter) as
+    layout = 'laers' or quarter >= '2021Q3';
+
+-- The precision a padded date is read at: a year on 1 January, else a month.
+create or replace macro faers_padded_precision(value_date) as
+    case when month(value_date) = 1 then 'year' else 'month' end;

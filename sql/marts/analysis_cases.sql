@@ -27,7 +27,7 @@ flags as (
 exposed as (
     select quarter, primaryid, caseid, bool_or(is_suspect) as has_suspect_drug
     from marts.version_drugs
-    where coalesce(role_cod, '') <> 'DN'
+    where pv_is_exposure(role_cod)
     group by quarter, primaryid, caseid
 ),
 

@@ -3,16 +3,20 @@
 -- drug was given for a cancer / breast cancer indication, whether some drug is a primary or secondary
 -- suspect. A variant's population is the union of its strata, so all variants come from one aggregation.
 create or replace table marts.analysis_variants as
-with roles as (
-    select * from (values ('suspect'), ('any')) as t(role)
+with variant_names as (
+    select * from vocab.analysis_variants
+),
+
+roles as (
+    select value as role from variant_names where dimension = 'role'
 ),
 
 comparators as (
-    select * from (values ('all'), ('oncology'), ('breast_cancer')) as t(comparator)
+    select value as comparator from variant_names where dimension = 'comparator'
 ),
 
 duplicate_settings as (
-    select * from (values ('without'), ('with')) as t(duplicates)
+    select value as duplicates from variant_names where dimension = 'duplicates'
 ),
 
 strata as (
@@ -30,13 +34,9 @@ final as (
     cross join comparators
     cross join duplicate_settings
     cross join strata
-    where (duplicate_settings.duplicates = 'with' or not strata.is_duplicate)
-        and (roles.role = 'any' or strata.suspect)
-        and (
-            comparators.comparator = 'all'
-            or (comparators.comparator = 'oncology' and strata.oncology)
-            or (comparators.comparator = 'breast_cancer' and strata.breast_cancer)
-        )
+    where pv_in_duplicates(duplicate_settings.duplicates, strata.is_duplicate)
+        and pv_in_role(roles.role, strata.suspect)
+        and pv_in_comparator(comparators.comparator, strata.oncology, strata.breast_cancer)
 )
 
 select * from final

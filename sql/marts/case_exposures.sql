@@ -5,7 +5,7 @@
 -- exposure.
 create or replace table {{ident_table}} as
 with drugs as (
-    select * from {{ident_drugs}} where coalesce(role_cod, '') <> 'DN'
+    select * from {{ident_drugs}} where pv_is_exposure(role_cod)
 ),
 
 by_ingredient as (

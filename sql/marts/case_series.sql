@@ -35,11 +35,7 @@ eligible_cases as (
     select *
     from cases
     where ($include_duplicates or not is_duplicate)
-        and case $comparator
-            when 'oncology' then has_oncology_indication
-            when 'breast_cancer' then has_breast_cancer_indication
-            else true
-        end
+        and pv_in_comparator($comparator, has_oncology_indication, has_breast_cancer_indication)
 ),
 
 event_hits as (
@@ -139,11 +135,11 @@ padding as (
     select
         *,
         event_dt_reported_precision = 'day'
-            and day(event_dt) = 1
-            and (layout = 'laers' or quarter >= '2021Q3') as event_dt_padded,
+            and faers_may_be_padded(event_dt)
+            and faers_pads_event_dates(layout, quarter) as event_dt_padded,
         $legacy_therapy_padding
             and start_dt_reported_precision = 'day'
-            and day(start_dt) = 1
+            and faers_may_be_padded(start_dt)
             and layout = 'laers' as start_dt_padded
     from joined
 ),
@@ -152,11 +148,11 @@ precisions as (
     select
         *,
         case
-            when event_dt_padded then case when month(event_dt) = 1 then 'year' else 'month' end
+            when event_dt_padded then faers_padded_precision(event_dt)
             else event_dt_reported_precision
         end as event_dt_precision_used,
         case
-            when start_dt_padded then case when month(start_dt) = 1 then 'year' else 'month' end
+            when start_dt_padded then faers_padded_precision(start_dt)
             else start_dt_reported_precision
         end as start_dt_precision_used
     from padding

@@ -3,8 +3,8 @@
 -- live): a = cases with drug and event, n_drug and n_event the cases with each, n_total the cases in the
 -- variant's population (cases with an exposure and an event term); b, c, d follow. Counts are of unique
 -- cases, never of drug or reaction rows. The headline pairs (every target ingredient and class present in
--- the data, x the events {{headline_events}}) are there for every variant even when a = 0: a zero is a
--- finding, not a missing row.
+-- the data x the headline events, marts.headline_targets) are there for every variant even when a = 0: a
+-- zero is a finding, not a missing row.
 create or replace table marts.drug_event_counts as
 with cases as (
     select
@@ -30,11 +30,7 @@ variants as (
 ),
 
 targets as (
-    select 'ingredient' as drug_level, ingredient as drug
-    from vocab.ingredient_classes
-    where list_contains({{target_classes}}, class)
-    union all
-    select 'class' as drug_level, unnest({{target_classes}}) as drug
+    select level as drug_level, name as drug from marts.headline_targets where kind = 'drug'
 ),
 
 stratum_totals as (
@@ -131,7 +127,7 @@ headline_pairs as (
         'group' as event_level, events.event, 0 as a
     from totals
     cross join present_targets
-    cross join (select unnest({{headline_events}}) as event) as events
+    cross join (select name as event from marts.headline_targets where kind = 'event') as events
 ),
 
 pairs as (
@@ -151,10 +147,11 @@ final as (
         pairs.comparator,
         pairs.duplicates,
         pairs.a::bigint as a,
-        (coalesce(drug_margins.n_drug, 0) - pairs.a)::bigint as b,
-        (coalesce(event_margins.n_event, 0) - pairs.a)::bigint as c,
-        (totals.n_total - coalesce(drug_margins.n_drug, 0) - coalesce(event_margins.n_event, 0) + pairs.a)::bigint
-            as d
+        pv_cell_b(pairs.a, coalesce(drug_margins.n_drug, 0)) as b,
+        pv_cell_c(pairs.a, coalesce(event_margins.n_event, 0)) as c,
+        pv_cell_d(
+            pairs.a, coalesce(drug_margins.n_drug, 0), coalesce(event_margins.n_event, 0), totals.n_total
+        ) as d
     from pairs
     inner join totals using (role, comparator, duplicates)
     left join drug_margins using (role, comparator, duplicates, drug_level, drug)

@@ -4,7 +4,7 @@
 -- duplicate flags of that run). Each contribution adds 1 from its live_from quarter and 1 less from its
 -- live_to quarter, so every count at Q is a running sum of changes; a follow-up version published later
 -- never counts before it was published. Rows: the quarters in which the pair has a >= 1, and for the
--- headline pairs (target drugs present at Q x {{headline_events}}) every quarter, a = 0 included.
+-- headline pairs (target drugs present at Q x the headline events, marts.headline_targets) every quarter, a = 0 included.
 -- Event groups only: PT-level history for every pair would multiply the table by the number of quarters.
 create or replace table marts.history_counts as
 with contributions as (
@@ -50,15 +50,11 @@ variant_keys as (
 ),
 
 headline_events as (
-    select unnest({{headline_events}}) as event
+    select name as event from marts.headline_targets where kind = 'event'
 ),
 
 targets as (
-    select 'ingredient' as drug_level, ingredient as drug
-    from vocab.ingredient_classes
-    where list_contains({{target_classes}}, class)
-    union all
-    select 'class' as drug_level, unnest({{target_classes}}) as drug
+    select level as drug_level, name as drug from marts.headline_targets where kind = 'drug'
 ),
 
 stratum_pairs as (
@@ -257,9 +253,9 @@ final as (
         pair_cumulative.duplicates,
         pair_cumulative.quarter,
         pair_cumulative.a::bigint as a,
-        (drug_cumulative.n_drug - pair_cumulative.a)::bigint as b,
-        (event_cumulative.n_event - pair_cumulative.a)::bigint as c,
-        (total_cumulative.n_total - drug_cumulative.n_drug - event_cumulative.n_event + pair_cumulative.a)::bigint
+        pv_cell_b(pair_cumulative.a, drug_cumulative.n_drug) as b,
+        pv_cell_c(pair_cumulative.a, event_cumulative.n_event) as c,
+        pv_cell_d(pair_cumulative.a, drug_cumulative.n_drug, event_cumulative.n_event, total_cumulative.n_total)
             as d
     from pair_cumulative
     inner join drug_cumulative using (role, comparator, duplicates, drug_level, drug, quarter)

@@ -4,10 +4,6 @@ with source as (
     select * from raw.indi
 ),
 
-demo_keys as (
-    select quarter, primaryid, caseid from staging.stg_demo
-),
-
 typed as (
     select
         quarter,
@@ -19,12 +15,7 @@ typed as (
 ),
 
 final as (
-    select
-        typed.* exclude (caseid),
-        coalesce(typed.caseid, demo_keys.caseid) as caseid
-    from typed
-    left join demo_keys
-        on typed.caseid is null and demo_keys.quarter = typed.quarter and demo_keys.primaryid = typed.primaryid
+    select * from faers_with_demo_caseid(typed)
 )
 
 select * from final

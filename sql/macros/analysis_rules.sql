@@ -1,0 +1,30 @@
+-- The analysis rules every counting model and check shares, defined once as DuckDB macros. The variant
+-- names themselves are the reviewed list vocab.analysis_variants (data/vocab/analysis_variants.csv).
+
+-- An exposure is a drug in any role but DN, "drug not administered" (2024Q4 on; statistics.md §1).
+create or replace macro pv_is_exposure(role_cod) as
+    coalesce(role_cod, '') <> 'DN';
+
+-- Whether a case with these strata belongs to a variant's population: the role (a suspect drug, or any
+-- exposure), the comparator (all cases, or those with some drug given for a cancer / breast cancer
+-- indication: statistics.md §6, confounding by indication) and whether flagged duplicates count.
+create or replace macro pv_in_role(role, has_suspect) as
+    role = 'any' or has_suspect;
+
+create or replace macro pv_in_comparator(comparator, oncology, breast_cancer) as
+    comparator = 'all'
+    or (comparator = 'oncology' and oncology)
+    or (comparator = 'breast_cancer' and breast_cancer);
+
+create or replace macro pv_in_duplicates(duplicates, is_duplicate) as
+    duplicates = 'with' or not is_duplicate;
+
+-- The 2x2 table from a, the drug's and the event's margins and the population (statistics.md §1).
+create or replace macro pv_cell_b(a, n_drug) as
+    (n_drug - a)::bigint;
+
+create or replace macro pv_cell_c(a, n_event) as
+    (n_event - a)::bigint;
+
+create or replace macro pv_cell_d(a, n_drug, n_event, n_total) as
+    (n_total - n_drug - n_event + a)::bigint;

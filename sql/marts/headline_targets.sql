@@ -1,0 +1,32 @@
+-- marts.headline_targets: the drugs and events of the headline question, from the reviewed list
+-- vocab.headline_targets (data/vocab/headline_targets.csv): every ingredient of a target class and the
+-- class itself (kind = 'drug'), and the event groups (kind = 'event'). Counting models keep these pairs
+-- even when a = 0, and marts.headline shows them.
+create or replace view marts.headline_targets as
+with listed as (
+    select * from vocab.headline_targets
+),
+
+classes as (
+    select name as drug_class from listed where kind = 'class'
+),
+
+drugs as (
+    select 'drug' as kind, 'ingredient' as level, ingredient_classes.ingredient as name
+    from vocab.ingredient_classes
+    inner join classes on classes.drug_class = ingredient_classes.class
+    union all
+    select 'drug' as kind, 'class' as level, drug_class as name from classes
+),
+
+events as (
+    select 'event' as kind, 'group' as level, name from listed where kind = 'event'
+),
+
+final as (
+    select * from drugs
+    union all
+    select * from events
+)
+
+select * from final
