@@ -23,7 +23,7 @@ QUARTER = "2024Q1"
 BUILD = """
 import json, resource, sys, time
 from pathlib import Path
-from pv.db import build_database
+from pv.build import build_database
 work = Path(sys.argv[1])
 started = time.perf_counter()
 build_database(work / "pv.duckdb", work / "lake", snapshot=False)  # raw as views, as measured

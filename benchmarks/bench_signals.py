@@ -25,29 +25,27 @@ BUILD = """
 import json, resource, sys, time, uuid, os
 from pathlib import Path
 import duckdb
-from pv.db import create_curated, create_raw_views, create_signals, create_staging, memory_limit
+from pv.build import BuildContext, run_plan, steps_for_layer
+from pv.db import memory_limit
 work = Path(sys.argv[1])
+context = BuildContext(work / "lake", snapshot=True)
 timings = {}
 with duckdb.connect(str(work / "pv.duckdb")) as con:
     con.execute(f"set memory_limit = '{memory_limit()}'")
     con.execute(f"set temp_directory = '{work / 'spill'}'")
     con.execute("set preserve_insertion_order = false")
-    started = time.perf_counter()
-    create_raw_views(con, work / "lake", snapshot=True)
-    create_staging(con)
-    timings["staging"] = time.perf_counter() - started
-    started = time.perf_counter()
-    create_curated(con)
-    timings["curated"] = time.perf_counter() - started
-    started = time.perf_counter()
-    create_signals(con)
-    timings["signals"] = time.perf_counter() - started
+    for timed, layers in (("staging", ("raw", "staging")), ("curated", ("curated",)),
+                          ("signals", ("counts", "signals"))):
+        started = time.perf_counter()
+        for layer in layers:
+            run_plan(con, steps_for_layer(layer), context)
+        timings[timed] = time.perf_counter() - started
     sizes = {table: con.sql(f"select count(*) from {table}").fetchall()[0][0]
              for table in ("curated.cases", "curated.case_drugs", "curated.case_events",
-                           "marts.drug_event_counts", "signals", "signal_history",
+                           "marts.drug_event_counts", "marts.signals", "marts.signal_history",
                            "marts.analysis_cases", "marts.history_versions",
                            "marts.duplicate_flags_by_quarter")}
-    sizes["prior"] = con.sql("select status from gps_priors").fetchall()[0][0]
+    sizes["prior"] = con.sql("select status from marts.gps_priors").fetchall()[0][0]
 print(json.dumps({"timings": timings, "sizes": sizes,
                   "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
@@ -65,7 +63,6 @@ def main() -> int:
 
     from pv.ingest import ingest
     from pv.quarters import quarter_range
-    from pv.signals import headline_filter
     from pv.synth import generate
 
     quarters = quarter_range(args.quarters)
@@ -87,13 +84,12 @@ def main() -> int:
             print(result.stderr, file=sys.stderr)
             return result.returncode
         build = json.loads(result.stdout.strip().splitlines()[-1])
-        condition, params = headline_filter()
-        query = f"select * from signals where {condition} order by event, drug"
+        query = "select * from marts.headline order by event, drug"
         timings = []
         with duckdb.connect(str(work / "pv.duckdb"), read_only=True) as con:
             for _ in range(5):
                 started = time.perf_counter()
-                rows = len(con.execute(query, params).df())
+                rows = len(con.execute(query).df())
                 timings.append(time.perf_counter() - started)
 
     sizes = build["sizes"]

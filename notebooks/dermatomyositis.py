@@ -66,18 +66,14 @@ def _(con, mo):
 
 @app.cell
 def _(con, mo):
-    from pv.signals import headline_filter
-
-    condition, params = headline_filter()
-    signals = con.execute(
-        f"""
+    signals = con.sql(
+        """
         select drug, drug_level, event, role, comparator, duplicates, a, prr, prr_lower, prr_upper,
                ror, ror_lower, ror_upper, ic, ic025, ic975, ebgm, eb05, eb95,
                signal_evans, signal_ror, signal_ic, signal_ebgm
-        from signals where {condition}
+        from marts.headline
         order by event, drug_level desc, drug, role desc, comparator, duplicates desc
-        """,
-        params,
+        """
     ).df()
     mo.vstack([mo.md("## Disproportionality across the analysis variants"), signals])
     return (signals,)

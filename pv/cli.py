@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pv import config
+from pv.counts import DEFAULT_VARIANT, VARIANT_VALUES
 from pv.errors import UserError
 from pv.quarters import quarter_range
 
@@ -84,14 +85,19 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 def _cmd_build(args: argparse.Namespace) -> int:
     import time
 
-    from pv.db import build_database
+    from pv.build import build_database, describe_plan, find_step
     from pv.lake import lake_quarters, writer_lock
 
+    if args.list:
+        print(describe_plan())
+        return 0
+    if args.from_step:
+        find_step(args.from_step)
     if not lake_quarters(args.lake):
         raise UserError(f"{args.lake}: no ingested quarters; run `pv ingest` first")
     started = time.perf_counter()
     with writer_lock(args.lake):
-        build_database(args.db, args.lake)
+        build_database(args.db, args.lake, from_step=args.from_step)
     print(f"database: {args.db} ({time.perf_counter() - started:.1f} s)")
     return 0
 
@@ -147,27 +153,42 @@ TERMINAL_COLUMNS = (
 def _cmd_signals(args: argparse.Namespace) -> int:
     import duckdb
 
-    from pv.signals import headline_filter
+    from pv.counts import VARIANT_COLUMNS
 
     if not args.db.exists():
         raise UserError(f"{args.db}: no database; run `pv ingest` first")
-    condition, params = headline_filter(args.drug, args.event)
-    variant = ""
-    for column in ("role", "comparator", "duplicates"):
+    # The headline view, or the same drugs/events with the ones asked for instead.
+    conditions, params = [], []
+    if args.drug or args.event:
+        relation = "marts.signals"
+        for column, chosen in (("drug", args.drug), ("event", args.event)):
+            level = f"{column}_level"
+            if chosen:
+                conditions.append(f"{column} in ({', '.join('?' * len(chosen))})")
+                params += chosen
+            else:
+                conditions.append(
+                    f"({level}, {column}) in (select level, name from marts.headline_targets "
+                    f"where kind = '{column}')"
+                )
+    else:
+        relation = "marts.headline"
+    for column in VARIANT_COLUMNS:
         value = getattr(args, column)
         if value:
-            variant += f" and {column} = ?"
+            conditions.append(f"{column} = ?")
             params.append(value)
+    where = f" where {' and '.join(conditions)}" if conditions else ""
     _warn_if_stale(args.db)
     with duckdb.connect(str(args.db), read_only=True) as con:
-        if not con.sql("select count(*) from duckdb_tables() where table_name = 'signals'").fetchall()[0][0]:
+        if not con.sql("select count(*) from duckdb_views() where view_name = 'headline'").fetchall()[0][0]:
             raise UserError(f"{args.db}: no signals table; run `pv build` first")
         frame = con.execute(
-            f"select * from signals where {condition}{variant} "
+            f"select * from {relation}{where} "
             "order by event, drug_level desc, drug, role desc, comparator, duplicates desc",
             params,
         ).df()
-        prior = con.sql("select status, reason from gps_priors").fetchall()
+        prior = con.sql("select status, reason from marts.gps_priors").fetchall()
     if args.format == "csv":
         frame.to_csv(args.out or sys.stdout, index=False)
     elif args.format == "parquet":
@@ -346,6 +367,13 @@ def build_parser() -> argparse.ArgumentParser:
     build = commands.add_parser("build", help="rebuild the database (raw, staging, curated) from the lake")
     build.add_argument("--db", type=Path, default=config.default_db())
     build.add_argument("--lake", type=Path, default=config.default_lake())
+    build.add_argument("--list", action="store_true", help="print the build plan (steps, outputs, grain)")
+    build.add_argument(
+        "--from",
+        dest="from_step",
+        metavar="STEP",
+        help="re-run the plan from STEP on a copy of the database, then swap it in",
+    )
     build.set_defaults(run=_cmd_build)
 
     demo = commands.add_parser(
@@ -367,9 +395,8 @@ def build_parser() -> argparse.ArgumentParser:
     signals.add_argument(
         "--event", action="append", help="PT or event group (repeatable; default: dm_narrow, dm_broad)"
     )
-    signals.add_argument("--role", choices=("suspect", "any"))
-    signals.add_argument("--comparator", choices=("all", "oncology", "breast_cancer"))
-    signals.add_argument("--duplicates", choices=("with", "without"))
+    for column, values in VARIANT_VALUES.items():
+        signals.add_argument(f"--{column}", choices=values)
     signals.add_argument("--format", choices=("table", "csv", "parquet"), default="table")
     signals.add_argument("--out", help="file to write (csv or parquet)")
     signals.set_defaults(run=_cmd_signals)
@@ -380,7 +407,9 @@ def build_parser() -> argparse.ArgumentParser:
     cases.add_argument("--event", required=True, help="event group or PT")
     cases.add_argument("--roles", default="PS,SS", help="PS,SS (default) or any")
     cases.add_argument("--with-duplicates", action="store_true")
-    cases.add_argument("--comparator", choices=("all", "oncology", "breast_cancer"), default="all")
+    cases.add_argument(
+        "--comparator", choices=VARIANT_VALUES["comparator"], default=DEFAULT_VARIANT["comparator"]
+    )
     cases.add_argument("--format", choices=("table", "csv"), default="table")
     cases.set_defaults(run=_cmd_cases)
 

@@ -12,6 +12,7 @@ import pytest
 from crafted import CraftedQuarter
 from scipy import stats
 
+from pv.build import BuildContext, run_plan, steps_for_layer
 from pv.cases import (
     case_series,
     dechallenge_summary,
@@ -20,7 +21,6 @@ from pv.cases import (
     resolve_event,
     run_cases_command,
 )
-from pv.db import create_curated
 from pv.errors import UserError
 from pv.ingest import ingest
 
@@ -213,7 +213,7 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
         source, db_path=db_path, lake=data / "lake", work_dir=data / "tmp", curate=False, allow_partial=True
     )
     with duckdb.connect(str(db_path)) as connection:
-        create_curated(connection)
+        run_plan(connection, steps_for_layer("curated"), BuildContext(data / "lake"))
     return db_path
 
 

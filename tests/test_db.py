@@ -212,15 +212,16 @@ PAUSED = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    import pv.db as db
+    import pv.build as build
     point = sys.argv[1]
-    real = getattr(db, point)
-    def paused(*args, **kwargs):
-        result = real(*args, **kwargs)
-        Path(sys.argv[2]).write_text(point)
-        time.sleep(120)
+    real = build.run_step
+    def paused(con, step, context):
+        result = real(con, step, context)
+        if step.name == point:
+            Path(sys.argv[2]).write_text(point)
+            time.sleep(120)
         return result
-    setattr(db, point, paused)
+    build.run_step = paused
     from pv.cli import main
     sys.exit(main(sys.argv[3:]))
     """
@@ -228,7 +229,7 @@ PAUSED = textwrap.dedent(
 
 
 def _paused(data_dir: Path, point: str, marker: Path, *argv: str) -> subprocess.Popen:
-    """``pv <argv>`` that stops for two minutes right after ``pv.db.<point>`` returned."""
+    """``pv <argv>`` that stops for two minutes right after the build step ``point`` (``pv.build``) ran."""
     marker.unlink(missing_ok=True)
     process = subprocess.Popen(
         [sys.executable, "-c", PAUSED, point, str(marker), *argv],
@@ -251,9 +252,9 @@ def test_build_killed_at_any_point_leaves_the_database_then_rebuilds_it_identica
     db = data / "pv.duckdb"
     before = _sha(db)
     runs = [  # the first run is an ingest: killed after 2025Q4 is published, in its database build
-        ("create_raw_views", ["ingest", str(SAMPLES / "2025q4"), "--quiet"]),
-        ("create_curated", ["build"]),
-        ("create_signals", ["build"]),
+        ("raw.tables", ["ingest", str(SAMPLES / "2025q4"), "--quiet"]),
+        ("curated.dedup_summary", ["build"]),
+        ("marts.signals", ["build"]),
     ]
     previous: list[str] = []
     for point, argv in runs:

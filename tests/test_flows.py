@@ -92,13 +92,15 @@ KILLED_REBUILD = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    import pv.db as db
-    real = db.create_curated
-    def slow(con):
-        real(con)
-        Path(sys.argv[2]).write_text("curated")
-        time.sleep(120)
-    db.create_curated = slow
+    import pv.build as build
+    real = build.run_step
+    def slow(con, step, context):
+        seconds = real(con, step, context)
+        if step.name == "curated.dedup_summary":
+            Path(sys.argv[2]).write_text("curated")
+            time.sleep(120)
+        return seconds
+    build.run_step = slow
     from flows.quarterly import main
     main(["--source", sys.argv[1], "--db", sys.argv[3], "--lake", sys.argv[4], "--reports", sys.argv[5]])
     """

@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 
 from pv import stats
+from pv.build import BuildContext, build_database, run_plan, steps_for_layer
 from pv.cli import main
 from pv.counts import HEADLINE_EVENTS, TARGET_CLASSES
-from pv.db import build_database
-from pv.signals import RULES, PriorFit, SignalIntegrityError, build_signals, check_signals, score
+from pv.signals import RULES, PriorFit, SignalIntegrityError, check_signals, score
 from pv.synth.truth import true_null_mask
 
 LABELS = ["drug", "drug_level", "event", "event_level", "role", "comparator", "duplicates"]
@@ -344,14 +344,14 @@ def test_a_violating_build_fails_loudly(generated, tmp_path, monkeypatch):
         duckdb.connect(str(copy)) as con,
         pytest.raises(SignalIntegrityError, match="signal_evans on finite"),
     ):
-        build_signals(con)
+        run_plan(con, steps_for_layer("signals"), BuildContext(generated / "data/lake"))
 
 
 def test_the_check_finds_a_wrong_quantile(planted, tmp_path):
     copy = tmp_path / "copy.duckdb"
     copy.write_bytes((planted / "data/pv.duckdb").read_bytes())
     with duckdb.connect(str(copy)) as con:
-        con.execute("update signal_history set eb05 = eb05 * 1.001 where a = 3")
+        con.execute("update marts.signal_history set eb05 = eb05 * 1.001 where a = 3")
         checks = check_signals(con).set_index("check_name")["violations"]
     assert checks["signal_history: EB05/EB95 exact quantiles"] > 0
     assert checks.drop("signal_history: EB05/EB95 exact quantiles").sum() == 0

@@ -61,9 +61,11 @@ import pyarrow as pa
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
+# The target classes (data/vocab/headline_targets.csv), re-exported for the case series.
+from pv.counts import TARGET_CLASSES as TARGET_CLASSES
+
 VOCAB_DIR = Path(__file__).resolve().parents[2] / "data" / "vocab"
 
-TARGET_CLASSES = ("taxane", "anti_her2_antibody", "anti_her2_adc", "her2_tki")
 METHODS = ("exact", "rule", "fuzzy", "none")
 COLUMNS = (
     "raw",

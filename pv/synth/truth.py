@@ -11,14 +11,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from pv.counts import TARGET_CLASSES
 from pv.quarters import Quarter
 from pv.synth import content as cm
 from pv.synth._hash import Hasher
 from pv.synth.characteristic import K_MAX, RR_CAP, RR_MEDIAN, RR_SIGMA, Characteristic, draw_characteristic
 from pv.synth.text import TableStats, prod_ai_missing
 from pv.synth.vocab import TARGET_INGREDIENTS, TEST_EXPOSURES, TEST_RRS, Vocab
-
-TARGET_CLASSES = ("taxane", "anti_her2_antibody", "anti_her2_adc", "her2_tki")
 
 README = """# Ground truth for the synthetic FAERS quarters
 
