@@ -1,0 +1,175 @@
+"""The build plan as data: its shape, every declared grain on a generated database, every published column
+documented in sql/SCHEMA.md, re-running from a step, and the database equal to the one the code before the
+plan built (apart from the documented moves)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+from crafted import database_fingerprint
+
+from pv.build import LAYERS, PLAN, build_database, describe_plan, find_step, steps_for_layer, steps_from
+from pv.cli import main
+from pv.errors import UserError
+from pv.resources import sql_dir
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+PUBLISHED_SCHEMAS = ("raw", "staging", "curated", "marts", "vocab")
+# The commit before the plan existed, and what moved since (sql/SCHEMA.md, "Deprecated names").
+BEFORE_THE_PLAN = "e5be07b4ac2ec30aea01b01be973e5e0d1082987"
+MOVED = {f"main.{name}": f"marts.{name}" for name in ("signals", "signal_history", "gps_priors", "signal_checks")}
+ADDED = {"vocab.analysis_variants", "vocab.headline_targets"}
+
+
+def test_the_plan_is_one_ordered_list_of_uniquely_named_steps():
+    names = [step.name for step in PLAN]
+    assert len(names) == len(set(names)) == 45
+    outputs = [output for step in PLAN for output in step.outputs]
+    assert len(outputs) == len(set(outputs)) == 64
+    assert all(output.count(".") == 1 for output in outputs)  # schema-qualified
+    assert [step.layer for step in PLAN] == sorted((step.layer for step in PLAN), key=LAYERS.index)
+    assert [len(steps_for_layer(layer)) for layer in LAYERS] == [2, 10, 10, 16, 7]
+    for step in PLAN:
+        if step.model:
+            assert (sql_dir() / f"{step.model}.sql").is_file()
+    assert steps_from("marts.signals")[0].name == "marts.signals" and len(steps_from("marts.signals")) == 4
+    with pytest.raises(UserError, match="no such build step"):
+        find_step("signals")
+
+
+def test_build_list_prints_every_step_with_outputs_and_grain(capsys):
+    assert main(["build", "--list"]) == 0
+    printed = capsys.readouterr().out
+    assert printed == describe_plan() + "\n"
+    assert len(printed.splitlines()) == len(PLAN) + 1
+    assert "marts.headline    " in printed
+    assert "marts.signals (drug_level, drug, event_level, event, role, comparator, duplicates)" in printed
+
+
+def test_every_declared_grain_holds_on_a_generated_database(generated):
+    checked = []
+    with duckdb.connect(str(generated / "data/pv.duckdb"), read_only=True) as con:
+        for step in PLAN:
+            for output, grain in step.outputs.items():
+                rows = con.sql(f"select count(*) from {output}").fetchall()[0][0]
+                if grain is None:
+                    continue
+                keys = ", ".join(grain)
+                distinct, nulls = con.sql(
+                    f"select count(distinct ({keys})), count(*) filter (where "
+                    + " or ".join(f"{column} is null" for column in grain)
+                    + f") from {output}"
+                ).fetchall()[0]
+                assert (distinct, nulls) == (rows, 0), f"{output}: grain ({keys})"
+                checked.append((output, rows))
+    assert len(checked) == 47
+    assert dict(checked)["marts.signals"] == dict(checked)["marts.drug_event_counts"] > 100_000
+    assert dict(checked)["marts.headline"] == 360  # 15 target drugs present x 2 events x 12 variants
+
+
+def documented_columns(text: str) -> dict[str, list[str]]:
+    """Relation -> documented columns, from sql/SCHEMA.md: a ``### `schema.name`, …`` heading opens a
+    section for the relations it names; rows of its ``| column | type | meaning |`` table name columns
+    (comma-separated); "Columns of `x`" takes x's columns first."""
+    sections: dict[str, list[str]] = {}
+    current: list[str] = []
+    inherits: dict[str, str] = {}
+    for line in text.splitlines():
+        if line.startswith("#"):
+            names = re.findall(r"`(\w+\.\w+)`", line.split(" — ")[0]) if line.startswith("### ") else []
+            current = names
+            for name in names:
+                sections.setdefault(name, [])
+            continue
+        if not current:
+            continue
+        inherited = re.match(r"Columns of `(\w+\.\w+)`", line)
+        if inherited:
+            for name in current:
+                inherits[name] = inherited.group(1)
+        elif line.startswith("| ") and not line.startswith(("| column ", "|---")):
+            cell = line.split("|")[1]
+            for name in current:
+                sections[name] += [column.strip(" `") for column in cell.split(",") if column.strip()]
+
+    def resolve(name: str) -> list[str]:
+        base = resolve(inherits[name]) if name in inherits else []
+        return base + sections[name]
+
+    return {name: resolve(name) for name in sections}
+
+
+def test_every_published_column_is_documented_and_every_documented_one_exists(generated):
+    documented = documented_columns((sql_dir() / "SCHEMA.md").read_text())
+    with duckdb.connect(str(generated / "data/pv.duckdb"), read_only=True) as con:
+        published: dict[str, list[str]] = {}
+        for schema, relation, column in con.sql(
+            "select schema_name, table_name, column_name from duckdb_columns() "
+            f"where schema_name in {PUBLISHED_SCHEMAS} order by schema_name, table_name, column_index"
+        ).fetchall():
+            published.setdefault(f"{schema}.{relation}", []).append(column)
+    undocumented = {
+        relation: sorted(set(columns) - set(documented.get(relation, [])))
+        for relation, columns in published.items()
+        if set(columns) - set(documented.get(relation, []))
+    }
+    assert undocumented == {}
+    missing = {
+        relation: sorted(set(columns) - set(published.get(relation, [])))
+        for relation, columns in documented.items()
+        if relation.split(".")[0] in PUBLISHED_SCHEMAS and set(columns) - set(published.get(relation, []))
+    }
+    assert missing == {}
+    assert not [relation for relation in documented if relation.split(".")[0] in PUBLISHED_SCHEMAS
+                and relation not in published]
+    assert len(published) == 69
+
+
+def test_build_from_a_step_reruns_the_rest_on_a_copy_and_swaps_it_in(generated, tmp_path):
+    db = tmp_path / "pv.duckdb"
+    shutil.copyfile(generated / "data/pv.duckdb", db)
+    with duckdb.connect(str(db)) as con:
+        con.execute("delete from marts.gps_priors")  # what the re-run must restore
+    build_database(db, generated / "data/lake", from_step="marts.gps_priors")
+    assert database_fingerprint(db) == database_fingerprint(generated / "data/pv.duckdb")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".pv.duckdb.lock", "pv.duckdb"]  # no temporary
+    with pytest.raises(UserError, match="no database to re-run steps on"):
+        build_database(tmp_path / "none.duckdb", generated / "data/lake", from_step="marts.signals")
+
+
+def test_the_database_is_the_one_the_code_before_the_plan_built(generated, tmp_path):
+    """The same lake built by the code of commit BEFORE_THE_PLAN (its own pv package, in a subprocess):
+    every table equal, apart from the signal tables now in marts and the two new vocabularies."""
+    known = subprocess.run(
+        ["git", "-C", str(REPOSITORY), "cat-file", "-e", f"{BEFORE_THE_PLAN}^{{commit}}"], capture_output=True
+    )
+    if known.returncode:
+        pytest.skip(f"commit {BEFORE_THE_PLAN} is not in this clone's history")
+    before = tmp_path / "before"
+    before.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(REPOSITORY), "archive", BEFORE_THE_PLAN, "pv", "sql", "data"],
+        capture_output=True,
+        check=True,
+    )
+    subprocess.run(["tar", "-x", "-C", str(before)], input=archive.stdout, check=True)
+    script = (
+        "import sys; from pathlib import Path; import pv; from pv.db import build_database; "
+        "assert Path(pv.__file__).parent == Path.cwd() / 'pv', pv.__file__; "
+        "build_database(Path(sys.argv[1]), Path(sys.argv[2]))"
+    )
+    old_db = tmp_path / "before.duckdb"
+    subprocess.run(
+        [sys.executable, "-c", script, str(old_db), str(generated / "data/lake")], cwd=before, check=True
+    )
+    old = {MOVED.get(name, name): value for name, value in database_fingerprint(old_db).items()}
+    new = database_fingerprint(generated / "data/pv.duckdb")
+    assert set(new) - set(old) == ADDED
+    assert {name: new[name] for name in old} == old
+    assert len(old) == 41  # every table (views are over them), meta.lake_state included
