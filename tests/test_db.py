@@ -326,7 +326,7 @@ def test_second_writer_is_refused_naming_the_first(tmp_path):
     )
     holder = _paused(
         data,
-        "create_raw_views",
+        "raw.tables",
         tmp_path / "paused",
         "ingest",
         str(crafted_quarter(tmp_path / "b", "2023Q2")),
