@@ -160,7 +160,7 @@ PLAN: tuple[Step, ...] = (
     _sql("staging/stg_indi", "staging", {"staging.stg_indi": None}),
     _sql("staging/stg_ther", "staging", {"staging.stg_ther": None}),
     _sql("staging/stg_outc", "staging", {"staging.stg_outc": None}),
-    _sql("staging/stg_deleted_cases", "staging", {"staging.stg_deleted_cases": None}),
+    _sql("staging/stg_deleted_cases", "staging", {"staging.stg_deleted_cases": ("caseid",)}),
     # curated: normalisation maps, FDA's de-duplication, the case tables, cross-case duplicate flags
     _python(
         "curated.drug_maps",
