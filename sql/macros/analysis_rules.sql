@@ -11,6 +11,10 @@ create or replace macro pv_is_exposure(role_cod) as
 create or replace macro pv_in_role(role, has_suspect) as
     role = 'any' or has_suspect;
 
+-- What counts as exposed under a role: the count of cases with the drug as a suspect, or in any role.
+create or replace macro pv_role_count(role, suspect_count, any_count) as
+    case when role = 'suspect' then suspect_count else any_count end;
+
 create or replace macro pv_in_comparator(comparator, oncology, breast_cancer) as
     comparator = 'all'
     or (comparator = 'oncology' and oncology)

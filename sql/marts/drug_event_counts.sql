@@ -85,8 +85,7 @@ totals as (
 drug_margins as (
     select
         variants.role, variants.comparator, variants.duplicates, stratum_drugs.drug_level, stratum_drugs.drug,
-        sum(case when variants.role = 'suspect' then stratum_drugs.n_suspect else stratum_drugs.n_any end)
-            as n_drug
+        sum(pv_role_count(variants.role, stratum_drugs.n_suspect, stratum_drugs.n_any)) as n_drug
     from variants
     inner join stratum_drugs using (is_duplicate, oncology, breast_cancer, suspect)
     group by all
@@ -105,8 +104,7 @@ pair_counts as (
     select
         variants.role, variants.comparator, variants.duplicates,
         stratum_pairs.drug_level, stratum_pairs.drug, stratum_pairs.event_level, stratum_pairs.event,
-        sum(case when variants.role = 'suspect' then stratum_pairs.a_suspect else stratum_pairs.a_any end)
-            as a
+        sum(pv_role_count(variants.role, stratum_pairs.a_suspect, stratum_pairs.a_any)) as a
     from variants
     inner join stratum_pairs using (is_duplicate, oncology, breast_cancer, suspect)
     group by all

@@ -73,8 +73,7 @@ pair_changes as (
     select
         variants.role, variants.comparator, variants.duplicates,
         stratum_pairs.drug_level, stratum_pairs.drug, stratum_pairs.event, stratum_pairs.changed_at,
-        sum(case when variants.role = 'suspect' then stratum_pairs.a_suspect else stratum_pairs.a_any end)
-            as a
+        sum(pv_role_count(variants.role, stratum_pairs.a_suspect, stratum_pairs.a_any)) as a
     from variants
     inner join stratum_pairs using (is_duplicate, oncology, breast_cancer, suspect)
     group by all
@@ -102,8 +101,7 @@ drug_changes as (
     select
         variants.role, variants.comparator, variants.duplicates,
         stratum_drugs.drug_level, stratum_drugs.drug, stratum_drugs.changed_at,
-        sum(case when variants.role = 'suspect' then stratum_drugs.n_suspect else stratum_drugs.n_any end)
-            as n_drug
+        sum(pv_role_count(variants.role, stratum_drugs.n_suspect, stratum_drugs.n_any)) as n_drug
     from variants
     inner join stratum_drugs using (is_duplicate, oncology, breast_cancer, suspect)
     group by all
