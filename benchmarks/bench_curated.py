@@ -17,6 +17,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from pv.resources import vocab_dir
+
 REPO = Path(__file__).resolve().parent.parent
 QUARTER = "2024Q1"
 
@@ -107,7 +109,7 @@ def _target_accuracy(truth_csv: Path) -> dict[str, int]:
 
     from pv.normalize import drug_names
 
-    classes = pd.read_csv(REPO / "data" / "vocab" / "ingredient_classes.csv")
+    classes = pd.read_csv(vocab_dir() / "ingredient_classes.csv")
     target_ingredients = set(classes.loc[classes["class"] != "none", "ingredient"])
     truth = pd.read_csv(truth_csv, keep_default_na=False)
     ours = drug_names(truth["drugname"].replace("", None), truth["prod_ai"].replace("", None))

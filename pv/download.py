@@ -25,7 +25,7 @@ from email.message import Message
 from pathlib import Path
 from typing import BinaryIO, Literal, TypedDict, Unpack
 
-from pv import __version__
+from pv import __version__, resources
 from pv.errors import UserError
 from pv.quarters import Quarter, quarter_from_name
 
@@ -85,11 +85,11 @@ class DownloadOptions(TypedDict, total=False):
 
 
 def manifest_path() -> Path:
-    """``$PV_MANIFEST``, else the repository's manifest (``pv/../data``), never relative to the cwd."""
+    """``$PV_MANIFEST``, else the manifest shipped with pv (``pv/data``), never relative to the cwd."""
     override = os.environ.get("PV_MANIFEST")
     if override:
         return Path(override)
-    return Path(__file__).resolve().parent.parent / "data" / "faers_zip_manifest.csv"
+    return resources.data_dir() / "faers_zip_manifest.csv"
 
 
 def load_manifest(path: Path | None = None) -> dict[Quarter, ManifestEntry]:

@@ -1,7 +1,7 @@
-"""Where the files that ship with pv live: the SQL models and the reviewed vocabularies.
+"""Where the files that ship with pv live: the SQL models and the reviewed data, inside the package.
 
-One place resolves them, so the pipeline finds them the same way in the repository and in an installed
-package.
+``pv/sql/`` and ``pv/data/`` are package data (pyproject.toml), so an installed pv finds them exactly as a
+checkout does; nothing is resolved against the working directory or the repository.
 """
 
 from __future__ import annotations
@@ -10,17 +10,17 @@ import csv
 from functools import cache
 from pathlib import Path
 
-REPOSITORY = Path(__file__).resolve().parent.parent
+PACKAGE = Path(__file__).resolve().parent
 
 
 def sql_dir() -> Path:
-    """The SQL models, one per file (``sql/<layer>/<name>.sql``)."""
-    return REPOSITORY / "sql"
+    """The SQL models, one per file (``pv/sql/<layer>/<name>.sql``)."""
+    return PACKAGE / "sql"
 
 
 def data_dir() -> Path:
     """Reviewed data: FDA's manifest and row totals, and the vocabularies (``vocab/``)."""
-    return REPOSITORY / "data"
+    return PACKAGE / "data"
 
 
 def vocab_dir() -> Path:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+from pv.resources import sql_dir
+
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
 
@@ -22,7 +22,7 @@ def literal(value: object) -> str:
 
 def render(name: str, **params: object) -> str:
     """The SQL of ``sql/<name>.sql`` with ``{{ param }}`` replaced by literals (``ident_*`` verbatim)."""
-    text = (SQL_DIR / f"{name}.sql").read_text()
+    text = (sql_dir() / f"{name}.sql").read_text()
 
     def substitute(match: re.Match[str]) -> str:
         key = match.group(1)

@@ -99,7 +99,7 @@ def setup(fda_server: FDAServer, tmp_path: Path) -> Setup:
 
 def test_real_manifest_lists_all_90_quarters() -> None:
     manifest = load_manifest()
-    assert manifest_path() == Path(__file__).resolve().parent.parent / "data" / "faers_zip_manifest.csv"
+    assert manifest_path() == Path(__file__).resolve().parent.parent / "pv/data/faers_zip_manifest.csv"
     assert len(manifest) == 90
     assert min(manifest) == Quarter(2004, 1) and max(manifest) == Quarter(2026, 2)
     first = manifest[Quarter(2004, 1)]

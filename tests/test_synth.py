@@ -12,6 +12,7 @@ import pytest
 
 from pv.errors import UserError
 from pv.quarters import Quarter, quarter_range
+from pv.resources import vocab_dir
 from pv.schema import TABLES, fda_header
 from pv.synth import generate
 from pv.synth.text import member_name
@@ -517,7 +518,7 @@ def test_background_pairs_avoid_dm_terms_planted_events_and_targets(recent) -> N
     rows = read_csv(gt / "background_associations.csv")
     dm_terms = {
         r["term"].lower()
-        for r in read_csv(REPO / "data" / "vocab" / "event_groups.csv")
+        for r in read_csv(vocab_dir() / "event_groups.csv")
         if r["group"].startswith("dm_") or r["group"] == "myopathy_sensitivity"
     }
     planted_events = {r["event"] for r in read_csv(gt / "associations.csv")}

@@ -52,7 +52,6 @@ import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import NamedTuple
 
 import duckdb
@@ -63,8 +62,9 @@ from rapidfuzz.distance import OSA
 
 # The target classes (data/vocab/headline_targets.csv), re-exported for the case series.
 from pv.counts import TARGET_CLASSES as TARGET_CLASSES
+from pv.resources import vocab_dir
 
-VOCAB_DIR = Path(__file__).resolve().parents[2] / "data" / "vocab"
+VOCAB_DIR = vocab_dir()
 
 METHODS = ("exact", "rule", "fuzzy", "none")
 COLUMNS = (

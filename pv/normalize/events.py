@@ -39,8 +39,9 @@ import pyarrow as pa
 
 from pv.errors import UserError
 from pv.normalize.meddra import MeddraRelease
+from pv.resources import vocab_dir
 
-VOCAB_DIR = Path(__file__).resolve().parents[2] / "data" / "vocab"
+VOCAB_DIR = vocab_dir()
 
 # Narrow ⊂ broad (vocabulary.md §6.1 "dm_broad: everything in dm_narrow, plus …"; §6.3 breast cancer is
 # oncology). Applied after matching, so a CSV edit cannot break the nesting.

@@ -5,26 +5,25 @@
 -- 1. The headline: dermatomyositis (narrow) x taxanes and anti-HER2 agents, default variant.
 select drug, drug_level, a, prr, prr_lower, ror, ror_lower, ic, ic025, ebgm, eb05,
        signal_evans, signal_ror, signal_ic, signal_ebgm
-from signals
+from marts.headline
 where event = 'dm_narrow' and role = 'suspect' and comparator = 'all' and duplicates = 'without'
-    and (drug_level = 'class' or drug in (select ingredient from vocab.ingredient_classes where class <> 'none'))
 order by ic025 desc;
 
 -- 2. Does the signal hold among cancer patients? The same pair across comparators.
 select comparator, duplicates, a, prr, prr_lower, ic, ic025
-from signals
+from marts.signals
 where drug = 'docetaxel' and event = 'dm_broad' and role = 'suspect'
 order by comparator, duplicates;
 
 -- 3. How the evidence built up, quarter by quarter.
 select quarter, a, ic, ic025, ic975, signal_ic
-from signal_history
+from marts.signal_history
 where drug = 'taxane' and event = 'dm_narrow' and role = 'suspect' and comparator = 'all' and duplicates = 'without'
 order by quarter;
 
 -- 4. The strongest dermatomyositis signals of any drug (positive controls such as checkpoint inhibitors).
 select drug, a, ic, ic025, eb05
-from signals
+from marts.signals
 where event = 'dm_broad' and drug_level = 'ingredient' and role = 'suspect' and comparator = 'all'
     and duplicates = 'without' and a >= 3
 order by ic025 desc
