@@ -1,7 +1,7 @@
 """The build plan: every step of the database build in order, what it writes and the grain of each output.
 
 One ordered tuple of same-shaped steps run by one loop (as sqlglot runs its optimizer rules): a step is a SQL
-model (``sql/<layer>/<name>.sql``, run as rendered) or a named Python step, and declares its layer, its
+model (``pv/sql/<layer>/<name>.sql``, run as rendered) or a named Python step, and declares its layer, its
 schema-qualified outputs and the grain (key columns) of each. This is the only place that knows the build
 order; ``pv build --list`` prints it, ``pv build --from STEP`` re-runs it from a step on a copy of the
 database, and a flow can run it layer by layer (:func:`steps_for_layer`, :func:`run_plan`).
@@ -62,7 +62,7 @@ class Step:
 
     @property
     def kind(self) -> str:
-        return f"sql/{self.model}.sql" if self.model else "python"
+        return f"pv/sql/{self.model}.sql" if self.model else "python"
 
 
 def _sql(

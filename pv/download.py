@@ -2,7 +2,7 @@
 
 FDA's server drops long transfers, has moved its download URLs before and can replace a zip in place
 (faers_format.md §1, §8b). So every download resumes where it stopped, retries transient failures, and only
-appears under its final name once its size and SHA-256 match ``data/faers_zip_manifest.csv``.
+appears under its final name once its size and SHA-256 match ``pv/data/faers_zip_manifest.csv``.
 """
 
 from __future__ import annotations

@@ -277,7 +277,7 @@ RULE_EVIDENCE: dict[str, str] = {
     "signal_ebgm": _finite("eb05") + " and ebgm_status = 'ok'",
 }
 # Each analysis variant's population, counted from the curated tables alone (independently of marts), by
-# the same rules (sql/macros/analysis_rules.sql).
+# the same rules (pv/sql/macros/analysis_rules.sql).
 _VARIANT_POPULATIONS = """
 with cases as (
     select

@@ -21,13 +21,13 @@ def literal(value: object) -> str:
 
 
 def render(name: str, **params: object) -> str:
-    """The SQL of ``sql/<name>.sql`` with ``{{ param }}`` replaced by literals (``ident_*`` verbatim)."""
+    """The SQL of ``pv/sql/<name>.sql`` with ``{{ param }}`` replaced by literals (``ident_*`` verbatim)."""
     text = (sql_dir() / f"{name}.sql").read_text()
 
     def substitute(match: re.Match[str]) -> str:
         key = match.group(1)
         if key not in params:
-            raise KeyError(f"sql/{name}.sql needs parameter {key!r}")
+            raise KeyError(f"pv/sql/{name}.sql needs parameter {key!r}")
         value = params[key]
         return str(value) if key.startswith("ident_") else literal(value)
 

@@ -2,8 +2,8 @@
 
 A drug name that is not recognised silently moves a case into the background of a disproportionality
 analysis, so every name gets an answer and a stated method. The reviewed vocabularies are CSV files in
-``data/vocab/`` (``drug_dictionary.csv``, ``ingredient_classes.csv``, ``drug_negatives.csv``,
-``drug_nda.csv``, ``drug_cleaning.csv``, ``drug_biologic_suffixes.csv``; see ``data/vocab/README.md``);
+``pv/data/vocab/`` (``drug_dictionary.csv``, ``ingredient_classes.csv``, ``drug_negatives.csv``,
+``drug_nda.csv``, ``drug_cleaning.csv``, ``drug_biologic_suffixes.csv``; see ``pv/data/vocab/README.md``);
 this module holds the rules.
 
 Order of evidence per (drugname, prod_ai, nda_num) triple (vocabulary.md §4):
@@ -60,7 +60,7 @@ import pyarrow as pa
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
-# The target classes (data/vocab/headline_targets.csv), re-exported for the case series.
+# The target classes (pv/data/vocab/headline_targets.csv), re-exported for the case series.
 from pv.counts import TARGET_CLASSES as TARGET_CLASSES
 from pv.resources import vocab_dir
 

@@ -3,8 +3,8 @@
 FAERS carries PT *text* only, in several spellings (sentence case, legacy upper case, ``^`` for an
 apostrophe, US spelling, LLTs and renamed terms; vocabulary.md §6.2). Everything here works on that text
 alone, because MedDRA is licensed (§7); a user's own release (:mod:`pv.normalize.meddra`) adds LLT → PT
-mapping, codes and the primary-SOC hierarchy. The reviewed vocabularies are CSV files in ``data/vocab/``
-(documented in ``data/vocab/README.md``); nothing clinical is hard-coded here.
+mapping, codes and the primary-SOC hierarchy. The reviewed vocabularies are CSV files in ``pv/data/vocab/``
+(documented in ``pv/data/vocab/README.md``); nothing clinical is hard-coded here.
 
 How a raw term becomes a PT (first rule that applies):
 
@@ -139,7 +139,7 @@ def _compact(key: str) -> str:
 
 
 # ----------------------------------------------------------------------------------------------------
-# Vocabulary (data/vocab/*.csv)
+# Vocabulary (pv/data/vocab/*.csv)
 
 
 class _KeyIndex(Generic[V]):

@@ -1,5 +1,5 @@
 -- The analysis rules every counting model and check shares, defined once as DuckDB macros. The variant
--- names themselves are the reviewed list vocab.analysis_variants (data/vocab/analysis_variants.csv).
+-- names themselves are the reviewed list vocab.analysis_variants (pv/data/vocab/analysis_variants.csv).
 
 -- An exposure is a drug in any role but DN, "drug not administered" (2024Q4 on; statistics.md §1).
 create or replace macro pv_is_exposure(role_cod) as

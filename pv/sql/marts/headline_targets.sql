@@ -1,5 +1,5 @@
 -- marts.headline_targets: the drugs and events of the headline question, from the reviewed list
--- vocab.headline_targets (data/vocab/headline_targets.csv): every ingredient of a target class and the
+-- vocab.headline_targets (pv/data/vocab/headline_targets.csv): every ingredient of a target class and the
 -- class itself (kind = 'drug'), and the event groups (kind = 'event'). Counting models keep these pairs
 -- even when a = 0, and marts.headline shows them.
 create or replace view marts.headline_targets as

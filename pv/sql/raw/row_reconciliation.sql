@@ -1,5 +1,5 @@
 -- Loaded rows per quarter and table against FDA's published totals, where FDA's statistics are at hand
--- (data/fda_official_row_totals.csv: 2025Q2, 2025Q4). FDA allows totals to differ from the files by <0.05%
+-- (pv/data/fda_official_row_totals.csv: 2025Q2, 2025Q4). FDA allows totals to differ from the files by <0.05%
 -- for 2012Q4-2017Q3 (FAQ #42-43); a partial extract shows as its share of the quarter.
 create or replace view raw.row_reconciliation as
 with official as (
