@@ -200,7 +200,6 @@ PAUSED = textwrap.dedent(
         return result
     build.run_step = paused
     from pv.cli import main
-from pv.resources import sql_dir
     sys.exit(main(sys.argv[3:]))
     """
 )
