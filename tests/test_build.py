@@ -52,6 +52,8 @@ def test_build_list_prints_every_step_with_outputs_and_grain(capsys):
     assert len(printed.splitlines()) == len(PLAN) + 1
     assert "marts.headline    " in printed
     assert "marts.signals (drug_level, drug, event_level, event, role, comparator, duplicates)" in printed
+    assert main(["build", "--from", "signals", "--db", "none.duckdb", "--lake", "none"]) == 2
+    assert capsys.readouterr().err.startswith("pv: error: signals: no such build step; `pv build --list`")
 
 
 def test_every_declared_grain_holds_on_a_generated_database(generated):
