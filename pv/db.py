@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 
 from pv.lake import LAKE_TABLES, table_glob
-from pv.schema import COLUMNS
+from pv.schema import COLUMNS, TABLES, UNIQUE_KEYS
 from pv.sqlfiles import literal, render
 
 # Columns of the bookkeeping tables, for empty views before anything is ingested.
@@ -50,6 +50,21 @@ BOOKKEEPING_COLUMNS: dict[str, dict[str, str]] = {
         "lines_rejected": "bigint",
         "ingested_at": "timestamp with time zone",
         "pipeline_version": "varchar",
+        "lines_decoded_fallback": "bigint",
+        "nul_bytes_removed": "bigint",
+        "lone_cr_removed": "bigint",
+        "control_chars_kept": "bigint",
+        "duplicate_rows": "bigint",
+        "repeated_key_rows": "bigint",
+    },
+    "decoding": {
+        "quarter": "varchar",
+        "table_name": "varchar",
+        "source_file": "varchar",
+        "line_no": "bigint",
+        "raw_bytes": "blob",
+        "decoded_text": "varchar",
+        "rule": "varchar",
     },
 }
 
@@ -75,6 +90,28 @@ def create_raw_views(con: duckdb.DuckDBPyConnection, lake: Path, snapshot: bool 
         else:
             columns = ", ".join(f"null::{kind} as {name}" for name, kind in table_columns(table).items())
             con.execute(f"create or replace view raw.{table} as select {columns} where false")
+    create_key_anomalies(con)
+
+
+def create_key_anomalies(con: duckdb.DuckDBPyConnection) -> None:
+    """``raw.key_anomalies``: every key occurring on several rows of one quarter's table (``UNIQUE_KEYS``)."""
+    branches = []
+    for table in TABLES:
+        key = UNIQUE_KEYS[table]
+        branches.append(
+            render(
+                "raw/key_anomalies",
+                table_name=table,
+                key_columns=", ".join(key),
+                ident_table=table,
+                ident_key=", ".join(f'"{column}"' for column in key),
+                ident_key_value=" || ', ' || ".join(
+                    f"'{column}=' || coalesce(\"{column}\", '')" for column in key
+                ),
+                ident_row=", ".join(f'"{column}"' for column in COLUMNS[table]),
+            )
+        )
+    con.execute("create or replace view raw.key_anomalies as\n" + "\nunion all\n".join(branches))
 
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"

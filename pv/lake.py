@@ -1,7 +1,7 @@
 """The Parquet lake: the durable store, one folder per quarter, replaced atomically.
 
 Layout: ``<lake>/quarter=2023Q1/<table>/part-*.parquet`` for the seven FAERS tables plus
-``deleted_cases``, ``rejects`` and ``ingest_log``. A quarter is written in full under
+``deleted_cases``, ``rejects``, ``ingest_log`` and ``decoding``. A quarter is written in full under
 ``<lake>/.staging/`` and swapped into place with one rename, so a failed or killed ingest leaves the
 previous state of that quarter intact and readable.
 """
@@ -23,7 +23,7 @@ from pv.errors import UserError
 from pv.quarters import Quarter
 from pv.schema import TABLES
 
-BOOKKEEPING_TABLES: tuple[str, ...] = ("deleted_cases", "rejects", "ingest_log")
+BOOKKEEPING_TABLES: tuple[str, ...] = ("deleted_cases", "rejects", "ingest_log", "decoding")
 LAKE_TABLES: tuple[str, ...] = TABLES + BOOKKEEPING_TABLES
 _STAGING = ".staging"
 _RENAME_EXCHANGE = 2

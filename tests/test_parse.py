@@ -11,9 +11,38 @@ import pytest
 from pv import parse
 from pv.errors import UserError
 from pv.parse import count_blank_lines, map_header, parse_table_file, profile_file, profile_stream
+from pv.quarters import Quarter
+from pv.schema import fda_header
 
 FAERS = Path(__file__).parent / "fixtures" / "faers"
 QUIRKS = Path(__file__).parent / "fixtures" / "quirks"
+
+LEGACY_DEMO_COLUMNS = fda_header("demo", Quarter(2012, 1))
+LEGACY_DEMO_HEADER = "$".join(LEGACY_DEMO_COLUMNS)
+# DEMO12Q1 line 105917 as FDBS quotes it (faers_format.md §2), but for mfr_num.
+_DEMO12Q1_RECORD = {
+    "CASE": "8401177",
+    "I_F_COD": "I",
+    "EVENT_DT": "20120126",
+    "MFR_DT": "20120206",
+    "FDA_DT": "20120210",
+    "REPT_COD": "EXP",
+    "MFR_NUM": "US-CUBIST-E2B0000000100",
+    "MFR_SNDR": "CUBIST PHARMACEUTICALS, INC.",
+    "AGE": "85",
+    "AGE_COD": "YR",
+    "GNDR_COD": "M",
+    "E_SUB": "Y",
+    "REPT_DT": "20120210",
+    "OCCP_COD": "PH",
+    "REPORTER_COUNTRY": "JAPAN",
+}
+
+
+def _legacy_demo(isr: str, **values: str) -> str:
+    """One legacy DEMO data line (ending in the legacy stray '$'); keyword names are header columns."""
+    record = _DEMO12Q1_RECORD | {"ISR": isr, "IMAGE": f"{isr}-9"} | {k.upper(): v for k, v in values.items()}
+    return "$".join(record.get(column, "") for column in LEGACY_DEMO_COLUMNS) + "$"
 
 
 @pytest.fixture
@@ -38,7 +67,7 @@ def test_profile_counts_lines_blank_lines_and_encoding():
     assert profile.encoding == "utf-8"
     assert profile.header == "primaryid$pt"
     assert profile.bytes == len(data)
-    assert profile_stream(io.BytesIO(b"isr$pt\n1$R\xe9SH\n")).encoding == "latin-1"
+    assert profile_stream(io.BytesIO(b"isr$pt\n1$R\xe9SH\n")).encoding == "utf-8|windows-1252"
 
 
 @pytest.mark.parametrize("chunk", [1, 2, 3, 5, 7])
@@ -138,7 +167,10 @@ def test_stray_dollar_and_embedded_newline_in_legacy_demo(con, tmp_path):
 def test_run_on_line_del_byte_and_latin1_in_legacy_drug(con, tmp_path):
     """DRUG11Q2-style run-on line (two records glued), a DEL byte (DRUG11Q4) and a Latin-1 byte."""
     result, rows = _parse(con, QUIRKS / "2011q2/DRUG11Q2.TXT", "drug", "2011Q2", tmp_path)
-    assert result.encoding == "latin-1"
+    assert result.encoding == "utf-8|windows-1252"
+    assert [(line.line_no, line.raw, line.rule) for line in result.decoded] == [
+        (5, b"9000004$1000000005$C$CAF\xc9 EXTRACT$1$ORAL$$Y$U$$$020702$", "windows-1252")
+    ]
     assert (result.rows_direct, result.rows_from_repairs, result.lines_repaired, result.lines_rejected) == (
         3,
         2,
@@ -195,7 +227,7 @@ def test_extra_empty_fields_are_never_dropped_silently(con, tmp_path):
     """DuckDB 2.0 drops trailing empty fields beyond the schema without a reject, even in strict mode.
 
     A stray '$' in mfr_num followed by empty last fields would then load shifted by one column; the
-    loader takes such lines back out and repairs or rejects them.
+    loader takes such lines back out and repairs them where FDA published that defect, else rejects them.
     """
     header = (
         "primaryid$caseid$caseversion$i_f_code$event_dt$mfr_dt$init_fda_dt$fda_dt$rept_cod$mfr_num$mfr_sndr"
@@ -209,12 +241,34 @@ def test_extra_empty_fields_are_never_dropped_silently(con, tmp_path):
     path = tmp_path / "DEMO23Q1.txt"
     path.write_text("\n".join(lines) + "\n")
     result, rows = _parse(con, path, "demo", "2023Q1", tmp_path / "out")
-    assert (result.rows_direct, result.rows_from_repairs, result.lines_repaired) == (1, 1, 1)
-    assert [(r.line_no, r.raw_line) for r in result.rejects] == [(4, "103$12$1$I$$$$20230101$EXP$US-B-2$$$")]
+    assert (result.rows_direct, result.rows_from_repairs, result.lines_repaired) == (1, 0, 0)
+    assert [(r.line_no, r.raw_line, r.reason) for r in result.rejects] == [
+        (3, lines[2], "EXTRA EMPTY FIELDS: 12 fields, header has 11"),
+        (4, lines[3], "EXTRA EMPTY FIELDS: 13 fields, header has 11"),
+    ]
+    assert list(rows["primaryid"]) == ["101"]
+
+
+def test_extra_empty_fields_in_demo12q1_are_repaired(con, tmp_path):
+    """The same stray '$' in DEMO12Q1 (legacy, every row ends with '$') is the documented defect."""
+    after_mfr_num = LEGACY_DEMO_COLUMNS[LEGACY_DEMO_COLUMNS.index("MFR_NUM") + 1 :]
+    lines = [
+        LEGACY_DEMO_HEADER,
+        _legacy_demo("8129731"),
+        _legacy_demo("8129732", mfr_num="JP-CUBIST-$E2B0000000182", **dict.fromkeys(after_mfr_num, "")),
+    ]
+    path = tmp_path / "DEMO12Q1.TXT"
+    path.write_text("\n".join(lines) + "\n")
+    result, rows = _parse(con, path, "demo", "2012Q1", tmp_path / "out")
+    assert (result.rows_direct, result.rows_from_repairs, result.lines_repaired, result.rejects) == (
+        1,
+        1,
+        1,
+        [],
+    )
     by_id = rows.set_index("primaryid")
-    assert by_id.loc["102", "mfr_num"] == "JP-CUBIST-$E2B0000000182"
-    assert by_id.loc["102"].isna()["mfr_sndr"]
-    assert sorted(rows["primaryid"]) == ["101", "102"]
+    assert by_id.loc["8129732", "mfr_num"] == "JP-CUBIST-$E2B0000000182"
+    assert by_id.loc["8129732"].isna()["mfr_sndr"]
 
 
 def test_lines_with_many_fields_spans_chunks(monkeypatch, tmp_path):
