@@ -5,7 +5,9 @@ Run: ``.venv/bin/python benchmarks/bench_signals.py [--quarters 2015Q1..2024Q4] 
 Generates the quarters (unless kept), ingests them without the curated layer, then builds the database in
 a child process — curated layer (normalisation, de-duplication, case tables) and signals (2x2 counts for
 every pair, variant and level; PRR/ROR/IC with intervals; GPS priors and EBGM/EB05/EB95; history) timed
-separately — and reports its peak RSS. Finally times the headline ``pv signals`` query on the result.
+separately — and reports its peak RSS. The signals step includes the history inputs (version lifetimes,
+the content of versions later replaced, per-quarter duplicate flags) and the integrity checks. Finally
+times the headline ``pv signals`` query on the result.
 """
 
 from __future__ import annotations
@@ -42,7 +44,10 @@ with duckdb.connect(str(work / "pv.duckdb")) as con:
     timings["signals"] = time.perf_counter() - started
     sizes = {table: con.sql(f"select count(*) from {table}").fetchall()[0][0]
              for table in ("curated.cases", "curated.case_drugs", "curated.case_events",
-                           "marts.drug_event_counts", "signals", "signal_history")}
+                           "marts.drug_event_counts", "signals", "signal_history",
+                           "marts.analysis_cases", "marts.history_versions",
+                           "marts.duplicate_flags_by_quarter")}
+    sizes["prior"] = con.sql("select status from gps_priors").fetchall()[0][0]
 print(json.dumps({"timings": timings, "sizes": sizes,
                   "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
@@ -105,8 +110,11 @@ def main() -> int:
     print(f"| curated layer (normalisation, de-duplication, case tables) | {steps['curated']:.0f} |")
     print(
         f"| signals: {sizes['marts.drug_event_counts']:,} 2x2 tables (all pairs x 12 variants x 4 levels), "
-        f"PRR/ROR/IC + CIs, GPS priors, EBGM/EB05/EB95, {sizes['signal_history']:,} history rows "
-        f"| {steps['signals']:.0f} |"
+        f"PRR/ROR/IC + CIs, GPS prior ({sizes['prior']}), EBGM/EB05/EB95, "
+        f"{sizes['signal_history']:,} history rows from {sizes['marts.analysis_cases']:,} version "
+        f"contributions ({sizes['marts.history_versions']:,} versions later replaced; "
+        f"{sizes['marts.duplicate_flags_by_quarter']:,} per-quarter duplicate flags), every stored number "
+        f"checked | {steps['signals']:.0f} |"
     )
     print(f"peak RSS of the build: {build['peak_mib']:,.0f} MiB")
     print(

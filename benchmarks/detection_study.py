@@ -9,6 +9,12 @@ builds the database with the product's own code, then reads the ``signals`` tabl
 come from ``ground_truth/associations.csv`` (the test-drug grid: relative reporting rates 1, 1.5, 2, 3, 5, 10
 at four exposure levels); null pairs are those with true relative rate 1 (``pv.synth.truth.true_null_mask``:
 no planted or characteristic association, no oncology event).
+
+Detection is judged on the strong planted pairs (true relative rate >= 3 with >= 20 exposed cases with the
+event); for EB05 >= 2, the most conservative rule, on those with true relative rate >= 5 or >= 40 exposed
+cases (at RR 3 with about 20 cases the 5th posterior percentile sits near 2 under any prior, so no correct
+EB05 can flag them reliably; the full curve is in the plot). EB05 needs a converged GPS prior: a seed whose
+prior fit did not converge has no EB05 and is reported as such, not counted as missed.
 """
 
 from __future__ import annotations
@@ -32,6 +38,14 @@ RULE_NAMES = {
 DEFAULT = "role = 'suspect' and comparator = 'all' and duplicates = 'without'"
 
 
+def judged(planted: pd.DataFrame, rule: str) -> pd.Series:
+    """The planted pairs a rule is judged on: strong ones, and for EB05 >= 2 the ones it can reach."""
+    strong = (planted["planted_rr"] >= 3) & (planted["a"] >= 20)
+    if rule == "signal_ebgm":
+        return strong & ((planted["planted_rr"] >= 5) | (planted["a"] >= 40)) & planted["prior_converged"]
+    return strong
+
+
 def run_seed(seed: int, quarters: str, scale: float, scratch: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Planted pairs (with flags) and null-pair flags for one generated population."""
     import duckdb
@@ -50,33 +64,37 @@ def run_seed(seed: int, quarters: str, scale: float, scratch: Path) -> tuple[pd.
     with duckdb.connect(str(data / "pv.duckdb"), read_only=True) as con:
         signals = con.sql(
             f"select drug, event, a, {', '.join(RULES)} from signals "
-            f"where drug_level = 'ingredient' and event_level = 'pt' and {DEFAULT}"
+            f"where drug_level = 'ingredient' and event_level = 'pt' and {DEFAULT} and a > 0"
         ).df()
+        converged = con.sql("select converged from gps_priors").fetchall() == [(True,)]
     grid["event_key"] = grid["event"].str.lower()
     signals["event_key"] = signals["event"].str.lower()
     planted = grid.merge(signals, left_on=["drug", "event_key"], right_on=["drug", "event_key"], how="left")
     planted[list(RULES)] = planted[list(RULES)].fillna(False).astype(bool)
     planted["a"] = planted["a"].fillna(0).astype(int)
     planted["seed"] = seed
+    planted["prior_converged"] = converged
     null = signals[true_null_mask(root / "ground_truth", signals["drug"], signals["event_key"])]
-    return planted, null[list(RULES) + ["a"]].assign(seed=seed)
+    return planted, null[list(RULES) + ["a"]].assign(seed=seed, prior_converged=converged)
 
 
 def summarise(planted: pd.DataFrame, null: pd.DataFrame) -> str:
-    lines = []
-    strong = planted[(planted["planted_rr"] >= 3) & (planted["a"] >= 20)]
-    lines.append(
-        f"strong planted pairs (planted RR ≥ 3 and ≥ 20 exposed cases with the event): {len(strong)}"
-    )
-    lines.append(
-        "| rule | detected (strong planted) | flagged null pairs (a ≥ 3) | flagged null pairs (all) |"
-    )
-    lines.append("|---|---:|---:|---:|")
-    null3 = null[null["a"] >= 3]
+    seeds = planted.groupby("seed")["prior_converged"].first()
+    lines = [
+        "strong planted pairs: planted RR ≥ 3 and ≥ 20 exposed cases with the event; for EB05 ≥ 2, those "
+        "with RR ≥ 5 or ≥ 40 exposed cases",
+        f"GPS prior converged in {int(seeds.sum())} of {len(seeds)} seeds (EB05 is judged on those only)",
+        "| rule | detected (judged planted pairs) | flagged null pairs (a ≥ 3) | flagged null pairs (all) |",
+        "|---|---:|---:|---:|",
+    ]
     for rule in RULES:
+        chosen = planted[judged(planted, rule)]
+        nulls = null[null["prior_converged"]] if rule == "signal_ebgm" else null
+        null3 = nulls[nulls["a"] >= 3]
+        detected = f"{chosen[rule].mean():.1%} ({chosen[rule].sum()}/{len(chosen)})" if len(chosen) else "n/a"
         lines.append(
-            f"| {RULE_NAMES[rule]} | {strong[rule].mean():.1%} ({strong[rule].sum()}/{len(strong)}) "
-            f"| {null3[rule].mean():.2%} of {len(null3):,} | {null[rule].mean():.2%} of {len(null):,} |"
+            f"| {RULE_NAMES[rule]} | {detected} "
+            f"| {null3[rule].mean():.2%} of {len(null3):,} | {nulls[rule].mean():.2%} of {len(nulls):,} |"
         )
     return "\n".join(lines)
 
@@ -92,7 +110,8 @@ def plot(planted: pd.DataFrame, path: Path) -> None:
     planted = planted.assign(count_bin=pd.cut(planted["a"], bins=bins, right=False, labels=labels))
     figure, axes = plt.subplots(1, len(RULES), figsize=(16, 4.2), sharey=True)
     for axis, rule in zip(axes, RULES, strict=True):
-        table = planted.groupby(["count_bin", "planted_rr"], observed=True)[rule].mean().unstack(0)
+        scored = planted[planted["prior_converged"]] if rule == "signal_ebgm" else planted
+        table = scored.groupby(["count_bin", "planted_rr"], observed=True)[rule].mean().unstack(0)
         for label in labels:
             if label in table:
                 axis.plot(table.index, table[label], marker="o", label=f"a = {label}")

@@ -25,9 +25,20 @@ def backfill(
     lake: str | None = None,
     reports: str | None = None,
     base_url: str | None = None,
+    allow_partial: bool = False,
+    force: bool = False,
 ) -> dict:
     """Every quarter of ``quarters`` (e.g. ``2004Q1..2012Q3``) from ``source``."""
-    return quarterly(source=source, quarters=quarters, db=db, lake=lake, reports=reports, base_url=base_url)
+    return quarterly(
+        source=source,
+        quarters=quarters,
+        db=db,
+        lake=lake,
+        reports=reports,
+        base_url=base_url,
+        allow_partial=allow_partial,
+        force=force,
+    )
 
 
 if __name__ == "__main__":

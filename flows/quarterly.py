@@ -6,7 +6,8 @@
 
 All logic lives in ``pv``; this file only wires it into Prefect. Every step is idempotent: quarters
 already in the lake are skipped, each quarter is published atomically, and the database is rebuilt into a
-new file and swapped in, so a re-run after a failure continues where the failed run stopped.
+new file and swapped in whenever it is behind the lake, so a re-run after a failure continues where the
+failed run stopped.
 """
 
 from __future__ import annotations
@@ -44,13 +45,17 @@ def fetch_quarter(quarter: str, downloads: str, base_url: str | None) -> str | N
 
 
 @task
-def ingest_one(source: str, quarter: str, lake: str, work_dir: str) -> dict:
+def ingest_one(
+    source: str, quarter: str, lake: str, work_dir: str, allow_partial: bool = False, force: bool = False
+) -> dict:
     """Stage, check and publish one quarter into the lake (the flow holds the lake's writer lock)."""
     from pv.ingest import ingest_quarter
     from pv.sources import discover
 
     (found,) = discover(Path(source), [Quarter.parse(quarter)])
-    report = ingest_quarter(found, Path(lake), Path(work_dir), download.load_manifest())
+    report = ingest_quarter(
+        found, Path(lake), Path(work_dir), download.load_manifest(), allow_partial=allow_partial, force=force
+    )
     return {
         "quarter": quarter,
         "rows": report.rows,
@@ -58,6 +63,7 @@ def ingest_one(source: str, quarter: str, lake: str, work_dir: str) -> dict:
         "lines_rejected": report.rejects,
         "deleted_caseids": report.deleted_cases,
         "zip": report.manifest_status,
+        "partial": report.partial,
     }
 
 
@@ -105,9 +111,13 @@ def quarterly(
     lake: str | None = None,
     reports: str | None = None,
     base_url: str | None = None,
+    allow_partial: bool = False,
+    force: bool = False,
 ) -> dict:
-    """Ingest the quarters the lake lacks (or the ones given), rebuild, score and report."""
-    from pv.ingest import pending_quarters
+    """Ingest the quarters the lake lacks (or the ones given), rebuild when the database is behind the
+    lake, score and report."""
+    from pv.db import lake_lag, refuse_another_lake
+    from pv.ingest import check_sources, clear_leftovers, pending_quarters
     from pv.lake import writer_lock
 
     db = db or str(config.default_db())
@@ -115,20 +125,28 @@ def quarterly(
     reports = reports or str(config.data_dir() / "reports")
     work_dir = str(config.default_work_dir())
     with writer_lock(lake_path):
-        wanted = pending_quarters(source, lake_path, quarter_range(quarters) if quarters else None)
+        clear_leftovers(Path(db), Path(work_dir))
+        refuse_another_lake(Path(db), lake_path)  # before the lake changes
+        wanted = pending_quarters(
+            source, lake_path, quarter_range(quarters) if quarters is not None else None
+        )
         print(f"quarters to ingest: {', '.join(map(str, wanted)) or 'none'}")
         if str(source).lower() == "fda":
             zips = [fetch_quarter.submit(str(q), str(config.default_downloads()), base_url) for q in wanted]
             sources = [(q, future.result()) for q, future in zip(wanted, zips, strict=True)]
         else:
+            check_sources(source, wanted, lake_path, allow_partial, force)  # refuse before any is loaded
             sources = [(q, source) for q in wanted]
         loads = [
-            ingest_one.submit(path, str(q), str(lake_path), work_dir)
+            ingest_one.submit(path, str(q), str(lake_path), work_dir, allow_partial, force)
             for q, path in sources
             if path is not None
         ]
         ingested = [future.result() for future in loads]
-        if ingested or not Path(db).exists():
+        behind = lake_lag(Path(db), lake_path)
+        if behind and not ingested:
+            print(f"{db} is behind the lake ({'; '.join(behind)}): rebuilding it")
+        if ingested or behind or not Path(db).exists():
             rebuild_database(db, str(lake_path))
     published = publish_report(db, reports)
     return {"ingested": ingested, **published, "database": db}
@@ -144,7 +162,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reports")
     parser.add_argument("--base-url")
     parser.add_argument("--dask", action="store_true", help="run quarter tasks on a local Dask cluster")
+    parser.add_argument("--allow-partial", action="store_true", help="load quarters incomplete for their era")
+    parser.add_argument(
+        "--force", action="store_true", help="replace stored quarters by less complete copies"
+    )
     args = parser.parse_args(argv)
+    try:
+        if args.quarters is not None:
+            quarter_range(args.quarters)  # a bad or empty --quarters fails before Prefect starts
+    except UserError as error:
+        print(f"pv: error: {error}", file=sys.stderr)
+        return 2
     parameters = {
         "source": args.source,
         "quarters": args.quarters,
@@ -152,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         "lake": args.lake,
         "reports": args.reports,
         "base_url": args.base_url,
+        "allow_partial": args.allow_partial,
+        "force": args.force,
     }
     if args.command == "serve":
         quarterly.serve(name="quarterly", cron=QUARTERLY_CRON, parameters=parameters, tags=["faers"])

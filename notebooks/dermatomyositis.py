@@ -19,7 +19,12 @@ def _():
     import duckdb
     import marimo as mo
 
+    from pv.db import database_lag
+
     database = Path(os.environ.get("PV_DB", "data/pv.duckdb"))
+    lag = database_lag(database)  # checked before connecting: DuckDB reuses an open file within a process
+    if lag:
+        print(f"warning: {lag}")
     con = duckdb.connect(str(database), read_only=True)
     mo.md(
         f"""
@@ -29,7 +34,7 @@ def _():
         paclitaxel, pertuzumab and trastuzumab. Was it the drugs, or the cancer? Dermatomyositis is often
         paraneoplastic, so every comparison is also made among cancer and breast-cancer reports only.
 
-        Database: `{database}`
+        Database: `{database}`{f"  **Warning: {lag}.**" if lag else ""}
         """
     )
     return Path, con, mo

@@ -41,10 +41,24 @@ def _progress_bar(enabled: bool):
     return update, close
 
 
+def _quarters_option(text: str | None):
+    """``--quarters``: absent means every quarter; given, it must name at least one (``''`` is an error)."""
+    return None if text is None else quarter_range(text)
+
+
+def _warn_if_stale(db: Path) -> None:
+    """One line on stderr when the database is behind the lake it was built from."""
+    from pv.db import database_lag
+
+    lag = database_lag(db)
+    if lag:
+        print(f"pv: warning: {lag}", file=sys.stderr)
+
+
 def _cmd_ingest(args: argparse.Namespace) -> int:
     from pv.ingest import ingest
 
-    quarters = quarter_range(args.quarters) if args.quarters else None
+    quarters = _quarters_option(args.quarters)
     update, close = _progress_bar(not args.quiet)
     try:
         reports = ingest(
@@ -57,6 +71,8 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
             base_url=args.base_url,
             progress=update,
             curate=not args.raw_only,
+            allow_partial=args.allow_partial,
+            force=args.force,
         )
     finally:
         close()
@@ -69,12 +85,13 @@ def _cmd_build(args: argparse.Namespace) -> int:
     import time
 
     from pv.db import build_database
-    from pv.lake import lake_quarters
+    from pv.lake import lake_quarters, writer_lock
 
     if not lake_quarters(args.lake):
         raise UserError(f"{args.lake}: no ingested quarters; run `pv ingest` first")
     started = time.perf_counter()
-    build_database(args.db, args.lake, snapshot=True)
+    with writer_lock(args.lake):
+        build_database(args.db, args.lake)
     print(f"database: {args.db} ({time.perf_counter() - started:.1f} s)")
     return 0
 
@@ -123,6 +140,7 @@ TERMINAL_COLUMNS = (
     "signal_ror",
     "signal_ic",
     "signal_ebgm",
+    "ebgm_status",
 )
 
 
@@ -140,6 +158,7 @@ def _cmd_signals(args: argparse.Namespace) -> int:
         if value:
             variant += f" and {column} = ?"
             params.append(value)
+    _warn_if_stale(args.db)
     with duckdb.connect(str(args.db), read_only=True) as con:
         if not con.sql("select count(*) from duckdb_tables() where table_name = 'signals'").fetchall()[0][0]:
             raise UserError(f"{args.db}: no signals table; run `pv build` first")
@@ -148,6 +167,7 @@ def _cmd_signals(args: argparse.Namespace) -> int:
             "order by event, drug_level desc, drug, role desc, comparator, duplicates desc",
             params,
         ).df()
+        prior = con.sql("select status, reason from gps_priors").fetchall()
     if args.format == "csv":
         frame.to_csv(args.out or sys.stdout, index=False)
     elif args.format == "parquet":
@@ -156,8 +176,11 @@ def _cmd_signals(args: argparse.Namespace) -> int:
         frame.to_parquet(args.out, index=False)
     else:
         if frame.empty:
-            print("no pairs with at least one report for that selection")
+            print("no rows for that selection (a drug no case was exposed to has none)")
             return 0
+        for status, reason in prior:
+            if status != "ok":
+                print(f"EBGM, EB05, EB95 not reported: {status.replace('_', ' ')} ({reason})")
         with_options = {"index": False, "float_format": lambda value: f"{value:.3g}"}
         print(frame[list(TERMINAL_COLUMNS)].to_string(**with_options))
     if args.out:
@@ -170,6 +193,7 @@ def _cmd_cases(args: argparse.Namespace) -> int:
 
     if not args.db.exists():
         raise UserError(f"{args.db}: no database; run `pv ingest` first")
+    _warn_if_stale(args.db)
     return run_cases_command(
         args.db,
         args.drug,
@@ -189,10 +213,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     command = [sys.executable, "-m", "flows.quarterly", args.command_name, "--source", args.source]
     for option in ("quarters", "db", "lake", "reports", "base_url"):
         value = getattr(args, option)
-        if value:
+        if value is not None:
             command += [f"--{option.replace('_', '-')}", str(value)]
-    if args.dask:
-        command.append("--dask")
+    for flag in ("dask", "allow_partial", "force"):
+        if getattr(args, flag):
+            command.append(f"--{flag.replace('_', '-')}")
     repo = Path(__file__).resolve().parent.parent
     return subprocess.run(
         command, cwd=repo, env=os.environ | {"PV_DATA_DIR": str(config.data_dir().resolve())}
@@ -200,8 +225,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    from pv.db import database_lag
     from pv.report import run_report_command
 
+    lag = database_lag(args.db) if args.db.exists() else None
+    if lag and not args.allow_stale:
+        raise UserError(f"{lag} (or pass --allow-stale to report from it anyway)")
+    if lag:
+        print(f"pv: warning: {lag}", file=sys.stderr)
     return run_report_command(args.db, args.out, args.quarter)
 
 
@@ -221,8 +252,12 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _print_reports(reports) -> None:
+    from pv.sources import part_label
+
     for report in reports:
-        missing = f", missing tables: {', '.join(report.missing_tables)}" if report.missing_tables else ""
+        gaps = [part_label(part) for part in report.missing_parts]
+        gaps += [f"{part_label(part)} header only" for part in report.empty_parts]
+        missing = f", partial extract: no {', '.join(gaps)}" if gaps else ""
         print(
             f"{report.quarter}: {report.rows:,} rows loaded, {report.repaired} lines repaired, "
             f"{report.rejects} rejected, {report.deleted_cases:,} deleted caseids, "
@@ -245,6 +280,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         reports=None,
         base_url=None,
         dask=False,
+        # The shipped 2020Q3 extract has no INDI head and no deleted-case list (PROVENANCE.md).
+        allow_partial=True,
+        force=False,
     )
     code = _cmd_run(flow_args)
     if code:
@@ -271,6 +309,19 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _completeness_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-partial",
+        action="store_true",
+        help="load a quarter lacking tables of its era, its deleted-case list, or with a header-only table",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="replace a stored quarter by a copy lacking a table or deleted-case list the stored copy has",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pv", description="FAERS pharmacovigilance signal-detection pipeline"
@@ -289,6 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--base-url", help="FDA download base URL (default FDA's Exports folder)")
     ingest.add_argument("--quiet", action="store_true", help="no progress bar")
     ingest.add_argument("--raw-only", action="store_true", help="skip the curated layer (build it later)")
+    _completeness_options(ingest)
     ingest.set_defaults(run=_cmd_ingest)
 
     build = commands.add_parser("build", help="rebuild the database (raw, staging, curated) from the lake")
@@ -347,12 +399,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--reports", type=Path)
     run.add_argument("--base-url")
     run.add_argument("--dask", action="store_true", help="quarter tasks on a local Dask cluster")
+    _completeness_options(run)
     run.set_defaults(run=_cmd_run)
 
     report = commands.add_parser("report", help="write the HTML/Markdown report with the plots")
     report.add_argument("--db", type=Path, default=config.default_db())
     report.add_argument("--out", type=Path, default=config.data_dir() / "reports")
     report.add_argument("--quarter")
+    report.add_argument(
+        "--allow-stale", action="store_true", help="report even when the database is behind the lake"
+    )
     report.set_defaults(run=_cmd_report)
 
     synth = commands.add_parser("synth", help="write synthetic quarters in FDA's zip format")

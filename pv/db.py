@@ -1,16 +1,26 @@
-"""The DuckDB database: a catalogue of views over the Parquet lake, rebuilt whole and swapped in."""
+"""The DuckDB database: a snapshot of the Parquet lake plus the curated layer, rebuilt whole and swapped in.
+
+It records the lake state it was built from (``meta.build``, ``meta.lake_state``), so that a run can tell
+when the lake moved on (``database_lag``) and a database is never silently behind its lake.
+"""
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 import shutil
-import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
-from pv.lake import LAKE_TABLES, table_glob
+import pv
+from pv.errors import UserError
+from pv.lake import LAKE_TABLES, lake_id, lake_state, table_glob
+from pv.locks import clear_dead, exclusive, owned_id
 from pv.schema import COLUMNS, TABLES, UNIQUE_KEYS
 from pv.sqlfiles import literal, render
 
@@ -151,12 +161,13 @@ def create_staging(con: duckdb.DuckDBPyConnection) -> None:
         run_sql_file(con, name)
 
 
-CASE_MODELS = (
-    "curated/case_versions",
-    "curated/case_drugs",
-    "curated/case_events",
-    "curated/case_indications",
-)
+# The case content models; each is rendered over a list of versions, here the retained one of every case
+# (pv.counts renders them again over the versions past quarters analysed, for the signal history).
+CONTENT_MODELS: dict[str, str] = {
+    "curated/case_drugs": "curated.case_drugs",
+    "curated/case_events": "curated.case_events",
+    "curated/case_indications": "curated.case_indications",
+}
 SUMMARY_MODELS = ("curated/cases", "curated/dedup_summary")
 
 
@@ -175,8 +186,10 @@ def create_curated(con: duckdb.DuckDBPyConnection) -> None:
         "select indi_pt as term from staging.stg_indi",
         meddra=load_meddra(folder) if folder else None,
     )
-    for name in CASE_MODELS:
-        run_sql_file(con, name)
+    run_sql_file(con, "curated/case_versions")
+    run_sql_file(con, "curated/retained_versions")
+    for name, table in CONTENT_MODELS.items():
+        run_sql_file(con, name, ident_table=table, ident_versions="curated.retained_versions")
     flag_cross_case_duplicates(con)
     for name in SUMMARY_MODELS:
         run_sql_file(con, name)
@@ -196,31 +209,192 @@ def memory_limit() -> str:
     return os.environ.get("PV_MEMORY_LIMIT", "4GB")
 
 
+# Write failures that mean "the disk (or the user's quota or file-size limit) is full".
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+_DUCKDB_MAGIC = b"DUCK"
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """A write failed for want of space, quota or file-size limit (DuckDB reports it as an IO, transaction
+    or fatal error depending on where the write was; its message carries the system's reason)."""
+    if isinstance(error, OSError):
+        return error.errno in DISK_FULL_ERRNOS
+    return isinstance(error, duckdb.Error) and any(
+        os.strerror(code) in str(error) for code in DISK_FULL_ERRNOS
+    )
+
+
+def clear_dead_builds(db_path: Path) -> None:
+    """Remove the temporary database, WAL and spill folder that killed builds of ``db_path`` left (only
+    those whose process is gone: the PID is in their name)."""
+    clear_dead(db_path.parent, prefix=f".{db_path.name}.")
+
+
+@contextmanager
+def database_lock(db_path: Path) -> Iterator[None]:
+    """One build of a database at a time (``.<name>.lock`` beside it, holding the builder's PID)."""
+    with exclusive(db_path.with_name(f".{db_path.name}.lock"), f"{db_path}: the database is locked"):
+        yield
+
+
+def _built_from(db_path: Path) -> tuple[str, str] | None:
+    """``(lake path, lake id)`` recorded in an existing database; None if it records none (older pv)."""
+    try:
+        con = duckdb.connect(str(db_path), read_only=True)
+    except duckdb.Error:
+        with open(db_path, "rb") as handle:
+            if handle.read(12)[8:12] == _DUCKDB_MAGIC:
+                return None  # a DuckDB file we cannot open now (another process writes it)
+        raise UserError(f"{db_path}: not a DuckDB database; refusing to replace it") from None
+    with con:
+        try:
+            return con.sql("select lake, lake_id from meta.build").fetchall()[0]
+        except duckdb.CatalogException:
+            return None
+
+
+def refuse_another_lake(db_path: Path, lake: Path) -> None:
+    """Two lakes must not write one database: refuse when ``db_path`` was built from another lake."""
+    if not db_path.exists():
+        return
+    built = _built_from(db_path)
+    if built is not None and built[1] != lake_id(lake):
+        raise UserError(
+            f"{db_path}: built from another lake ({built[0]}), not {lake}; two lakes must not write one "
+            "database: choose another --db, or delete this one"
+        )
+
+
+def _write_meta(con: duckdb.DuckDBPyConnection, lake: Path, curated: bool, signals: bool) -> None:
+    """The lake state the database is built from, read under the caller's lake lock."""
+    con.execute("create schema if not exists meta")
+    con.execute(
+        "create table meta.build as select ? as lake, ? as lake_id, ? as built_at, ? as pipeline_version, "
+        "? as curated, ? as signals",
+        [str(lake.resolve()), lake_id(lake), datetime.now(UTC), pv.__version__, curated, curated and signals],
+    )
+    con.execute(
+        "create table meta.lake_state (quarter varchar, ingest_id varchar, published_at varchar, "
+        "partial boolean, missing varchar[], empty varchar[], source varchar, pipeline_version varchar)"
+    )
+    states = lake_state(lake).values()
+    if states:
+        con.executemany(
+            "insert into meta.lake_state values (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                [
+                    s.quarter,
+                    s.ingest_id,
+                    s.published_at,
+                    s.partial,
+                    list(s.missing),
+                    list(s.empty),
+                    s.source,
+                    s.pipeline_version,
+                ]
+                for s in states
+            ],
+        )
+
+
+def _quarters(names: list[str]) -> str:
+    return ", ".join(names) if len(names) <= 4 else f"{', '.join(names[:3])} and {len(names) - 3} more"
+
+
+def lake_lag(db_path: Path, lake: Path | None = None) -> list[str]:
+    """How the database is behind the lake it was built from (``lake`` or the one it records), as short
+    clauses; empty when it is current or that lake cannot be reached (the database is self-contained)."""
+    if not db_path.exists():
+        return ["there is no database yet"] if lake is not None and lake_state(lake) else []
+    try:
+        con = duckdb.connect(str(db_path), read_only=True)
+    except duckdb.Error:
+        return []
+    with con:
+        try:
+            ((recorded_lake, _),) = con.sql("select lake, lake_id from meta.build").fetchall()
+            stored = dict(con.sql("select quarter, ingest_id from meta.lake_state").fetchall())
+        except duckdb.CatalogException:
+            return ["it records no lake state (built by an older pv)"]
+    lake = lake if lake is not None else Path(recorded_lake)
+    if not lake.is_dir():
+        return []
+    current = {quarter: state.ingest_id for quarter, state in lake_state(lake).items()}
+    added = sorted(set(current) - set(stored))
+    changed = sorted(q for q in set(current) & set(stored) if current[q] != stored[q])
+    removed = sorted(set(stored) - set(current))
+    clauses = []
+    if added:
+        clauses.append(f"{_quarters(added)} published to the lake after it was built")
+    if changed:
+        clauses.append(f"{_quarters(changed)} re-ingested since")
+    if removed:
+        clauses.append(f"{_quarters(removed)} no longer in the lake")
+    return clauses
+
+
+def database_lag(db_path: Path, lake: Path | None = None) -> str | None:
+    """One line saying the database is behind its lake and what to run, or None when it is not."""
+    clauses = lake_lag(db_path, lake)
+    return f"{db_path} is behind the lake ({'; '.join(clauses)}); run `pv build`" if clauses else None
+
+
+def _build_failure(db_path: Path, lake: Path, error: BaseException) -> UserError:
+    problem = str(error).splitlines()[0] if str(error) else type(error).__name__
+    clauses = lake_lag(db_path, lake)
+    state = (
+        f"the lake is ahead of the database ({'; '.join(clauses)})"
+        if clauses
+        else "the database is unchanged"
+    )
+    hint = (
+        "raise PV_MEMORY_LIMIT or free disk space for spilling"
+        if isinstance(error, duckdb.OutOfMemoryException)
+        else "free disk space"
+    )
+    return UserError(
+        f"{db_path}: cannot build the database ({problem}); {state}: {hint}, then run `pv build`"
+    )
+
+
 def build_database(
-    db_path: Path, lake: Path, curated: bool = True, signals: bool = True, snapshot: bool = False
+    db_path: Path, lake: Path, curated: bool = True, signals: bool = True, snapshot: bool = True
 ) -> Path:
     """Write a fresh database file next to ``db_path`` and swap it in with one atomic rename.
 
-    Readers holding the old file keep reading it; nobody ever sees a half-built database.
+    Readers holding the old file keep reading it; nobody ever sees a half-built database. The caller holds
+    the lake's writer lock (the lake must not change during the build); this takes the database's, clears
+    what dead builds left beside it, and refuses a database built from another lake. ``snapshot=False``
+    (raw tables as live views over the lake) is for benchmarks only: such a database follows the lake.
+    A full disk ends in one line saying whether the lake is now ahead of the database.
     """
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = db_path.with_name(f".{db_path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with duckdb.connect(str(temporary)) as con:
-            # DuckDB's default is 80% of RAM; a laptop-size machine needs room for everything else too.
-            con.execute(f"set memory_limit = '{memory_limit()}'")
-            con.execute(f"set temp_directory = '{temporary.parent / (temporary.name + '.spill')}'")
-            con.execute("set preserve_insertion_order = false")
-            create_raw_views(con, lake, snapshot=snapshot)
-            con.execute(render("raw/row_reconciliation", totals_csv=str(OFFICIAL_ROW_TOTALS)))
-            create_staging(con)
-            if curated:
-                create_curated(con)
-                if signals:
-                    create_signals(con)
-        os.replace(temporary, db_path)
-    finally:
-        for leftover in (temporary, temporary.with_name(temporary.name + ".wal")):
-            leftover.unlink(missing_ok=True)
-        shutil.rmtree(temporary.parent / (temporary.name + ".spill"), ignore_errors=True)
+    with database_lock(db_path):
+        clear_dead_builds(db_path)
+        refuse_another_lake(db_path, lake)
+        temporary = db_path.with_name(f".{db_path.name}.{owned_id()}.tmp")
+        spill = temporary.with_name(temporary.name + ".spill")
+        try:
+            with duckdb.connect(str(temporary)) as con:
+                # DuckDB's default is 80% of RAM; a laptop-size machine needs room for everything else too.
+                con.execute(f"set memory_limit = '{memory_limit()}'")
+                con.execute(f"set temp_directory = '{spill}'")
+                con.execute("set preserve_insertion_order = false")
+                _write_meta(con, lake, curated, signals)
+                create_raw_views(con, lake, snapshot=snapshot)
+                con.execute(render("raw/row_reconciliation", totals_csv=str(OFFICIAL_ROW_TOTALS)))
+                create_staging(con)
+                if curated:
+                    create_curated(con)
+                    if signals:
+                        create_signals(con)
+            os.replace(temporary, db_path)
+        except Exception as error:
+            if is_disk_full(error) or isinstance(error, (duckdb.IOException, duckdb.OutOfMemoryException)):
+                raise _build_failure(db_path, lake, error) from None
+            raise
+        finally:
+            for leftover in (temporary, temporary.with_name(temporary.name + ".wal")):
+                leftover.unlink(missing_ok=True)
+            shutil.rmtree(spill, ignore_errors=True)
     return db_path

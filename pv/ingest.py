@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 import uuid
@@ -17,9 +18,17 @@ import duckdb
 
 import pv
 from pv import download
-from pv.db import BOOKKEEPING_COLUMNS, build_database
+from pv.db import (
+    BOOKKEEPING_COLUMNS,
+    DISK_FULL_ERRNOS,
+    build_database,
+    clear_dead_builds,
+    is_disk_full,
+    refuse_another_lake,
+)
 from pv.errors import UserError
-from pv.lake import new_staging_dir, publish, writer_lock
+from pv.lake import QuarterState, new_staging_dir, publish, quarter_state, write_publication, writer_lock
+from pv.locks import clear_dead, owned_id
 from pv.parse import (
     DecodedLine,
     FileProfile,
@@ -32,12 +41,15 @@ from pv.parse import (
 )
 from pv.quarters import Quarter
 from pv.schema import key_problem
-from pv.sources import Member, QuarterSource, discover
+from pv.sources import DELETED_PART, Member, QuarterSource, discover, member_bound, part_label
 
 # Above this share of rejected lines a file is not FAERS data in a known layout: stop, keep the old state.
 MAX_REJECT_FRACTION = 0.01
 MIN_REJECTS_BEFORE_FAILING = 50
 DUCKDB_MEMORY_LIMIT = "1500MB"
+# Free space an ingest needs, estimated from the inflated sizes: the two members being extracted at once
+# (one parsed while the next is extracted), and the quarter's Parquet copy, well under half its text.
+PARQUET_SHARE_OF_TEXT = 0.5
 
 # progress(label, bytes_done_in_this_step, total_bytes_of_quarter)
 Progress = Callable[[str, int, int], None]
@@ -78,7 +90,13 @@ class QuarterReport:
     tables: dict[str, LineAccount] = field(default_factory=dict)
     deleted_cases: int = 0
     missing_tables: list[str] = field(default_factory=list)
+    missing_parts: list[str] = field(default_factory=list)  # tables or the deleted-case list, by era
+    empty_parts: list[str] = field(default_factory=list)  # present with no data row (header only)
     seconds: float = 0.0
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.missing_parts or self.empty_parts)
 
     @property
     def rows(self) -> int:
@@ -131,11 +149,35 @@ def _materialise(member: Member, work_dir: Path) -> tuple[Path, FileProfile]:
             archive.open(member.name) as stream,
             open(target, "wb") as sink,
         ):
-            profile = profile_stream(stream, sink)
+            bound = member_bound(archive.getinfo(member.name))
+            profile = profile_stream(_Bounded(stream, bound, member.label), sink)
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as error:
         target.unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS:
+            raise  # a full disk, not a damaged zip: ingest_quarter says so
         raise UserError(f"{member.label}: cannot extract, the zip is damaged ({error})") from None
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
     return target, profile
+
+
+class _Bounded:
+    """A member's inflated stream that stops with an error once it passes its bound (a zip bomb whose
+    declared size lies is stopped here, before its extraction finishes)."""
+
+    def __init__(self, stream, bound: int, label: str) -> None:
+        self._stream, self._bound, self._label, self._seen = stream, bound, label, 0
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._stream.read(size)
+        self._seen += len(chunk)
+        if self._seen > self._bound:
+            raise UserError(
+                f"{self._label}: inflates beyond {self._bound:,} bytes (PV_MAX_MEMBER_BYTES, "
+                "PV_MAX_ZIP_RATIO); refused as a possible zip bomb"
+            )
+        return chunk
 
 
 def _materialised_in_turn(
@@ -237,23 +279,80 @@ def _write_bookkeeping(staging: Path, table: str, records: list[dict]) -> None:
         con.execute(f"copy (select {select}) to '{target}' (format parquet, compression zstd)", values)
 
 
+def _refuse_losses(source: QuarterSource, lake: Path, new_rows: dict[str, int], force: bool) -> None:
+    """Never replace a stored quarter by a copy lacking a table or deleted-case list it has, unless forced."""
+    stored = quarter_state(lake, source.quarter)
+    if stored is None or force:
+        return
+    lost = [part for part, rows in stored.rows.items() if rows > 0 and new_rows.get(part, 0) == 0]
+    if lost:
+        had = ", ".join(f"{part_label(part)} ({stored.rows[part]:,} rows)" for part in lost)
+        raise UserError(
+            f"{source.quarter}: {source.origin} has no data for what the stored copy has: {had}; "
+            "pass --force to replace the stored quarter anyway"
+        )
+
+
+def check_source(source: QuarterSource, lake: Path, allow_partial: bool = False, force: bool = False) -> None:
+    """Before anything is read: a quarter incomplete for its era needs ``allow_partial``, and one lacking
+    what the stored copy of the quarter has needs ``force``."""
+    missing = source.missing_parts
+    if missing and not allow_partial:
+        raise UserError(
+            f"{source.quarter}: {source.origin} is not a complete quarter, it has no "
+            f"{', '.join(part_label(part) for part in missing)}; pass --allow-partial to load it anyway"
+        )
+    offered = dict.fromkeys(source.tables, 1) | ({DELETED_PART: 1} if source.deleted else {})
+    _refuse_losses(source, lake, offered, force)
+
+
+def _check_free_space(source: QuarterSource, lake: Path, work_dir: Path) -> None:
+    sizes = sorted(_member_sizes(source).values())
+    needs = {
+        work_dir: sum(sizes[-2:]) if source.is_zip else 0,
+        lake: int(PARQUET_SHARE_OF_TEXT * sum(sizes)),
+    }
+    by_device: dict[int, tuple[Path, int]] = {}
+    for folder, need in needs.items():
+        device = os.stat(folder).st_dev
+        previous = by_device.get(device, (folder, 0))
+        by_device[device] = (previous[0], previous[1] + need)
+    for folder, need in by_device.values():
+        free = shutil.disk_usage(folder).free
+        if free < need:
+            raise UserError(
+                f"{folder}: not enough free disk space to ingest {source.quarter} "
+                f"({need / 1e6:,.1f} MB needed, {free / 1e6:,.1f} MB free); nothing was changed"
+            )
+
+
 def ingest_quarter(
     source: QuarterSource,
     lake: Path,
     work_dir: Path,
     manifest: dict[Quarter, download.ManifestEntry],
     progress: Progress | None = None,
+    *,
+    allow_partial: bool = False,
+    force: bool = False,
 ) -> QuarterReport:
-    """Stage every table of one quarter, check the line accounting, then publish it atomically."""
+    """Stage every table of one quarter, check the line accounting and completeness, then publish it
+    atomically with its ``publication.json`` (ingest id, partial or not). The caller holds the lake lock."""
     started = time.perf_counter()
+    check_source(source, lake, allow_partial, force)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    lake.mkdir(parents=True, exist_ok=True)
+    clear_dead(work_dir)
+    _check_free_space(source, lake, work_dir)
     status, source_sha, source_bytes = _manifest_status(source, manifest)
     report = QuarterReport(
         quarter=source.quarter,
         origin=str(source.origin),
         manifest_status=status,
         missing_tables=source.missing_tables,
+        missing_parts=source.missing_parts,
     )
-    quarter_work = work_dir / f"{source.quarter}-{uuid.uuid4().hex[:8]}"
+    quarter_work = work_dir / f"{source.quarter}-{owned_id()}"
     quarter_work.mkdir(parents=True, exist_ok=True)
     staging = new_staging_dir(lake, source.quarter)
     file_facts = {
@@ -314,18 +413,60 @@ def ingest_quarter(
             facts = file_facts | byte_log_fields(profile, decoded)
             log.append(_log_row(source, "deleted_cases", member, profile, account) | facts)
         report.deleted_cases = len(deleted_rows)
+        _check_complete_rows(source, report, lake, allow_partial, force)
         _write_bookkeeping(staging, "deleted_cases", deleted_rows)
         _write_bookkeeping(staging, "rejects", reject_rows)
         _write_bookkeeping(staging, "decoding", decoding_rows)
         _write_bookkeeping(staging, "ingest_log", log)
+        write_publication(staging, _publication(source, report))
         publish(staging, lake, source.quarter)
-    except BaseException:
+    except BaseException as error:
         shutil.rmtree(staging, ignore_errors=True)
+        if is_disk_full(error):
+            problem = str(error).splitlines()[0]
+            raise UserError(
+                f"{source.quarter}: cannot write ({problem}); nothing of this quarter was stored: "
+                "free disk space, then run again"
+            ) from None
         raise
     finally:
         shutil.rmtree(quarter_work, ignore_errors=True)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _rows_by_part(source: QuarterSource, report: QuarterReport) -> dict[str, int]:
+    rows = {table: account.rows for table, account in report.tables.items()}
+    return rows | ({DELETED_PART: report.deleted_cases} if source.deleted else {})
+
+
+def _check_complete_rows(
+    source: QuarterSource, report: QuarterReport, lake: Path, allow_partial: bool, force: bool
+) -> None:
+    """After parsing: a table (or deleted-case list) with no data row makes the quarter partial."""
+    rows = _rows_by_part(source, report)
+    report.empty_parts = [part for part, count in rows.items() if count == 0]
+    if report.empty_parts and not allow_partial:
+        names = ", ".join(part_label(part) for part in report.empty_parts)
+        raise UserError(
+            f"{source.quarter}: {names} in {source.origin} has no data rows (header only); "
+            "pass --allow-partial to load it anyway"
+        )
+    _refuse_losses(source, lake, rows, force)
+
+
+def _publication(source: QuarterSource, report: QuarterReport) -> QuarterState:
+    return QuarterState(
+        quarter=str(source.quarter),
+        ingest_id=uuid.uuid4().hex,
+        published_at=datetime.now(UTC).isoformat(),
+        partial=report.partial,
+        missing=tuple(report.missing_parts),
+        empty=tuple(report.empty_parts),
+        rows=_rows_by_part(source, report),
+        source=str(source.origin),
+        pipeline_version=pv.__version__,
+    )
 
 
 def _log_row(
@@ -350,15 +491,21 @@ def _log_row(
     }
 
 
-def _total_bytes(source: QuarterSource) -> int:
-    total = 0
-    for member in source.tables.values():
+def _member_sizes(source: QuarterSource) -> dict[str, int]:
+    """Inflated bytes of every input file of the quarter, by file label."""
+    sizes = {}
+    for member in [*source.tables.values(), *source.deleted]:
         if member.zip_path is None:
-            total += Path(member.name).stat().st_size
+            sizes[member.label] = Path(member.name).stat().st_size
         else:
             with zipfile.ZipFile(member.zip_path) as archive:
-                total += archive.getinfo(member.name).file_size
-    return total
+                sizes[member.label] = archive.getinfo(member.name).file_size
+    return sizes
+
+
+def _total_bytes(source: QuarterSource) -> int:
+    sizes = _member_sizes(source)
+    return sum(sizes[member.label] for member in source.tables.values())
 
 
 def pending_quarters(
@@ -414,17 +561,58 @@ def ingest(
     progress: Progress | None = None,
     curate: bool = True,
     signals: bool = True,
+    allow_partial: bool = False,
+    force: bool = False,
 ) -> list[QuarterReport]:
     """Ingest every quarter found in ``source``; each quarter replaces its earlier copy atomically.
 
-    The database is then rebuilt from the lake, with the curated layer unless ``curate`` is false and
-    the signal tables unless ``signals`` is false.
+    Every quarter is checked (complete for its era unless ``allow_partial``; nothing the stored copy has
+    is lost unless ``force``) before the first is read. The database is then rebuilt from the lake, with
+    the curated layer unless ``curate`` is false and the signal tables unless ``signals`` is false.
     """
     manifest = download.load_manifest()
-    reports = []
+    reports: list[QuarterReport] = []
     with writer_lock(lake):
+        clear_leftovers(db_path, work_dir)
+        refuse_another_lake(db_path, lake)  # before the lake changes
         sources = resolve_sources(source, quarters, downloads or work_dir, base_url)
         for quarter_source in sources:
-            reports.append(ingest_quarter(quarter_source, lake, work_dir, manifest, progress))
+            check_source(quarter_source, lake, allow_partial, force)
+        for quarter_source in sources:
+            try:
+                report = ingest_quarter(
+                    quarter_source,
+                    lake,
+                    work_dir,
+                    manifest,
+                    progress,
+                    allow_partial=allow_partial,
+                    force=force,
+                )
+            except UserError as error:
+                if reports:
+                    published = ", ".join(str(done.quarter) for done in reports)
+                    raise UserError(
+                        f"{error}; {published} already published: the lake is ahead of the database, "
+                        "run `pv build`"
+                    ) from None
+                raise
+            reports.append(report)
         build_database(db_path, lake, curated=curate, signals=signals)
     return reports
+
+
+def clear_leftovers(db_path: Path, work_dir: Path) -> None:
+    """What killed runs left: temporary databases beside ``db_path`` and work folders (dead PIDs only;
+    the lake's staging area is cleared by its writer lock)."""
+    clear_dead_builds(db_path)
+    clear_dead(work_dir)
+
+
+def check_sources(
+    source: str | Path, quarters: Sequence[Quarter], lake: Path, allow_partial: bool, force: bool
+) -> None:
+    """``check_source`` for every wanted quarter of a local folder or zip, before any is ingested."""
+    if quarters:
+        for found in discover(Path(source), list(quarters)):
+            check_source(found, lake, allow_partial, force)

@@ -863,7 +863,8 @@ def _repair_rejected_lines(
                 result.lines_repaired += 2
                 index += 2
                 continue
-        count = len(fields) - (1 if _expected_dollars(header) == header.width and raw.endswith("$") else 0)
+        legacy_trailing = _expected_dollars(header) == header.width and raw.endswith("$")
+        count = raw.count("$") + 1 - legacy_trailing
         reason = f"{reason}: {count} fields, header has {header.width}"
         result.rejects.append(Reject(line_no, raw, "; ".join([reason, *notes])))
         index += 1

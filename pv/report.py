@@ -34,7 +34,7 @@ from pv.counts import DEFAULT_VARIANT, PAIR_COLUMNS, VARIANT_COLUMNS
 from pv.errors import UserError
 from pv.lake import LAKE_TABLES
 from pv.quarters import Quarter
-from pv.signals import HEADLINE_EVENTS, RULES, TARGET_CLASSES, headline_filter
+from pv.signals import EBGM_STATUS, HEADLINE_EVENTS, RULES, TARGET_CLASSES, headline_filter
 
 DPI = 120
 FOREST_WIDTH_IN = 15.0
@@ -104,6 +104,7 @@ RECORD_COLUMNS: tuple[str, ...] = (
     "ebgm",
     "eb05",
     "eb95",
+    "ebgm_status",
     *RULES,
     *(f"first_quarter_{rule}" for rule in RULES),
 )
@@ -384,6 +385,10 @@ def summary(
         facts["signals"] = _records(flagged_rows, RECORD_COLUMNS)
     if _exists(con, "signal_history"):
         facts["history_rows"] = con.sql("select count(*) from signal_history").fetchall()[0][0]
+    facts["prior"] = prior_facts(con)
+    facts["checks"] = []
+    if _exists(con, "signal_checks"):
+        facts["checks"] = _records(con.sql("select * from signal_checks").df())
     facts["new_or_changed"] = new_or_changed(con, as_of)
     return {
         key: _plain(value) if not isinstance(value, (dict, list)) else value for key, value in facts.items()
@@ -581,7 +586,72 @@ def _run_lines(facts: dict[str, Any], quarter: str) -> list[str]:
         f"Dermatomyositis headline rows: {facts['headline_rows']:,}, of which {len(facts['signals']):,} "
         "meet at least one signal rule."
     )
+    if facts.get("prior"):
+        lines.append(prior_sentence(facts["prior"]))
+    if facts.get("checks"):
+        checks = facts["checks"]
+        failed = [check for check in checks if check["violations"]]
+        quantiles = [
+            f"{check['check_name'].split(':')[0]}: {check['rows_checked']:,} rows, {check['detail']}"
+            for check in checks
+            if "exact quantiles" in check["check_name"] and check["rows_checked"]
+        ]
+        solved = (
+            "EB05/EB95 solve their equation to 1e-10 (" + "; ".join(quantiles) + ")"
+            if quantiles
+            else "no EB05/EB95 stored to check"
+        )
+        lines.append(
+            f"Integrity checks of the stored statistics: {len(checks)} of {len(checks)} passed ({solved}; no "
+            "rule on an infinite or undefined value; every N equals the population counted from the curated "
+            "tables; the history's latest quarter equals today's table)."
+            if not failed
+            else f"Integrity checks FAILED: {', '.join(check['check_name'] for check in failed)}."
+        )
     return lines
+
+
+def prior_facts(con: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
+    """The stored GPS prior row (``gps_priors``) as JSON-safe values, or None before any build."""
+    if not _exists(con, "gps_priors"):
+        return None
+    rows = _records(con.sql("select * from gps_priors").df())
+    return rows[0] if rows else None
+
+
+def prior_sentence(prior: dict[str, Any]) -> str:
+    """Whether the GPS prior converged, in words, and what that means for EBGM."""
+    fitted_on = (
+        f"the {prior['n_pairs']:,} observed ingredient × PT pairs of the default variant "
+        f"({prior['role']} / {prior['comparator']} / {prior['duplicates']})"
+    )
+    if prior["status"] == "ok":
+        gap = prior.get("log_likelihood_gap")
+        runner = (
+            f"; the runner-up optimum (α1 {_number(prior['runner_up_alpha1'])}, β1 "
+            f"{_number(prior['runner_up_beta1'])}, α2 {_number(prior['runner_up_alpha2'])}, β2 "
+            f"{_number(prior['runner_up_beta2'])}, P {_number(prior['runner_up_p'])}) has a −log-likelihood "
+            f"{_number(gap)} higher"
+            if gap is not None
+            else "; no other optimum found"
+        )
+        return (
+            f"GPS prior: fitted by maximum likelihood on {fitted_on} and converged "
+            f"(α1 {_number(prior['alpha1'])}, β1 {_number(prior['beta1'])}, α2 {_number(prior['alpha2'])}, "
+            f"β2 {_number(prior['beta2'])}, P {_number(prior['p'])}; "
+            f"{prior['n_agree']} of {prior['n_starts']} starts agree{runner}); "
+            "used for every level, variant and quarter."
+        )
+    if prior["status"] == "too_few_pairs":
+        return (
+            f"GPS prior: not fitted ({EBGM_STATUS['too_few_pairs']}): EBGM, EB05 and EB95 are not reported "
+            "and the EB05 ≥ 2 rule flags nothing."
+        )
+    return (
+        f"GPS prior: the maximum-likelihood fit on {fitted_on} did NOT converge "
+        f"({prior['reason']}; {prior['n_starts']} starts in {prior['attempts']} attempts). EBGM, EB05 and "
+        "EB95 are therefore not reported (n/c) and the EB05 ≥ 2 rule flags nothing."
+    )
 
 
 def markdown_summary(summary: dict[str, Any]) -> str:
@@ -640,14 +710,16 @@ def _finite(*columns: pd.Series, positive: bool) -> np.ndarray:
 
 
 def not_computable(frame: pd.DataFrame) -> dict[str, list[str]]:
-    """Per forest statistic, the headline rows it cannot draw (a zero cell gives an infinite or undefined
-    estimate or limit), described as 'drug · event · role/comparator/duplicates'."""
+    """Per forest statistic, the headline rows with a >= 1 it cannot draw (a zero cell gives an infinite or
+    undefined estimate or limit), described as 'drug · event · role/comparator/duplicates'. Rows with a = 0
+    are counted apart (:func:`_missing_sentence`), not listed."""
     missing: dict[str, list[str]] = {}
+    reported = frame[frame["a"] > 0] if not frame.empty else frame
     for estimate, lower, upper, title, _, _, log in FOREST_STATISTICS:
-        if frame.empty:
+        if reported.empty:
             missing[title] = []
             continue
-        bad = frame[~_finite(frame[estimate], frame[lower], frame[upper], positive=log)]
+        bad = reported[~_finite(reported[estimate], reported[lower], reported[upper], positive=log)]
         missing[title] = [
             f"{row.drug} · {row.event} · {row.role}/{row.comparator}/{row.duplicates}"
             for row in bad.itertuples(index=False)
@@ -1116,24 +1188,8 @@ def _image_data(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
-def _priors(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    if not _exists(con, "gps_priors"):
-        return []
-    return _records(
-        con.sql(
-            "select drug_level, event_level, alpha1, beta1, alpha2, beta2, p from gps_priors "
-            "where event_level = 'group' order by drug_level desc"
-        ).df()
-    )
-
-
-def _methods(priors: list[dict[str, Any]]) -> list[tuple[str, str]]:
+def _methods(prior: dict[str, Any] | None) -> list[tuple[str, str]]:
     """(heading, paragraph) pairs of the methods note, shared by the Markdown and the HTML."""
-    prior_text = "; ".join(
-        f"{p['drug_level']} × event group: α1 {_number(p['alpha1'])}, β1 {_number(p['beta1'])}, "
-        f"α2 {_number(p['alpha2'])}, β2 {_number(p['beta2'])}, P {_number(p['p'])}"
-        for p in priors
-    )
     return [
         (
             "Counting",
@@ -1141,7 +1197,11 @@ def _methods(priors: list[dict[str, Any]]) -> list[tuple[str, str]]:
             "event, and the other cells of the 2×2 table count cases the same way within the variant's "
             "population. A drug written on several DRUG rows, or two dermatomyositis terms in one report, "
             "count once. Cases are the versions kept by FDA's minimum de-duplication (deleted-case lists "
-            "removed, the latest caseversion per caseid, FAERS over legacy AERS).",
+            "removed, the latest caseversion per caseid, FAERS over legacy AERS). The population N of a "
+            "variant is the cases with at least one drug that counts as an exposure under the variant's role "
+            "(a primary or secondary suspect for 'suspect', any role for 'any'; 'drug not administered' "
+            "never) and at least one reaction term, within the comparator; cases without a drug or without "
+            "an event are in no 2×2 table.",
         ),
         (
             "Variants",
@@ -1162,18 +1222,23 @@ def _methods(priors: list[dict[str, Any]]) -> list[tuple[str, str]]:
         ),
         (
             "Statistics and rules",
-            "PRR with the log-method 95% CI; ROR with the Woolf 95% CI; shrinkage IC = log2((a+0.5)/(E+0.5)) "
-            "with exact IC025–IC975; EBGM with exact EB05–EB95. Rules: Evans (PRR ≥ 2, Yates χ² ≥ 4, a ≥ 3), "
-            "ROR025 > 1 with a ≥ 3, IC025 > 0, EB05 ≥ 2. A zero cell gives the raw value (0, ∞ or n/c = not "
-            "computable) and never a signal. History is cumulative: a case counts from the quarter it was "
-            "first published.",
+            "PRR with the log-method 95% CI; ROR with the Woolf 95% CI; shrinkage IC = "
+            "log2((a+0.5)/(E+0.5)) with exact IC025–IC975; EBGM with EB05–EB95 that solve their quantile "
+            "equation to 1e-10 (checked for every stored row before the database is published). Rules: "
+            "Evans (PRR ≥ 2, Yates χ² ≥ 4, a ≥ 3), ROR025 > 1 with a ≥ 3, IC025 > 0, EB05 ≥ 2; a rule "
+            "fires on finite evidence only, so a zero cell (PRR or ROR infinite, 0 or n/c = not "
+            "computable) never signals. Every target drug in the data is shown for both dermatomyositis "
+            "groups and every variant, with a = 0 when no case reports the event: a zero is a finding.",
         ),
         (
-            "Prior",
-            "One GPS (gamma-Poisson shrinkage) prior is fitted by maximum likelihood per (drug level, event "
-            "level) on the default variant and used for every variant, so EBGM compares across variants. "
-            + (f"Priors used here: {prior_text}." if prior_text else "No fitted prior is stored."),
+            "History",
+            "Each quarter's statistics are those a quarterly run at that quarter would have computed: the "
+            "latest version of each case published up to that quarter, the deleted-case lists published up "
+            "to it, and the duplicates that run would have flagged; a follow-up published later never counts "
+            "earlier. Every quarter uses today's GPS prior, so EBGM compares across quarters; the first "
+            "quarter a rule flagged a pair follows from this history.",
         ),
+        ("Prior", _prior_method(prior)),
         (
             "MedDRA",
             "No MedDRA distribution is included (it is licensed): reaction terms are matched on their PT "
@@ -1188,6 +1253,17 @@ def _methods(priors: list[dict[str, Any]]) -> list[tuple[str, str]]:
             "denominator of exposed patients. A signal is a prompt for case review (pv cases).",
         ),
     ]
+
+
+def _prior_method(prior: dict[str, Any] | None) -> str:
+    common = (
+        "One GPS (gamma-Poisson shrinkage) prior, DuMouchel's two-gamma mixture with openEBGM's "
+        "per-component truncated likelihood (N* = 1), is fitted once on the base level (ingredient × PT, "
+        "default variant), as Empirica and openEBGM do, from many starting points, and used for every drug "
+        "and event level, variant and quarter, so EBGM values compare. A prior that does not converge is "
+        "never used. "
+    )
+    return common + (prior_sentence(prior) if prior else "No prior is stored.")
 
 
 def _resolve_quarter(con: duckdb.DuckDBPyConnection, db_path: Path, quarter: str | None) -> str:
@@ -1239,7 +1315,7 @@ def write_report(db_path: Path, out_dir: Path, quarter: str | None = None) -> Pa
         facts = summary(con, None, as_of=chosen)
         headline = headline_frame(con, chosen)
         history = history_frame(con, chosen)
-        priors = _priors(con)
+        prior = prior_facts(con)
     folder = Path(out_dir) / chosen
     folder.mkdir(parents=True, exist_ok=True)
     forest = _save_figure(
@@ -1259,7 +1335,8 @@ def write_report(db_path: Path, out_dir: Path, quarter: str | None = None) -> Pa
         "facts": facts,
         "headline": headline.to_dict("records"),
         "missing": missing,
-        "methods": _methods(priors),
+        "zero_rows": int((headline["a"] == 0).sum()) if not headline.empty else 0,
+        "methods": _methods(prior),
     }
     _write_text(folder / "report.md", _render_markdown(context))
     html_path = folder / "report.html"
@@ -1267,11 +1344,17 @@ def write_report(db_path: Path, out_dir: Path, quarter: str | None = None) -> Pa
     return html_path
 
 
-def _missing_sentence(missing: dict[str, list[str]]) -> str:
+def _missing_sentence(missing: dict[str, list[str]], zero_rows: int = 0) -> str:
+    zeros = (
+        f"{_rows(zero_rows)} with a = 0 (no case of the event with the drug) have PRR and ROR 0 or n/c and "
+        "are not drawn; their IC is in the tables. "
+        if zero_rows
+        else ""
+    )
     parts = [f"{stat}: {_rows(len(rows))} ({'; '.join(rows)})" for stat, rows in missing.items() if rows]
     if not parts:
-        return "Every headline row has a computable PRR, ROR and IC with finite limits."
-    return "Not computable (zero cell), so not drawn in the forest plot — " + " · ".join(parts) + "."
+        return zeros + "Every headline row with a ≥ 1 has a computable PRR, ROR and IC with finite limits."
+    return zeros + "Not computable (zero cell), so not drawn in the forest plot — " + " · ".join(parts) + "."
 
 
 def _render_markdown(context: dict[str, Any]) -> str:
@@ -1293,8 +1376,8 @@ def _render_markdown(context: dict[str, Any]) -> str:
     parts += [
         "## Headline signals: dermatomyositis × taxanes and anti-HER2 agents",
         "",
-        f"{len(context['headline'])} rows (every target ingredient and class with at least one report of the "
-        f"event, × 12 variants); {len(facts['signals'])} meet at least one rule. n/c = not computable.",
+        f"{len(context['headline'])} rows (every target ingredient and class in the data × 12 variants, "
+        f"a = 0 included); {len(facts['signals'])} meet at least one rule. n/c = not computable.",
         "",
         "### Rows meeting at least one rule",
         "",
@@ -1310,7 +1393,7 @@ def _render_markdown(context: dict[str, Any]) -> str:
         "",
         f"![Forest plot of PRR, ROR and IC]({FOREST_FILE})",
         "",
-        _missing_sentence(context["missing"]),
+        _missing_sentence(context["missing"], context["zero_rows"]),
         "",
         "## IC over time",
         "",
@@ -1392,10 +1475,11 @@ def _render_html(context: dict[str, Any], forest: Path, ic_plot: Path) -> str:
     if facts["dedup"]:
         body += ["<h3>De-duplication per quarter</h3>", _html_table(*_dedup_table(facts))]
     headline = context["headline"]
+    missing = _missing_sentence(context["missing"], context["zero_rows"])
     body += [
         "<h2>Headline signals: dermatomyositis × taxanes and anti-HER2 agents</h2>",
-        f"<p>{len(headline)} rows (every target ingredient and class with at least one report of the event, "
-        f"× 12 variants); {len(facts['signals'])} meet at least one rule (highlighted). n/c = not computable."
+        f"<p>{len(headline)} rows (every target ingredient and class in the data × 12 variants, a = 0 "
+        f"included); {len(facts['signals'])} meet at least one rule (highlighted). n/c = not computable."
         "</p>",
         "<h3>Rows meeting at least one rule</h3>",
         _html_table(SIGNAL_HEADER, [_signal_cells(row) for row in facts["signals"]])
@@ -1409,7 +1493,7 @@ def _render_html(context: dict[str, Any], forest: Path, ic_plot: Path) -> str:
         ),
         "<h2>Forest plot</h2>",
         f'<figure><img src="{_image_data(forest)}" alt="Forest plot of PRR, ROR and IC for dermatomyositis">'
-        f'<figcaption class="note">{html.escape(_missing_sentence(context["missing"]))}</figcaption>'
+        f'<figcaption class="note">{html.escape(missing)}</figcaption>'
         "</figure>",
         "<h2>IC over time</h2>",
         f'<figure><img src="{_image_data(ic_plot)}" alt="IC with IC025 to IC975 by quarter"></figure>',

@@ -2,14 +2,18 @@
 
 Statistics are computed chunk by chunk (one chunk per analysis variant and level), so the full FAERS
 history never has to sit in memory at once. EBGM values are only comparable under the same prior
-(statistics.md §5), so one GPS prior per level is fitted on the default variant and used for all
-variants; the prior used is stored with every row and in ``gps_priors``.
+(statistics.md §5), so one GPS prior is fitted on the base level (ingredient x PT, default variant), as
+Empirica and openEBGM do, and used for every level, variant and quarter; it is stored in ``gps_priors``
+and with every row. A prior that did not converge is never used: the EBGM columns are then NULL and
+``ebgm_status`` says why. Every stored number is checked before the build publishes it
+(:func:`check_signals`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict
+from dataclasses import dataclass, replace
 
 import duckdb
 import numpy as np
@@ -17,14 +21,108 @@ import pandas as pd
 import pyarrow as pa
 
 from pv import stats
-from pv.counts import DEFAULT_VARIANT, PAIR_COLUMNS, VARIANT_COLUMNS
+from pv.counts import (
+    DEFAULT_VARIANT,
+    HEADLINE_EVENTS,
+    PAIR_COLUMNS,
+    TARGET_CLASSES,
+    VARIANT_COLUMNS,
+)
 
-HEADLINE_EVENTS: tuple[str, ...] = ("dm_narrow", "dm_broad")
-TARGET_CLASSES: tuple[str, ...] = ("taxane", "anti_her2_antibody", "anti_her2_adc", "her2_tki")
 RULES: tuple[str, ...] = ("signal_evans", "signal_ror", "signal_ic", "signal_ebgm")
-# Below this many observed pairs a chunk's own prior fit is not trusted.
+# The level the prior is fitted on (with DEFAULT_VARIANT), and below how many observed pairs it is not.
+PRIOR_LEVEL: tuple[str, str] = ("ingredient", "pt")
 MIN_PAIRS_FOR_PRIOR = 200
+# A fit that did not converge is tried once more with this many random starts (and another seed).
+RETRY_RANDOM_STARTS = 96
+# How the prior is fitted: observed pairs only (N* = 1, openEBGM's default), squashed to this relative width.
+FIT_OPTIONS: dict[str, int | float] = {"min_n": 1, "squash_rel_width": 1e-3}
 PRIOR_COLUMNS: tuple[str, ...] = ("prior_alpha1", "prior_beta1", "prior_alpha2", "prior_beta2", "prior_p")
+# ebgm_status: why a row has (or lacks) EBGM/EB05/EB95, in words for the report and the schema.
+EBGM_STATUS: dict[str, str] = {
+    "ok": "computed under the converged GPS prior",
+    "prior_not_converged": "not reported: the GPS prior fit did not converge (gps_priors.reason says why)",
+    "too_few_pairs": f"not reported: fewer than {MIN_PAIRS_FOR_PRIOR} observed ingredient x PT pairs "
+    "to fit a GPS prior on",
+    "no_expected_count": "not defined: E = 0 (no exposed case or no case with the event in this population)",
+}
+# Stored quantiles are checked to this (the solver's own contract, statistics.md §5).
+QUANTILE_CHECK = stats.QUANTILE_TOLERANCE
+
+
+class SignalIntegrityError(RuntimeError):
+    """A stored statistic failed its check: the build stops and the previous database stays in place."""
+
+
+@dataclass(frozen=True)
+class PriorFit:
+    """The one GPS prior of a build, or why there is none (``status`` is an EBGM_STATUS key)."""
+
+    prior: stats.GpsPrior | None
+    status: str
+    n_pairs: int
+    attempts: int
+
+    @property
+    def usable(self) -> bool:
+        return self.status == "ok"
+
+
+def _default_condition() -> str:
+    return " and ".join(f"{name} = '{value}'" for name, value in DEFAULT_VARIANT.items())
+
+
+def fit_prior(con: duckdb.DuckDBPyConnection) -> PriorFit:
+    """The GPS prior of this build: fitted once on the observed ingredient x PT pairs of the default variant.
+
+    The fit's inputs are sorted inside :func:`pv.stats.fit_gps_prior` and its seeds fixed, so the same data
+    give the same prior to the bit however DuckDB ordered the rows. A fit that does not converge is retried
+    with RETRY_RANDOM_STARTS random starts; if it still fails the prior is kept for the record (gps_priors)
+    but never used.
+    """
+    drug_level, event_level = PRIOR_LEVEL
+    table = con.execute(
+        f"select a, b, c, d from marts.drug_event_counts where {_default_condition()} "
+        "and drug_level = ? and event_level = ? and a > 0",
+        [drug_level, event_level],
+    ).df()
+    if len(table) < MIN_PAIRS_FOR_PRIOR:
+        return PriorFit(None, "too_few_pairs", len(table), 0)
+    a, b, c, d = (table[column].to_numpy(dtype=np.float64) for column in "abcd")
+    e = (a + b) * (a + c) / (a + b + c + d)
+    prior = stats.fit_gps_prior(a, e, **FIT_OPTIONS)
+    attempts = 1
+    if not prior.converged:
+        retry = stats.fit_gps_prior(a, e, n_random_starts=RETRY_RANDOM_STARTS, seed=1, **FIT_OPTIONS)
+        attempts = 2
+        best = retry if retry.converged or retry.neg_log_likelihood < prior.neg_log_likelihood else prior
+        prior = replace(best, n_starts=prior.n_starts + retry.n_starts)
+    return PriorFit(prior, "ok" if prior.converged else "prior_not_converged", len(table), attempts)
+
+
+def score(counts: pd.DataFrame, fit: PriorFit) -> pd.DataFrame:
+    """All statistics and signal rules for a frame of 2x2 tables (columns a, b, c, d, plus labels).
+
+    EBGM/EB05/EB95 only under a usable prior and where E > 0; ``ebgm_status`` says which case a row is in,
+    and the prior columns are filled only on rows whose EBGM used the prior.
+    """
+    measures = stats.disproportionality(counts["a"], counts["b"], counts["c"], counts["d"])
+    e = measures["e"].to_numpy()
+    if fit.usable:
+        shrunk = stats.ebgm(measures["a"].to_numpy(), e, fit.prior)
+        status = np.where(np.isfinite(e) & (e > 0), "ok", "no_expected_count")
+    else:
+        shrunk = pd.DataFrame(np.nan, index=measures.index, columns=["ebgm", "eb05", "eb95"])
+        status = np.full(len(measures), fit.status)
+    flagged = stats.signal_flags(measures, shrunk)
+    labels = counts.drop(columns=["a", "b", "c", "d"]).reset_index(drop=True)
+    result = pd.concat([labels, measures, shrunk, flagged[list(RULES)]], axis=1)
+    result["ebgm_status"] = pd.Series(status, dtype="str")
+    used = status == "ok"
+    theta = fit.prior.theta if fit.usable else (math.nan,) * 5
+    for column, value in zip(PRIOR_COLUMNS, theta, strict=True):
+        result[column] = np.where(used, value, np.nan)
+    return result
 
 
 def _chunks(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, ...]]:
@@ -32,56 +130,11 @@ def _chunks(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, ...]]
     return con.sql(f"select distinct {keys} from {table} order by all").fetchall()
 
 
-def _where(key: Sequence[str]) -> tuple[str, list[str]]:
+def _scored(con: duckdb.DuckDBPyConnection, table: str, fit: PriorFit) -> Iterable[pd.DataFrame]:
     names = VARIANT_COLUMNS + ("drug_level", "event_level")
-    return " and ".join(f"{name} = ?" for name in names), list(key)
-
-
-def score(counts: pd.DataFrame, prior: stats.GpsPrior | None) -> pd.DataFrame:
-    """All statistics and signal rules for a frame of 2x2 tables (columns a, b, c, d, plus labels).
-
-    Without a prior (too few pairs to fit one) the EBGM columns are NaN and the EBGM rule never fires.
-    """
-    measures = stats.disproportionality(counts["a"], counts["b"], counts["c"], counts["d"])
-    if prior is None:
-        shrunk = pd.DataFrame(np.nan, index=measures.index, columns=["ebgm", "eb05", "eb95"])
-    else:
-        shrunk = stats.ebgm(measures["a"].to_numpy(), measures["e"].to_numpy(), prior)
-    flagged = stats.signal_flags(measures, shrunk)
-    labels = counts.drop(columns=["a", "b", "c", "d"]).reset_index(drop=True)
-    result = pd.concat([labels, measures, shrunk, flagged[list(RULES)]], axis=1)
-    values = (prior.alpha1, prior.beta1, prior.alpha2, prior.beta2, prior.p) if prior else (np.nan,) * 5
-    for column, value in zip(PRIOR_COLUMNS, values, strict=True):
-        result[column] = value
-    return result
-
-
-def fit_priors(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], stats.GpsPrior | None]:
-    """One GPS prior per (drug level, event level), fitted on the default variant's observed pairs.
-
-    Every variant at that level uses the same prior, so comparing variants changes only the expected
-    counts, and EBGM stays comparable across them. A level with too few pairs borrows the prior of the
-    ingredient x PT level, the largest table.
-    """
-    default = " and ".join(f"{name} = '{value}'" for name, value in DEFAULT_VARIANT.items())
-    levels = con.sql(
-        f"select distinct drug_level, event_level from marts.drug_event_counts where {default}"
-    ).fetchall()
-    priors: dict[tuple[str, str], stats.GpsPrior | None] = {}
-    for drug_level, event_level in levels:
-        table = con.execute(
-            f"select a, b, c, d from marts.drug_event_counts "
-            f"where {default} and drug_level = ? and event_level = ?",
-            [drug_level, event_level],
-        ).df()
-        if len(table) < MIN_PAIRS_FOR_PRIOR:
-            continue
-        a, b, c, d = (table[column].to_numpy(dtype=np.float64) for column in "abcd")
-        priors[(drug_level, event_level)] = stats.fit_gps_prior(a, (a + b) * (a + c) / (a + b + c + d))
-    borrowed = priors.get(("ingredient", "pt"))
-    for level in levels:
-        priors.setdefault(level, borrowed)
-    return priors
+    where = " and ".join(f"{name} = ?" for name in names)
+    for key in _chunks(con, table):
+        yield score(con.execute(f"select * from {table} where {where}", list(key)).df(), fit)
 
 
 def _empty_scores(label_columns: Sequence[str]) -> pd.DataFrame:
@@ -89,7 +142,7 @@ def _empty_scores(label_columns: Sequence[str]) -> pd.DataFrame:
     counts = pd.DataFrame({column: pd.Series(dtype="str") for column in label_columns})
     for column in "abcd":
         counts[column] = pd.Series(dtype="int64")
-    return score(counts, None)
+    return score(counts, PriorFit(None, "too_few_pairs", 0, 0))
 
 
 def _write(
@@ -114,31 +167,61 @@ def _write(
     return written
 
 
+def prior_record(fit: PriorFit) -> dict[str, object]:
+    """The ``gps_priors`` row: the prior, how it was fitted, whether it converged and why not."""
+    prior = fit.prior
+    theta = prior.theta if prior else (math.nan,) * 5
+    runner_up = prior.runner_up if prior and prior.runner_up else (math.nan,) * 5
+    names = ("alpha1", "beta1", "alpha2", "beta2", "p")
+    reason = {"ok": "", "too_few_pairs": EBGM_STATUS["too_few_pairs"]}.get(
+        fit.status, prior.reason if prior else ""
+    )
+    return (
+        {
+            "drug_level": PRIOR_LEVEL[0],
+            "event_level": PRIOR_LEVEL[1],
+            **DEFAULT_VARIANT,
+            "used_for": "every drug level, event level and variant, today and in every history quarter",
+            "status": fit.status,
+            "converged": bool(prior and prior.converged),
+            "reason": reason,
+        }
+        | dict(zip(names, theta, strict=True))
+        | {
+            "neg_log_likelihood": prior.neg_log_likelihood if prior else math.nan,
+            **{f"runner_up_{name}": value for name, value in zip(names, runner_up, strict=True)},
+            "runner_up_neg_log_likelihood": prior.runner_up_neg_log_likelihood if prior else math.nan,
+            "log_likelihood_gap": prior.log_likelihood_gap if prior else math.nan,
+            "n_pairs": fit.n_pairs,
+            "n_squashed": prior.n_squashed if prior else 0,
+            "n_starts": prior.n_starts if prior else 0,
+            "n_agree": prior.n_agree if prior else 0,
+            "attempts": fit.attempts,
+            "method": prior.method if prior else "",
+            **FIT_OPTIONS,
+        }
+    )
+
+
 def build_signals(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Tables ``signals`` (every pair, variant and level) and ``signal_history`` (event groups by quarter).
+    """Tables ``signals`` (every pair, variant and level), ``signal_history`` (event groups by quarter),
+    ``gps_priors`` (the prior) and ``signal_checks`` (what was verified); row counts by table.
 
     ``signals`` also carries, per pair and variant, the first quarter each rule flagged it
-    (``first_quarter_<rule>``, event groups only) from the history.
+    (``first_quarter_<rule>``, event groups only) from the history. Raises :class:`SignalIntegrityError`
+    when a stored number fails its check.
     """
-    priors = fit_priors(con)
-
-    def scored_counts():
-        for key in _chunks(con, "marts.drug_event_counts"):
-            where, params = _where(key)
-            frame = con.execute(f"select * from marts.drug_event_counts where {where}", params).df()
-            yield score(frame, priors.get(key[3:]))
-
-    def scored_history():
-        for key in _chunks(con, "marts.history_counts"):
-            where, params = _where(key)
-            frame = con.execute(f"select * from marts.history_counts where {where}", params).df()
-            yield score(frame, priors.get(key[3:]))
-
+    fit = fit_prior(con)
     labels = list(PAIR_COLUMNS + VARIANT_COLUMNS)
     counts = {
-        "signal_history": _write(con, "signal_history", scored_history(), _empty_scores(labels + ["quarter"]))
+        "signal_history": _write(
+            con,
+            "signal_history",
+            _scored(con, "marts.history_counts", fit),
+            _empty_scores(labels + ["quarter"]),
+        )
     }
-    _write(con, "signals_unranked", scored_counts(), _empty_scores(labels))
+    _write(con, "signals_unranked", _scored(con, "marts.drug_event_counts", fit), _empty_scores(labels))
     firsts = ", ".join(f"min(quarter) filter (where {rule}) as first_quarter_{rule}" for rule in RULES)
     keys = ", ".join(PAIR_COLUMNS + VARIANT_COLUMNS)
     con.execute(
@@ -149,14 +232,196 @@ def build_signals(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     )
     con.execute("drop table signals_unranked")
     counts["signals"] = con.sql("select count(*) from signals").fetchall()[0][0]
-    fitted = [
-        {"drug_level": key[0], "event_level": key[1]} | asdict(prior)
-        for key, prior in priors.items()
-        if prior is not None
-    ]
-    if fitted:
-        _write(con, "gps_priors", [pd.DataFrame(fitted)], pd.DataFrame())
+    _write(con, "gps_priors", [pd.DataFrame([prior_record(fit)])], pd.DataFrame())
+    checks = check_signals(con)
+    _write(con, "signal_checks", [checks], checks)
+    failed = checks[checks["violations"] > 0]
+    if len(failed):
+        raise SignalIntegrityError(
+            "stored signal statistics failed their checks: "
+            + "; ".join(
+                f"{row.check_name} ({row.violations} rows: {row.detail})" for row in failed.itertuples()
+            )
+        )
     return counts
+
+
+# The checks
+
+
+def _finite(*columns: str) -> str:
+    return " and ".join(f"coalesce(isfinite({column}), false)" for column in columns)
+
+
+# Evidence each rule needs (statistics.md §6): never a flag on an infinite or undefined value.
+RULE_EVIDENCE: dict[str, str] = {
+    "signal_evans": _finite("prr", "prr_lower", "prr_upper", "chi2_yates"),
+    "signal_ror": _finite("ror", "ror_lower", "ror_upper"),
+    "signal_ic": _finite("ic", "ic025", "ic975"),
+    "signal_ebgm": _finite("eb05") + " and ebgm_status = 'ok'",
+}
+# Each analysis variant's population, written from the curated tables alone (independently of marts).
+_VARIANT_POPULATIONS = """
+with cases as (
+    select
+        cases.caseid,
+        cases.is_duplicate,
+        cases.has_oncology_indication as oncology,
+        cases.has_breast_cancer_indication as breast_cancer,
+        exposure.has_suspect
+    from curated.cases
+    inner join (
+        select caseid, bool_or(is_suspect) as has_suspect
+        from curated.case_drugs where coalesce(role_cod, '') <> 'DN' group by caseid
+    ) as exposure using (caseid)
+    where cases.caseid in (select caseid from curated.case_events)
+),
+variants as (
+    select * from (values ('suspect'), ('any')) as r(role)
+    cross join (values ('all'), ('oncology'), ('breast_cancer')) as c(comparator)
+    cross join (values ('without'), ('with')) as d(duplicates)
+)
+select variants.role, variants.comparator, variants.duplicates, count(cases.caseid) as n_total
+from variants
+left join cases
+    on (variants.role = 'any' or cases.has_suspect)
+    and (variants.duplicates = 'with' or not cases.is_duplicate)
+    and (variants.comparator = 'all' or (variants.comparator = 'oncology' and cases.oncology)
+        or (variants.comparator = 'breast_cancer' and cases.breast_cancer))
+group by all
+"""
+
+
+def _quantile_violations(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int, int, float]:
+    """(rows checked, rows off, worst |F(q) - p|) for the stored EB05/EB95 under each row's stored prior."""
+    rows = con.sql(
+        f"select distinct a, e, eb05, eb95, {', '.join(PRIOR_COLUMNS)} from {table} where ebgm is not null"
+    ).df()
+    checked = int(con.sql(f"select count(*) from {table} where ebgm is not null").fetchall()[0][0])
+    worst, off = 0.0, 0
+    for theta, group in rows.groupby(list(PRIOR_COLUMNS)):
+        prior = stats.GpsPrior(*theta)
+        n, e = group["a"].to_numpy(), group["e"].to_numpy()
+        gap = np.maximum(
+            np.abs(stats.posterior_cdf(group["eb05"].to_numpy(), n, e, prior) - 0.05),
+            np.abs(stats.posterior_cdf(group["eb95"].to_numpy(), n, e, prior) - 0.95),
+        )
+        gap = np.where(np.isfinite(gap), gap, np.inf)
+        worst = max(worst, float(gap.max(initial=0.0)))
+        off += int((gap > QUANTILE_CHECK).sum())
+    return checked, off, worst
+
+
+def check_signals(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Verify every stored row of ``signals`` and ``signal_history``; one row per check.
+
+    Columns: check_name, rows_checked, violations, detail. The checks: each EB05/EB95 satisfies
+    |F(q) - p| <= 1e-10 under the row's stored prior; EBGM exists only under the converged prior and only
+    where ebgm_status = 'ok'; every rule flag equals the one definition (:func:`pv.stats.signal_flags`) and
+    none fires on an infinite or undefined value; no negative cell; a + b + c + d is the variant's
+    population counted independently from the curated tables (signals), and one N per variant and quarter
+    (history); the history's latest quarter equals today's table; every target ingredient and class present
+    in the data x dm_narrow, dm_broad x every variant is in ``signals``.
+    """
+    results: list[tuple[str, int, int, str]] = []
+    prior = con.sql("select converged, alpha1, beta1, alpha2, beta2, p from gps_priors").fetchall()[0]
+    for table in ("signals", "signal_history"):
+        total = con.sql(f"select count(*) from {table}").fetchall()[0][0]
+        checked, off, worst = _quantile_violations(con, table)
+        results.append(
+            (f"{table}: EB05/EB95 exact quantiles", checked, off, f"worst |F(q) - p| = {worst:.2e}")
+        )
+        matches = (
+            " and ".join(
+                f"{column} = {value!r}" for column, value in zip(PRIOR_COLUMNS, prior[1:], strict=True)
+            )
+            if prior[0]
+            else "false"
+        )
+        bad = con.sql(
+            f"select count(*) from {table} where (ebgm is not null or eb05 is not null or eb95 is not null) "
+            f"and not (ebgm_status = 'ok' and {matches}) "
+            f"or (ebgm_status = 'ok' and (ebgm is null or eb05 is null or eb95 is null))"
+        ).fetchall()[0][0]
+        results.append(
+            (f"{table}: EBGM only from the converged prior", total, bad, "ebgm_status, gps_priors")
+        )
+        for rule, evidence in RULE_EVIDENCE.items():
+            bad = con.sql(f"select count(*) from {table} where {rule} and not ({evidence})").fetchall()[0][0]
+            results.append((f"{table}: {rule} on finite evidence", total, bad, evidence))
+        stored = con.sql(
+            f"select a, b, c, d, {', '.join(stats.DISPROPORTIONALITY_COLUMNS[4:])}, eb05, {', '.join(RULES)} "
+            f"from {table}"
+        ).df()
+        again = stats.signal_flags(
+            stored.astype({c: "float64" for c in stored.columns if c not in RULES}), stored
+        )
+        differs = int(
+            sum((again[rule].to_numpy() != stored[rule].fillna(False).to_numpy()).sum() for rule in RULES)
+        )
+        results.append(
+            (f"{table}: flags equal the one rule definition", total, differs, "pv.stats.signal_flags")
+        )
+        bad = con.sql(f"select count(*) from {table} where least(a, b, c, d) < 0").fetchall()[0][0]
+        results.append((f"{table}: no negative cell", total, bad, ""))
+    expected = con.sql(_VARIANT_POPULATIONS).df()
+    stored = con.sql(
+        "select distinct role, comparator, duplicates, a + b + c + d as n_total from signals"
+    ).df()
+    merged = expected.merge(stored, on=list(VARIANT_COLUMNS), how="outer", suffixes=("_curated", "_stored"))
+    bad = merged[merged["n_total_stored"].notna() & (merged["n_total_curated"] != merged["n_total_stored"])]
+    many = int(stored.duplicated(list(VARIANT_COLUMNS)).sum())
+    results.append(
+        (
+            "signals: a + b + c + d = the variant's population (curated tables)",
+            len(stored),
+            len(bad) + many,
+            "",
+        )
+    )
+    several = con.sql(
+        "select count(*) from (select role, comparator, duplicates, quarter from signal_history "
+        "group by all having count(distinct a + b + c + d) > 1)"
+    ).fetchall()[0][0]
+    results.append(("signal_history: one N per variant and quarter", 0, several, ""))
+    keys = ", ".join(PAIR_COLUMNS + VARIANT_COLUMNS)
+    latest = (
+        f"select {keys}, a, b, c, d from signal_history "
+        "where quarter = (select max(quarter) from signal_history)"
+    )
+    today = f"select {keys}, a, b, c, d from signals where event_level = 'group'"
+    differ = con.sql(
+        f"select count(*) from (({latest}) except all ({today}) union all (({today}) except all ({latest})))"
+    ).fetchall()[0][0]
+    has_history = con.sql("select count(*) from signal_history").fetchall()[0][0] > 0
+    results.append(("signal_history: latest quarter = signals", 0, differ if has_history else 0, ""))
+    missing = con.execute(
+        """
+        with exposed as (
+            select distinct drugs.ingredient, drugs.drug_class
+            from curated.case_drugs as drugs
+            where coalesce(drugs.role_cod, '') <> 'DN'
+                and drugs.caseid in (select caseid from curated.case_events)
+        ),
+        targets as (
+            select 'ingredient' as drug_level, ingredient as drug from exposed
+            where list_contains($classes, drug_class)
+            union
+            select 'class', drug_class from exposed where list_contains($classes, drug_class)
+        ),
+        expected as (
+            select * from targets
+            cross join (select unnest($events) as event)
+            cross join (select distinct role, comparator, duplicates from signals)
+        )
+        select count(*) from expected
+        anti join (select * from signals where event_level = 'group')
+        using (drug_level, drug, event, role, comparator, duplicates)
+        """,
+        {"classes": list(TARGET_CLASSES), "events": list(HEADLINE_EVENTS)},
+    ).fetchall()[0][0]
+    results.append(("signals: every target drug x DM group x variant present", 0, missing, ""))
+    return pd.DataFrame(results, columns=["check_name", "rows_checked", "violations", "detail"])
 
 
 def headline_filter(
@@ -167,12 +432,13 @@ def headline_filter(
         drug_condition = "drug in (" + ", ".join("?" * len(drugs)) + ")"
         drug_params: list = list(drugs)
     else:
+        classes = ", ".join("?" * len(TARGET_CLASSES))
         drug_condition = (
-            "((drug_level = 'class' and drug in (" + ", ".join("?" * len(TARGET_CLASSES)) + ")) or "
+            f"((drug_level = 'class' and drug in ({classes})) or "
             "(drug_level = 'ingredient' and drug in (select ingredient from vocab.ingredient_classes "
-            "where class <> 'none')))"
+            f"where class in ({classes}))))"
         )
-        drug_params = list(TARGET_CLASSES)
+        drug_params = list(TARGET_CLASSES) * 2
     chosen_events = list(events) if events else list(HEADLINE_EVENTS)
     event_condition = "event in (" + ", ".join("?" * len(chosen_events)) + ")"
     return f"{drug_condition} and {event_condition}", drug_params + chosen_events

@@ -1,17 +1,31 @@
-"""Find the quarter files in a zip or a folder, whatever FDA called them that quarter."""
+"""Find the quarter files in a zip or a folder, whatever FDA called them that quarter.
+
+A source offers each quarter once (one zip, or one folder of table files); it is read only through regular
+files and folders: symbolic links are refused, never followed, and pipes, devices and sockets are refused
+before anything opens them. A zip member whose inflated size is beyond the bound of ``member_bound`` is
+refused before it is extracted.
+"""
 
 from __future__ import annotations
 
 import os
 import re
+import stat
 import zipfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from pv import config
 from pv.errors import UserError
 from pv.quarters import Quarter, quarter_from_name
 from pv.schema import TABLES
+
+# FDA publishes a deleted-case list with every quarter from 2019Q1 (faers_format.md §1, FAQ #45).
+FIRST_DELETED_LIST = Quarter(2019, 1)
+DELETED_PART = "deleted_cases"
+# Below this inflated size a member is too small to matter, whatever its compression ratio.
+RATIO_FLOOR_BYTES = 1 << 20
 
 # DEMO04Q1.TXT, demo12q4.txt, DEMO18Q1_new.txt (FDA's 2018Q1 reissue), and the head extracts in the
 # reference pack (DRUG12Q4_head.txt, DEMO20Q3-10000.txt). PDFs and legacy STAT*/SIZE* files never match.
@@ -59,6 +73,41 @@ class QuarterSource:
     def missing_tables(self) -> list[str]:
         return [table for table in TABLES if table not in self.tables]
 
+    @property
+    def missing_parts(self) -> list[str]:
+        """What a complete quarter of this era has and this source lacks (``expected_parts``)."""
+        present = set(self.tables) | ({DELETED_PART} if self.deleted else set())
+        return [part for part in expected_parts(self.quarter) if part not in present]
+
+
+def expected_parts(quarter: Quarter) -> tuple[str, ...]:
+    """A complete quarter: the seven tables of its era, plus a deleted-case list from 2019Q1."""
+    return TABLES + ((DELETED_PART,) if quarter >= FIRST_DELETED_LIST else ())
+
+
+def part_label(part: str) -> str:
+    """DEMO, DRUG, ... or "deleted-case list", as a user reads them."""
+    return "deleted-case list" if part == DELETED_PART else part.upper()
+
+
+def member_bound(info: zipfile.ZipInfo) -> int:
+    """The most bytes a zip member may inflate to: ``PV_MAX_MEMBER_BYTES`` (default about 20x the largest
+    table FDA has published), and, above 1 MiB, ``PV_MAX_ZIP_RATIO`` times its compressed size (FAERS text
+    deflates 3-10x; a zip bomb several hundred times)."""
+    by_ratio = max(RATIO_FLOOR_BYTES, config.max_zip_ratio() * info.compress_size)
+    return min(config.max_member_bytes(), by_ratio)
+
+
+def _check_member(zip_path: Path, info: zipfile.ZipInfo) -> None:
+    if stat.S_ISLNK(info.external_attr >> 16):
+        raise UserError(f"{zip_path.name}:{info.filename}: a symbolic link inside the zip; refused")
+    if info.file_size > member_bound(info):
+        raise UserError(
+            f"{zip_path.name}:{info.filename}: declares {info.file_size:,} bytes inflated from "
+            f"{info.compress_size:,} (above the bound of {member_bound(info):,}: PV_MAX_MEMBER_BYTES, "
+            "PV_MAX_ZIP_RATIO); refused as a possible zip bomb"
+        )
+
 
 def classify(name: str) -> tuple[str, Quarter | None] | None:
     """``(table, quarter)`` for a table file, ``("deleted", quarter|None)`` for a deleted list, else None."""
@@ -102,7 +151,7 @@ def scan_zip(zip_path: Path) -> QuarterSource:
     """The quarter held by one FDA zip; the zip's name or its members give the quarter."""
     try:
         with zipfile.ZipFile(zip_path) as archive:
-            names = [info.filename for info in archive.infolist() if not info.is_dir()]
+            infos = [info for info in archive.infolist() if not info.is_dir()]
     except zipfile.BadZipFile:
         raise UserError(f"{zip_path}: not a valid zip file (corrupt or truncated)") from None
     except OSError as error:
@@ -111,11 +160,13 @@ def scan_zip(zip_path: Path) -> QuarterSource:
     found: list[tuple[str, Member]] = []
     ignored: list[str] = []
     member_quarters: set[Quarter] = set()
-    for name in names:
+    for info in infos:
+        name = info.filename
         kind = classify(name)
         if kind is None:
             ignored.append(name)
             continue
+        _check_member(zip_path, info)
         table, quarter = kind
         if table != "deleted" and quarter is not None:
             member_quarters.add(quarter)
@@ -133,28 +184,79 @@ def scan_zip(zip_path: Path) -> QuarterSource:
     return _assemble(member_quarter, zip_path, found, ignored)
 
 
+_NOT_REGULAR = (
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def _refuse_unless_regular(path: Path, mode: int) -> None:
+    if stat.S_ISLNK(mode):
+        raise UserError(f"{path}: a symbolic link; links inside a source are refused, never followed")
+    for test, kind in _NOT_REGULAR:
+        if test(mode):
+            raise UserError(f"{path}: {kind}, not a regular file; refused")
+
+
+def _regular_files(folder: Path) -> list[Path]:
+    """Every regular file under ``folder`` (hidden entries skipped); anything unreadable, any symbolic link
+    and any pipe, device or socket is an error, never a silent skip."""
+    try:
+        with os.scandir(folder) as listing:
+            entries = sorted(listing, key=lambda entry: entry.name)
+    except OSError as error:
+        raise UserError(f"{folder}: cannot read this folder ({error.strerror or error})") from None
+    files: list[Path] = []
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        path = Path(entry.path)
+        try:
+            mode = entry.stat(follow_symlinks=False).st_mode
+        except OSError as error:
+            raise UserError(f"{path}: cannot read ({error.strerror or error})") from None
+        _refuse_unless_regular(path, mode)
+        if stat.S_ISDIR(mode):
+            files += _regular_files(path)
+        elif not os.access(path, os.R_OK):
+            raise UserError(f"{path}: cannot read this file (permission denied)")
+        else:
+            files.append(path)
+    return files
+
+
+def _one_folder_per_quarter(quarter: Quarter, items: list[tuple[str, Member]]) -> None:
+    """A quarter's table files come from one folder; two folders are two copies, and which should win?"""
+    folders = sorted({str(Path(member.name).parent) for kind, member in items if kind != "deleted"})
+    if len(folders) > 1:
+        raise UserError(f"{quarter}: offered by {len(folders)} folders ({', '.join(folders)}); pass only one")
+    names = [Path(member.name).name.lower() for kind, member in items if kind == "deleted"]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise UserError(f"{quarter}: deleted-case list {twice[0]} found in several folders; pass only one")
+
+
 def scan_folder(folder: Path, wanted: set[Quarter] | None = None) -> list[QuarterSource]:
-    """Quarters (all, or ``wanted``) under a folder of zips and/or extracted files; a zip wins."""
+    """Quarters (all, or ``wanted``) under a folder of zips and/or extracted files, each offered once."""
     zips: dict[Quarter, list[QuarterSource]] = defaultdict(list)
     loose: dict[Quarter, list[tuple[str, Member]]] = defaultdict(list)
     loose_deleted: list[Member] = []
-    for directory, subdirectories, files in os.walk(folder):
-        subdirectories[:] = sorted(d for d in subdirectories if not d.startswith("."))
-        for file_name in sorted(files):
-            path = Path(directory) / file_name
-            if file_name.lower().endswith(".zip"):
-                scanned = scan_zip(path)
-                zips[scanned.quarter].append(scanned)
-                continue
-            kind = classify(file_name)
-            if kind is None:
-                continue
-            table, quarter = kind
-            member = Member(name=str(path))
-            if table == "deleted":
-                loose_deleted.append(member)
-            elif quarter is not None:
-                loose[quarter].append((table, member))
+    for path in _regular_files(folder):
+        if path.name.lower().endswith(".zip"):
+            scanned = scan_zip(path)
+            zips[scanned.quarter].append(scanned)
+            continue
+        kind = classify(path.name)
+        if kind is None:
+            continue
+        table, quarter = kind
+        member = Member(name=str(path))
+        if table == "deleted":
+            loose_deleted.append(member)
+        elif quarter is not None:
+            loose[quarter].append((table, member))
     for member in loose_deleted:
         quarter = quarter_from_name(member.name)
         if quarter is None:  # AllDeletedCases.txt outside its zip belongs with the folder's quarter
@@ -175,23 +277,36 @@ def scan_folder(folder: Path, wanted: set[Quarter] | None = None) -> list[Quarte
         if len(zips[quarter]) > 1:
             names = ", ".join(str(s.origin) for s in zips[quarter])
             raise UserError(f"{quarter}: {len(zips[quarter])} zips ({names}); pass only one of them")
+        if zips[quarter] and loose.get(quarter):
+            folders = sorted({str(Path(member.name).parent) for _, member in loose[quarter]})
+            raise UserError(
+                f"{quarter}: offered twice, by {zips[quarter][0].origin} and by {', '.join(folders)}; "
+                "pass only one of them"
+            )
         if zips[quarter]:
-            source = zips[quarter][0]
-            source.ignored.extend(member.name for _, member in loose.get(quarter, []))
-        else:
-            source = _assemble(quarter, folder, loose[quarter], [])
-            if not source.tables:
-                raise UserError(
-                    f"{folder}: a deleted-case list for {quarter} but no table files of that quarter"
-                )
+            sources.append(zips[quarter][0])
+            continue
+        _one_folder_per_quarter(quarter, loose[quarter])
+        tables = [member for kind, member in loose[quarter] if kind != "deleted"]
+        origin = Path(tables[0].name).parent if tables else folder
+        source = _assemble(quarter, origin, loose[quarter], [])
+        if not source.tables:
+            raise UserError(f"{folder}: a deleted-case list for {quarter} but no table files of that quarter")
         sources.append(source)
     return sources
 
 
 def discover(source: Path, quarters: list[Quarter] | None = None) -> list[QuarterSource]:
     """Quarter inputs in a zip or folder, restricted to ``quarters`` when given."""
-    if not source.exists():
-        raise UserError(f"{source}: no such file or folder")
+    try:
+        mode = source.stat().st_mode  # the path given may itself be a link; what is inside may not
+    except FileNotFoundError:
+        raise UserError(f"{source}: no such file or folder") from None
+    except OSError as error:
+        raise UserError(f"{source}: cannot read ({error.strerror or error})") from None
+    _refuse_unless_regular(source, mode)
+    if not stat.S_ISDIR(mode) and not os.access(source, os.R_OK):
+        raise UserError(f"{source}: cannot read this file (permission denied)")
     if source.is_file():
         found = [scan_zip(source)] if source.suffix.lower() == ".zip" else scan_single_file(source)
     else:

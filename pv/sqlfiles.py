@@ -10,7 +10,9 @@ _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
 
 def literal(value: object) -> str:
-    """A SQL literal for a parameter value (strings quoted, numbers as written)."""
+    """A SQL literal for a parameter value (strings quoted, numbers as written, tuples/lists as lists)."""
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(literal(item) for item in value) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):

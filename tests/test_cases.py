@@ -9,6 +9,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from crafted import CraftedQuarter
 from scipy import stats
 
 from pv.cases import (
@@ -22,94 +23,8 @@ from pv.cases import (
 from pv.db import create_curated
 from pv.errors import UserError
 from pv.ingest import ingest
-from pv.quarters import Quarter
-from pv.schema import fda_header
 
 # ------------------------------------------------------------------------------------------- fixture
-
-
-def _write_table(folder: Path, table: str, quarter: Quarter, rows: list[dict[str, str]]) -> None:
-    header = fda_header(table, quarter)
-    names = [name.strip().lower() for name in header]
-    lines = ["$".join(header)]
-    trailing = "$" if quarter.is_legacy else ""
-    for row in rows:
-        lines.append("$".join(row.get(name, "") for name in names) + trailing)
-    suffix = ".TXT" if quarter.is_legacy else ".txt"
-    (folder / f"{table.upper()}{quarter.short}{suffix}").write_text("\n".join(lines) + "\n")
-
-
-class _Quarter:
-    """Rows of one crafted quarter; ``case`` adds a case with its drugs, therapies, indications and events."""
-
-    def __init__(self, name: str) -> None:
-        self.quarter = Quarter.parse(name)
-        self.tables: dict[str, list[dict[str, str]]] = {
-            t: [] for t in ("demo", "drug", "reac", "outc", "ther", "indi")
-        }
-
-    def case(
-        self,
-        caseid: int,
-        *,
-        fda_dt: str,
-        event_dt: str,
-        age: str,
-        drugs: list[dict[str, str]],
-        pts: list[str],
-        outcomes: tuple[str, ...] = (),
-        sex: str = "F",
-        country: str = "US",
-        occp: str = "MD",
-    ) -> None:
-        if self.quarter.is_legacy:
-            key = {"isr": str(caseid + 3_000_000)}
-            demo = {"case": str(caseid), "i_f_cod": "I", "gndr_cod": sex}
-            country = {"US": "UNITED STATES"}.get(country, country)
-        else:
-            key = {"primaryid": f"{caseid}1", "caseid": str(caseid)}
-            demo = {"caseversion": "1", "i_f_code": "I", "sex": sex, "gndr_cod": sex}
-        self.tables["demo"].append(
-            key
-            | demo
-            | {
-                "event_dt": event_dt,
-                "fda_dt": fda_dt,
-                "rept_cod": "EXP",
-                "age": age,
-                "age_cod": "YR",
-                "occp_cod": occp,
-                "reporter_country": country,
-            }
-        )
-        for seq, drug in enumerate(drugs, start=1):
-            self.tables["drug"].append(
-                key
-                | {
-                    "drug_seq": str(seq),
-                    "role_cod": drug.get("role", "PS"),
-                    "drugname": drug["name"],
-                    "prod_ai": drug.get("prod_ai", ""),
-                    "dechal": drug.get("dechal", ""),
-                    "rechal": drug.get("rechal", ""),
-                }
-            )
-            if "start" in drug:
-                self.tables["ther"].append(
-                    key | {"drug_seq": str(seq), "dsg_drug_seq": str(seq), "start_dt": drug["start"]}
-                )
-            if "indication" in drug:
-                self.tables["indi"].append(
-                    key | {"drug_seq": str(seq), "indi_drug_seq": str(seq), "indi_pt": drug["indication"]}
-                )
-        self.tables["reac"] += [key | {"pt": pt} for pt in pts]
-        self.tables["outc"] += [key | {"outc_cod": code, "outc_code": code} for code in outcomes]
-
-    def write(self, root: Path) -> None:
-        folder = root / str(self.quarter)
-        folder.mkdir(parents=True)
-        for table, rows in self.tables.items():
-            _write_table(folder, table, self.quarter, rows)
 
 
 DOCETAXEL = {"name": "DOCETAXEL", "prod_ai": "DOCETAXEL"}
@@ -120,7 +35,7 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("cases")
     source = root / "in"
 
-    q = _Quarter("2020Q3")  # partial dates published as such; no padding rule
+    q = CraftedQuarter("2020Q3")  # partial dates published as such; no padding rule
     q.case(
         2000001,
         fda_dt="20200715",
@@ -231,7 +146,7 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     q.write(source)
 
-    q = _Quarter("2022Q1")  # event dates padded again: a date on the 1st is partial
+    q = CraftedQuarter("2022Q1")  # event dates padded again: a date on the 1st is partial
     q.case(
         2000010,
         fda_dt="20220215",
@@ -260,7 +175,7 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     q.write(source)
 
-    q = _Quarter("2012Q2")  # legacy AERS: every date padded
+    q = CraftedQuarter("2012Q2")  # legacy AERS: every date padded
     q.case(
         3000013,
         fda_dt="20120420",
@@ -279,7 +194,7 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     q.write(source)
 
-    q = _Quarter("2013Q1")  # rechallenge D is a filler 2012Q4-2015Q3
+    q = CraftedQuarter("2013Q1")  # rechallenge D is a filler 2012Q4-2015Q3
     q.case(
         2000015,
         fda_dt="20130201",
@@ -294,7 +209,9 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # fits signal statistics, which need more drug-event pairs than a crafted database has).
     data = root / "data"
     db_path = data / "pv.duckdb"
-    ingest(source, db_path=db_path, lake=data / "lake", work_dir=data / "tmp", curate=False)
+    ingest(  # crafted quarters carry only the tables the case series reads
+        source, db_path=db_path, lake=data / "lake", work_dir=data / "tmp", curate=False, allow_partial=True
+    )
     with duckdb.connect(str(db_path)) as connection:
         create_curated(connection)
     return db_path

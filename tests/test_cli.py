@@ -44,7 +44,7 @@ def test_unknown_layout_names_the_file(tmp_path, samples):
     folder.mkdir()
     # A CSV re-export of 2025Q2 saved under FDA's name: not the '$' format.
     (folder / "DEMO25Q2.txt").write_text((samples / "2025q2_csv/demo.csv").read_text())
-    result = _pv("ingest", str(folder), "--quiet", cwd=tmp_path)
+    result = _pv("ingest", str(folder), "--quiet", "--allow-partial", cwd=tmp_path)
     _assert_one_line_error(result, "DEMO25Q2.txt", "unknown layout")
     assert not (tmp_path / "data" / "lake" / "quarter=2025Q2").exists()
 
@@ -77,3 +77,20 @@ def test_success_prints_a_summary(tmp_path, samples, capsys, data_dir):
 @pytest.mark.parametrize("argv", [["synth", "--out", "x", "--quarters", "2023Q1", "--scale", "0"]])
 def test_synth_argument_errors(argv, tmp_path):
     _assert_one_line_error(_pv(*argv, cwd=tmp_path), "scale")
+
+
+def test_named_pipe_as_input_is_refused_at_once(tmp_path):
+    import os
+
+    pipe = tmp_path / "faers_ascii_2023q1.zip"
+    os.mkfifo(pipe)  # nothing will ever write to it: opening it for reading would hang
+    result = subprocess.run(
+        [sys.executable, "-m", "pv.cli", "ingest", str(pipe), "--quiet"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    _assert_one_line_error(result, f"{pipe}: a named pipe, not a regular file; refused")
+    assert not (tmp_path / "data" / "pv.duckdb").exists()
+    assert not list((tmp_path / "data" / "lake").glob("quarter=*"))

@@ -1,10 +1,22 @@
-"""The analyst database: snapshot builds, example queries, schema reference."""
+"""The analyst database: snapshot builds, example queries, schema reference; the lake state it records,
+locks, leftovers of dead builds, full disks and kill -9."""
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 from pathlib import Path
 
 import duckdb
+import pytest
+
+from pv.cli import main
 
 SQL = Path(__file__).parent.parent / "sql"
 
@@ -42,3 +54,309 @@ def test_schema_reference_covers_the_curated_tables(generated):
             for column in columns:
                 assert column in reference, (table, column)
     assert set(tables) >= {"cases", "case_drugs", "case_events", "case_indications", "dedup_summary"}
+
+
+SAMPLES = Path(__file__).parent / "fixtures" / "faers"
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _pv(
+    data_dir: Path, *argv: str, limit: int | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
+    def file_size_limit() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return subprocess.run(
+        [sys.executable, "-m", "pv.cli", *argv],
+        capture_output=True,
+        text=True,
+        env=os.environ | {"PV_DATA_DIR": str(data_dir)},
+        preexec_fn=file_size_limit if limit else None,
+        timeout=timeout,
+    )
+
+
+def _temporaries(data_dir: Path) -> list[str]:
+    return sorted(path.name for path in data_dir.glob(".pv.duckdb.p*"))
+
+
+@pytest.fixture
+def crafted_lake(tmp_path, data_dir):
+    """Two crafted quarters ingested raw-only; returns the data folder."""
+    from crafted import crafted_quarter
+
+    for quarter in ("2023Q1", "2023Q2"):
+        folder = crafted_quarter(tmp_path / "in" / quarter, quarter)
+        assert main(["ingest", str(folder), "--quiet", "--raw-only"]) == 0
+    return data_dir
+
+
+def test_database_records_the_lake_state_and_says_when_it_is_behind(crafted_lake, tmp_path):
+    import json
+
+    from crafted import crafted_quarter
+
+    from pv.db import database_lag
+    from pv.lake import lake_state
+
+    db, lake = crafted_lake / "pv.duckdb", crafted_lake / "lake"
+    with duckdb.connect(str(db), read_only=True) as con:
+        recorded = dict(con.sql("select quarter, ingest_id from meta.lake_state").fetchall())
+        ((built_from,),) = con.sql("select lake from meta.build").fetchall()
+    assert recorded == {quarter: state.ingest_id for quarter, state in lake_state(lake).items()}
+    assert len(set(recorded.values())) == 2 and built_from == str(lake.resolve())
+    assert database_lag(db) is None
+
+    # The lake moves on without a build (what a kill between publish and rebuild leaves).
+    from pv.ingest import ingest_quarter
+    from pv.lake import writer_lock
+    from pv.sources import discover
+
+    with writer_lock(lake):
+        for quarter in ("2023Q2", "2023Q3"):
+            (found,) = discover(crafted_quarter(tmp_path / "more" / quarter, quarter))
+            ingest_quarter(found, lake, crafted_lake / "tmp", {})
+    shutil.rmtree(lake / "quarter=2023Q1")
+    assert database_lag(db) == (
+        f"{db} is behind the lake (2023Q3 published to the lake after it was built; "
+        "2023Q2 re-ingested since; 2023Q1 no longer in the lake); run `pv build`"
+    )
+    # A quarter published before publication.json existed gets a stable id derived from its ingest log.
+    (lake / "quarter=2023Q3" / "publication.json").unlink()
+    derived = lake_state(lake)["2023Q3"]
+    assert derived.ingest_id.startswith("log-") and derived.ingest_id == lake_state(lake)["2023Q3"].ingest_id
+    assert (derived.partial, derived.rows["demo"], derived.rows["deleted_cases"]) == (False, 2, 1)
+    assert json.loads((lake / "quarter=2023Q2" / "publication.json").read_text())["partial"] is False
+
+
+def test_two_lakes_never_write_one_database(crafted_lake, tmp_path, capsys):
+    from crafted import crafted_quarter, stored_fingerprint
+
+    other = tmp_path / "other"
+    folder = crafted_quarter(tmp_path / "in" / "2023Q3", "2023Q3")
+    assert (
+        main(
+            [
+                "ingest",
+                str(folder),
+                "--lake",
+                str(other / "lake"),
+                "--db",
+                str(other / "pv.duckdb"),
+                "--quiet",
+                "--raw-only",
+            ]
+        )
+        == 0
+    )
+    before = stored_fingerprint(crafted_lake)
+    capsys.readouterr()
+    for argv in (
+        ["build", "--lake", str(other / "lake")],
+        ["ingest", str(folder), "--lake", str(other / "lake"), "--quiet", "--raw-only"],
+    ):
+        assert main(argv) == 2
+        assert capsys.readouterr().err.strip() == (
+            f"pv: error: {crafted_lake / 'pv.duckdb'}: built from another lake "
+            f"({(crafted_lake / 'lake').resolve()}), not {other / 'lake'}; two lakes must not write one "
+            "database: choose another --db, or delete this one"
+        )
+    assert stored_fingerprint(crafted_lake) == before
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a database")
+    assert main(["ingest", str(folder), "--db", str(notes), "--quiet", "--raw-only"]) == 2
+    assert (
+        capsys.readouterr().err.strip()
+        == f"pv: error: {notes}: not a DuckDB database; refusing to replace it"
+    )
+    assert notes.read_text() == "not a database"
+
+
+def test_dead_builds_leftovers_are_cleared_and_only_theirs(crafted_lake, tmp_path):
+    from crafted import crafted_quarter
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stem = f".pv.duckdb.p{dead.pid}-0123abcd.tmp"
+    for name in (stem, stem + ".wal"):
+        (crafted_lake / name).write_bytes(b"\0" * 4096)
+    (crafted_lake / (stem + ".spill")).mkdir()
+    (crafted_lake / (stem + ".spill") / "block").write_bytes(b"\0")
+    running = crafted_lake / f".pv.duckdb.p{os.getppid()}-0123abcd.tmp"  # a live process's: kept
+    running.write_bytes(b"\0")
+    folder = crafted_quarter(tmp_path / "in" / "2023Q3", "2023Q3")
+    assert main(["ingest", str(folder), "--quiet", "--raw-only"]) == 0
+    assert _temporaries(crafted_lake) == [running.name]
+
+
+@pytest.fixture(scope="module")
+def reference_db(tmp_path_factory) -> Path:
+    """A clean database of the real 2017Q2 and 2025Q4 extracts (curated layer and signals included)."""
+    data = tmp_path_factory.mktemp("reference")
+    assert (
+        _pv(
+            data, "ingest", str(SAMPLES / "2017q2/faers_ascii_2017q2.zip"), "--quiet", "--raw-only"
+        ).returncode
+        == 0
+    )
+    assert _pv(data, "ingest", str(SAMPLES / "2025q4"), "--quiet").returncode == 0
+    return data / "pv.duckdb"
+
+
+PAUSED = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    import pv.db as db
+    point = sys.argv[1]
+    real = getattr(db, point)
+    def paused(*args, **kwargs):
+        result = real(*args, **kwargs)
+        Path(sys.argv[2]).write_text(point)
+        time.sleep(120)
+        return result
+    setattr(db, point, paused)
+    from pv.cli import main
+    sys.exit(main(sys.argv[3:]))
+    """
+)
+
+
+def _paused(data_dir: Path, point: str, marker: Path, *argv: str) -> subprocess.Popen:
+    """``pv <argv>`` that stops for two minutes right after ``pv.db.<point>`` returned."""
+    marker.unlink(missing_ok=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", PAUSED, point, str(marker), *argv],
+        env=os.environ | {"PV_DATA_DIR": str(data_dir)},
+    )
+    deadline = time.monotonic() + 120
+    while not marker.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    assert marker.exists(), f"pv {' '.join(argv)} never reached {point}"
+    return process
+
+
+def test_build_killed_at_any_point_leaves_the_database_then_rebuilds_it_identically(tmp_path, reference_db):
+    from crafted import database_fingerprint
+
+    from pv.db import database_lag
+
+    data = tmp_path / "data"
+    assert _pv(data, "ingest", str(SAMPLES / "2017q2/faers_ascii_2017q2.zip"), "--quiet").returncode == 0
+    db = data / "pv.duckdb"
+    before = _sha(db)
+    runs = [  # the first run is an ingest: killed after 2025Q4 is published, in its database build
+        ("create_raw_views", ["ingest", str(SAMPLES / "2025q4"), "--quiet"]),
+        ("create_curated", ["build"]),
+        ("create_signals", ["build"]),
+    ]
+    previous: list[str] = []
+    for point, argv in runs:
+        process = _paused(data, point, tmp_path / "paused", *argv)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        assert _sha(db) == before  # the old database, untouched
+        left = _temporaries(data)
+        assert left and all(f".p{process.pid}-" in name for name in left)  # earlier dead runs' were cleared
+        assert not set(left) & set(previous)
+        previous = left
+        assert (
+            database_lag(db)
+            == f"{db} is behind the lake (2025Q4 published to the lake after it was built); run `pv build`"
+        )
+    assert main(["build", "--db", str(db), "--lake", str(data / "lake")]) == 0
+    assert _temporaries(data) == []
+    assert database_lag(db) is None
+    assert database_fingerprint(db) == {
+        **database_fingerprint(reference_db),
+        "meta.lake_state": database_fingerprint(db)["meta.lake_state"],  # ingest ids differ by design
+    }
+
+
+def test_full_disk_during_the_build_is_one_line_saying_the_lake_is_ahead(tmp_path, capsys):
+    """A real write failure (RLIMIT_FSIZE: no file may grow past 5 MB, so the new database cannot be
+    written while the small Parquet files can)."""
+    data = tmp_path / "data"
+    assert _pv(data, "ingest", str(SAMPLES / "2017q2/faers_ascii_2017q2.zip"), "--quiet").returncode == 0
+    db = data / "pv.duckdb"
+    before = _sha(db)
+    result = _pv(data, "ingest", str(SAMPLES / "2025q4"), "--quiet", limit=5_000_000)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"pv: error: {db}: cannot build the database (")
+    assert lines[0].endswith(
+        "File too large); the lake is ahead of the database (2025Q4 published to the lake after it was "
+        "built): free disk space, then run `pv build`"
+    )
+    assert _sha(db) == before and _temporaries(data) == []
+    # Readers are told in one line; the report is refused.
+    signals = _pv(data, "signals")
+    assert signals.returncode == 0
+    behind = f"{db} is behind the lake (2025Q4 published to the lake after it was built); run `pv build`"
+    assert signals.stderr.splitlines() == [f"pv: warning: {behind}"]
+    cases = _pv(data, "cases", "--drug", "docetaxel", "--event", "dm_narrow")
+    assert cases.returncode == 0 and cases.stderr.splitlines() == [f"pv: warning: {behind}"]
+    report = _pv(data, "report")
+    assert (report.returncode, report.stderr.strip()) == (
+        2,
+        f"pv: error: {behind} (or pass --allow-stale to report from it anyway)",
+    )
+    assert _pv(data, "build").returncode == 0
+    assert _pv(data, "signals").stderr == ""
+
+
+def test_second_writer_is_refused_naming_the_first(tmp_path):
+    """Two processes: one holds the lake and the database (paused inside its build); every other writer
+    of either exits at once with one line naming its PID, and nothing it would write is written."""
+    from crafted import crafted_quarter, stored_fingerprint
+
+    data = tmp_path / "data"
+    assert (
+        _pv(
+            data, "ingest", str(crafted_quarter(tmp_path / "a", "2023Q1")), "--quiet", "--raw-only"
+        ).returncode
+        == 0
+    )
+    holder = _paused(
+        data,
+        "create_raw_views",
+        tmp_path / "paused",
+        "ingest",
+        str(crafted_quarter(tmp_path / "b", "2023Q2")),
+        "--quiet",
+        "--raw-only",
+    )
+    try:
+        before = stored_fingerprint(data)
+        other = tmp_path / "other"
+        assert (
+            _pv(
+                other, "ingest", str(crafted_quarter(tmp_path / "c", "2023Q3")), "--quiet", "--raw-only"
+            ).returncode
+            == 0
+        )
+        lake_lock = (
+            f"{data / 'lake'}: the lake is locked: PID {holder.pid} is writing to it "
+            f"(lock {data / 'lake' / '.lock'}); try again when it ends"
+        )
+        db_lock = (
+            f"{data / 'pv.duckdb'}: the database is locked: PID {holder.pid} is writing to it "
+            f"(lock {data / '.pv.duckdb.lock'}); try again when it ends"
+        )
+        for argv, expected in (
+            (["ingest", str(tmp_path / "c"), "--quiet", "--raw-only"], lake_lock),
+            (["build"], lake_lock),
+            (["build", "--lake", str(other / "lake"), "--db", str(data / "pv.duckdb")], db_lock),
+        ):
+            result = _pv(data, *argv)
+            assert (result.returncode, result.stderr.strip()) == (2, f"pv: error: {expected}")
+        assert stored_fingerprint(data) == before
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()

@@ -22,4 +22,5 @@ def test_notebook_runs_as_a_script(generated):
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "warning:" not in result.stdout  # the database is not behind its lake
     assert db.stat().st_mtime_ns == before  # opened read-only, never written

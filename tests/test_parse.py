@@ -276,3 +276,100 @@ def test_lines_with_many_fields_spans_chunks(monkeypatch, tmp_path):
     path = tmp_path / "x.txt"
     path.write_text("a$b\n1$2\n1$2$3$4\n5$6\r\n7$8$$\n")
     assert parse.lines_with_many_fields(path, 2, "utf-8") == [(3, "1$2$3$4"), (5, "7$8$$")]
+
+
+def test_bytes_are_decoded_line_by_line(con, tmp_path):
+    """UTF-8 where valid, else Windows-1252 (Latin-1 for the bytes it leaves undefined), one line at a time:
+    a CP1252 quote or a stray 0x81 in one drug name changes neither the other lines nor the file's load.
+    NUL bytes are removed, other control characters kept; every line read otherwise is kept as bytes."""
+    header = b"primaryid$caseid$drug_seq$role_cod$drugname$prod_ai\n"
+    lines = [
+        b"1$1$1$PS$TAXOL$PACLITAXEL",
+        b"2$2$1$PS$\x93TAXOL\x94$PACLITAXEL",
+        b"3$3$1$PS$ASPIRIN\x81$",
+        b"4$4$1$PS$CAF\xc3\xa9$",
+        b"5$5$1$PS$HERCEP\x00TIN$",
+        b"6$6$1$PS$X\x01Y$",
+    ]
+    path = tmp_path / "DRUG23Q1.txt"
+    path.write_bytes(header + b"\n".join(lines) + b"\n")
+    result, rows = _parse(con, path, "drug", "2023Q1", tmp_path / "out")
+    assert (result.encoding, result.rows, result.rejects) == ("utf-8|windows-1252", 6, [])
+    assert [(line.line_no, line.raw, line.rule) for line in result.decoded] == [
+        (3, lines[1], "windows-1252"),
+        (4, lines[2], "windows-1252+latin-1"),
+        (6, lines[4], "nul removed"),
+    ]
+    assert (result.profile.nul_bytes, result.profile.control_chars) == (1, 1)
+    assert list(rows.sort_values("primaryid")["drugname"]) == [
+        "TAXOL",
+        "\u201cTAXOL\u201d",
+        "ASPIRIN\x81",
+        "CAF\u00e9",
+        "HERCEPTIN",
+        "X\x01Y",
+    ]
+
+
+def test_keys_that_are_not_plain_digits_are_rejected(con, tmp_path):
+    lines = [
+        "primaryid$caseid$caseversion$i_f_code",
+        "1$1$1$I",
+        "12A45$2$1$I",
+        "123456789012345678901234567890$3$1$I",
+        "$4$1$I",
+        "5$5$x$I",
+        "6$\u0663$1$I",  # an Arabic-Indic digit: str.isdigit() says yes, FAERS says no
+    ]
+    path = tmp_path / "DEMO23Q1.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result, rows = _parse(con, path, "demo", "2023Q1", tmp_path / "out")
+    assert list(rows["primaryid"]) == ["1"]
+    assert [(r.line_no, r.reason) for r in result.rejects] == [
+        (3, "BAD KEY: primaryid '12A45' is not 1-15 digits"),
+        (4, "BAD KEY: primaryid '123456789012345678901234567890' is not 1-15 digits"),
+        (5, "BAD KEY: primaryid is empty"),
+        (6, "BAD KEY: caseversion 'x' is not 1-5 digits"),
+        (7, "BAD KEY: caseid '\u0663' is not 1-10 digits"),
+    ]
+    assert [r.raw_line for r in result.rejects] == lines[2:]
+
+
+@pytest.mark.parametrize(
+    ("quarter", "values", "why"),
+    [
+        # A stray '$' inside event_dt on a row whose mfr_num has digits: re-joining fields would produce
+        # a plausible but wrong row, so it is not the documented DEMO12Q1 defect.
+        (
+            "2012Q1",
+            {"event_dt": "2012$0126", "mfr_num": "US-12345"},
+            "TOO MANY COLUMNS: 24 fields, header has 23",
+        ),
+        # The exact DEMO12Q1 shape, but in a quarter FDA never published it in.
+        ("2012Q2", {"mfr_num": "JP-CUBIST-$E2B0000000182"}, "EXTRA EMPTY FIELDS: 24 fields, header has 23"),
+    ],
+)
+def test_repair_look_alikes_are_rejected_not_repaired(con, tmp_path, quarter, values, why):
+    after_mfr_num = LEGACY_DEMO_COLUMNS[LEGACY_DEMO_COLUMNS.index("MFR_NUM") + 1 :]
+    if "event_dt" not in values:
+        values |= dict.fromkeys(after_mfr_num, "")
+    lines = [LEGACY_DEMO_HEADER, _legacy_demo("8129731"), _legacy_demo("8129732", **values)]
+    path = tmp_path / f"DEMO{Quarter.parse(quarter).short}.TXT"
+    path.write_text("\n".join(lines) + "\n")
+    result, rows = _parse(con, path, "demo", quarter, tmp_path / "out")
+    assert (result.rows_direct, result.rows_from_repairs, result.lines_repaired) == (1, 0, 0)
+    assert [(r.line_no, r.raw_line) for r in result.rejects] == [(3, lines[2])]
+    assert result.rejects[0].reason.startswith(why)
+    assert list(rows["primaryid"]) == ["8129731"]
+
+
+def test_glued_records_outside_2011_are_rejected(con, tmp_path):
+    """DRUG11Q2–Q4 published two records glued on one line; the same shape elsewhere is not repaired."""
+    header = "primaryid$caseid$drug_seq$role_cod$drugname"
+    glued = "1$1$1$PS$TAXOL2$2$1$PS$ASPIRIN"
+    path = tmp_path / "DRUG23Q1.txt"
+    path.write_text(f"{header}\n{glued}\n3$3$1$PS$HERCEPTIN\n")
+    result, rows = _parse(con, path, "drug", "2023Q1", tmp_path / "out")
+    assert (result.rows_from_repairs, result.lines_repaired) == (0, 0)
+    assert [(r.line_no, r.raw_line) for r in result.rejects] == [(2, glued)]
+    assert list(rows["primaryid"]) == ["3"]

@@ -249,8 +249,12 @@ def test_default_fit_finds_the_global_optimum(caers: pd.DataFrame, squash: bool)
     ]
     assert -np.sum(np.log(p * pmf[0] + (1 - p) * pmf[1])) == pytest.approx(GLOBAL_NEG_LL, abs=1e-4)
     assert a1 / b1 > a2 / b2  # component 1 is the larger-mean one
+    # The runner-up is openEBGM's documented optimum, 0.275 in -LL above the global one.
+    assert np.allclose(prior.runner_up, FULL_THETA, rtol=1e-3, atol=0)
+    assert prior.log_likelihood_gap == pytest.approx(4162.456 - GLOBAL_NEG_LL, abs=1e-3)
+    assert prior.reason == "" and prior.n_starts == len(stats.DEFAULT_STARTS) + 24
     record = asdict(prior)
-    assert all(isinstance(value, (int, float, bool, str)) for value in record.values())
+    assert all(isinstance(value, (int, float, bool, str, tuple)) for value in record.values())
 
 
 def test_caers_qn_summary(caers_scores: pd.DataFrame) -> None:
@@ -494,3 +498,73 @@ def test_prior_validation_and_flags_without_ebgm() -> None:
     assert "signal_ebgm" not in stats.signal_flags(frame)
     with pytest.raises(ValueError):
         stats.signal_flags(frame, pd.DataFrame({"eb05": [1.0, 2.0]}))
+
+
+# --- near-degenerate priors and zero cells -------------------------------------------------------------
+
+# Two narrow components far apart leave the posterior CDF flat between them (the repro of issue 8: this
+# prior, n = 2, E = 2.7339 gave EB05 1.7161 where F = 0.147; the true EB05 is 0.508).
+DEGENERATE_PRIORS = [
+    (9997.537, 5728.685, 4970.422, 9777.298, 0.956354),
+    (1e4, 1e4, 1e4, 1e2, 0.5),  # point masses at 1 and 100
+    (1e4, 1e2, 1e4, 1e4, 1e-9),  # almost all weight on the low one
+    (1e4, 1e2, 1e4, 1e4, 1 - 1e-9),
+    (5e3, 5e3, 0.01, 0.1, 0.9),  # a point mass at 1 and a near-log-series component
+    (0.01, 1e-4, 0.01, 1e2, 0.3),  # two tiny shapes, very different scales
+    (1e3, 1e-4, 1e3, 1e3, 0.02),  # posterior means 1e7 and 1
+]
+
+
+def test_the_reported_eb05_is_the_true_quantile() -> None:
+    prior = stats.GpsPrior(*DEGENERATE_PRIORS[0])
+    scores = stats.ebgm([2], [2.7339], prior)
+    cdf = stats.posterior_cdf(scores["eb05"], [2], [2.7339], prior)
+    assert scores["eb05"].iloc[0] == pytest.approx(0.508197, abs=1e-6)
+    assert abs(cdf[0] - 0.05) <= 1e-10
+    assert scores["eb05"].iloc[0] < scores["ebgm"].iloc[0] < scores["eb95"].iloc[0]
+
+
+@pytest.mark.parametrize("theta", DEGENERATE_PRIORS)
+def test_quantiles_are_exact_under_near_degenerate_priors(theta: tuple[float, ...]) -> None:
+    rng = np.random.default_rng(17)
+    n = np.concatenate([np.arange(0, 40), rng.integers(40, 50_000, 200)])
+    n = np.repeat(n, 12)
+    e = np.exp(rng.uniform(np.log(1e-5), np.log(1e4), n.size))
+    prior = stats.GpsPrior(*theta)
+    scores = _no_warnings(stats.ebgm, n, e, prior)
+    assert np.isfinite(scores.to_numpy()).all()
+    for prob, column in ((0.05, "eb05"), (0.95, "eb95")):
+        gap = np.abs(stats.posterior_cdf(scores[column], n, e, prior) - prob)
+        assert gap.max() <= stats.QUANTILE_TOLERANCE
+    assert (scores["eb05"] <= scores["eb95"]).all()
+
+
+def test_a_quantile_that_cannot_be_represented_raises() -> None:
+    # Gamma(1e-3, ...) for n = 0: the 5% quantile is about 0.05^1000, far below the smallest double.
+    prior = stats.GpsPrior(1e-3, 1.0, 1e-3, 2.0, 0.5)
+    with pytest.raises(stats.QuantileError, match="not representable"):
+        stats.ebgm([0], [1.0], prior)
+
+
+@pytest.mark.parametrize(
+    ("cells", "fires"),
+    [
+        # c = 0: PRR and ROR infinite, Yates chi2 large: no Evans, no ROR signal (IC still fires)
+        ((30, 70, 0, 9900), {"signal_ic"}),
+        # b = 0: PRR finite (= N / (c + d) ratio), ROR infinite
+        ((30, 0, 70, 9900), {"signal_evans", "signal_ic"}),
+        # d = 0: ROR = 0 with an undefined interval
+        ((30, 70, 50, 0), set()),
+        # a = 0: nothing fires
+        ((0, 100, 50, 9850), set()),
+        # an ordinary strong table fires every rule it can
+        ((30, 70, 50, 9850), {"signal_evans", "signal_ror", "signal_ic"}),
+    ],
+)
+def test_rules_fire_on_finite_evidence_only(cells: tuple[int, ...], fires: set[str]) -> None:
+    frame = _no_warnings(stats.disproportionality, *cells)
+    flags = stats.signal_flags(frame, pd.DataFrame({"eb05": [np.nan]}))
+    assert {
+        rule for rule in flags.columns if flags[rule].iloc[0] and rule != "signal_evans_uncorrected"
+    } == fires
+    assert not flags["signal_ebgm"].iloc[0]

@@ -12,9 +12,14 @@ Order of evidence per (drugname, prod_ai, nda_num) triple (vocabulary.md §4):
    de-duplicated; parts that are dictionary names give their dictionary ingredients, the others themselves.
    Target ingredients the curated dictionary finds in the drugname are added (FDA's coding can miss one part
    of a regimen), and a trastuzumab ADC named in the drugname replaces plain trastuzumab.
-2. the cleaned drugname against the curated dictionary (brands, INNs, codes, regimens, look-alikes);
+2. the cleaned drugname against the curated dictionary (brands, INNs, codes, regimens, look-alikes); a
+   target name glued to a form/route/noise/manufacturer word, a dictionary word or a filler run is split
+   off (INJTAXOTERE, ZZHERCEPTIN, TAXOLINJ, ADOTRASTUZUMAB EMTANSINE); a regimen acronym followed by its
+   drugs in brackets takes the bracketed list (TCH (PACLITAXEL, CARBOPLATIN, HERCEPTIN) is paclitaxel);
 3. ``nda_num`` (compared as an integer) against ``drug_nda.csv``;
-4. a conservative fuzzy match of target-looking tokens against the target names only;
+4. a conservative spelling correction against the target names only: one edit anywhere in the word (two for
+   long words that keep the name's first letters), refused when it is ambiguous or a non-target name is as
+   close;
 5. otherwise the cleaned drugname itself is the ingredient, so background counts stay right.
 
 ``method``:
@@ -23,9 +28,10 @@ Order of evidence per (drugname, prod_ai, nda_num) triple (vocabulary.md §4):
   a dictionary name (``prod_ai`` is FDA's coded ingredient: splitting and salt stripping count as folding), or
   the ``nda_num`` table;
 * ``rule``: found after cleaning rules (strengths, units, forms, routes, manufacturers, brackets, WHO-DD
-  codes, combinations, trailing punctuation, ``?`` for a non-ASCII hyphen, biologic suffixes), or a
+  codes, combinations, trailing punctuation, ``?`` for a non-ASCII hyphen, biologic suffixes, glued words,
+  regimen acronyms with their bracketed list), or a
   non-target ingredient taken from ``prod_ai``/the cleaned name without a dictionary entry;
-* ``fuzzy``: needed a RapidFuzz spelling correction (audited);
+* ``fuzzy``: needed a spelling correction (audited: token, name read, edits, RapidFuzz ratio);
 * ``none``: nothing: empty, placeholder (UNKNOWN, PLACEBO, BLINDED alone …) or non-specific (CHEMOTHERAPY)
   names, or names that clean to nothing, without ``prod_ai``/``nda_num`` evidence.
 
@@ -92,6 +98,9 @@ _ADC_PAYLOADS = (
 )
 _FUZZY_MIN_LEN = 7
 _FUZZY_MIN_SCORE = 85.0
+# A target name glued to another word (INJTAXOTERE, ADOTRASTUZUMAB) is split off only when it has 5+ letters.
+_GLUE_MIN_TARGET = 5
+_MEMO_SIZE = 1 << 18
 
 _TOKEN_RE = re.compile(r"[a-z0-9]+")
 _DIGIT_RE = re.compile(r"\d")
@@ -131,7 +140,6 @@ class _Vocab:
     classes: dict[str, str]
     excluded: frozenset[str]
     nda: dict[int, _Entry]
-    negatives: tuple[str, ...]
     negative_names: frozenset[str]
     words: dict[str, frozenset[str]]
     drop: frozenset[str]
@@ -149,6 +157,18 @@ class _Vocab:
     target_like_re: re.Pattern[str]
     fuzzy_choices: dict[str, dict[str, _Entry]]
     fuzzy_prefix3: frozenset[str]
+    fuzzy_targets: dict[str, _Entry]
+    one_edit_index: dict[str, frozenset[str]]
+    non_targets: tuple[str, ...]
+    glue_targets: frozenset[str]
+    glue_lengths: tuple[int, ...]
+    glue_heads: frozenset[str]
+    glue_words: frozenset[str]
+    glue_max: int
+    unglued: frozenset[str]
+    # Per-token answers of the spelling gate and the glue split (tokens repeat across drugnames).
+    near_memo: dict[str, bool]
+    glue_memo: dict[str, tuple[str, ...]]  # () when the token is not glued
 
 
 class _Comp(NamedTuple):
@@ -176,11 +196,22 @@ class _Name(NamedTuple):
     fuzzable: bool = False
 
 
+class _Correction(NamedTuple):
+    """One row of ``curated.drug_fuzzy_audit``."""
+
+    raw: str
+    token: str
+    matched_to: str
+    edits: int
+    ingredient: str
+    score: float
+
+
 class _Fuzzy(NamedTuple):
     ingredients: tuple[str, ...]
     leftover: tuple[str, ...]
     score: float
-    audit: tuple[tuple[str, str, str, float], ...]
+    audit: tuple[_Correction, ...]
     formulation: str | None
     biosimilar: bool
 
@@ -200,7 +231,7 @@ class _Row(NamedTuple):
     biosimilar: bool
     blinded: bool
     device: bool
-    audit: tuple[tuple[str, str, str, float], ...] = ()
+    audit: tuple[_Correction, ...] = ()
 
 
 def _read_csv(name: str) -> list[dict[str, str]]:
@@ -241,6 +272,12 @@ def _biologic(text: str, stems: tuple[str, ...], suffixes: dict[tuple[str, str],
         return match.group(0)
 
     return _SUFFIX_RE.sub(strip, text), biosimilar
+
+
+def _deletions(word: str) -> set[str]:
+    """The word and every string one deletion away: two words within one edit (insertion, deletion,
+    substitution or transposition) always share one of these."""
+    return {word} | {word[:i] + word[i + 1 :] for i in range(len(word))}
 
 
 @functools.cache
@@ -316,11 +353,27 @@ def _vocab() -> _Vocab:
     )
     negatives = [_trivial(r["term"]) for r in _read_csv("drug_negatives.csv")]
     target_prefixes = tuple(sorted(words["target_prefix"]))
+    # One-word names written in letters only: what spelling and glue repairs may aim at (codes never).
+    words_of = {key: entry for key, entry in grams.items() if key.isalpha()}
+    targets = {k: e for k, e in words_of.items() if any(i in classes for i in e.ingredients)}
+    fuzzy_targets = {k: e for k, e in targets.items() if len(k) >= _FUZZY_MIN_LEN}
     fuzzy_choices: dict[str, dict[str, _Entry]] = defaultdict(dict)
-    for key, entry in grams.items():
-        if " " in key or len(key) < _FUZZY_MIN_LEN or not any(i in classes for i in entry.ingredients):
-            continue
+    for key, entry in fuzzy_targets.items():
         fuzzy_choices[key[0]][key] = entry
+    one_edit_index: dict[str, set[str]] = defaultdict(set)
+    for key in fuzzy_targets:
+        for variant in _deletions(key):
+            one_edit_index[variant].add(key)
+    non_targets = {n for n in negatives if " " not in n} | {k for k in words_of if k not in targets}
+    glue_targets = frozenset(k for k in targets if len(k) >= _GLUE_MIN_TARGET)
+    dictionary_words = {t for key in (*grams, *whole) for t in key.split() if t.isalpha() and len(t) >= 3}
+    dropped = set().union(*(words[k] for k in ("form", "route", "noise", "manufacturer")))
+    abbreviations = {
+        w[:n] for k in ("form", "route", "noise") for w in words[k] if w.isalpha() for n in range(3, len(w))
+    }
+    glue_words = frozenset(
+        {w for w in dropped if w.isalpha() and len(w) >= 2} | abbreviations | dictionary_words
+    )
 
     return _Vocab(
         exact=exact,
@@ -331,7 +384,6 @@ def _vocab() -> _Vocab:
         classes=classes,
         excluded=frozenset(excluded),
         nda=nda,
-        negatives=tuple(n for n in negatives if " " not in n),
         negative_names=frozenset(negatives),
         words={kind: frozenset(terms) for kind, terms in words.items()},
         drop=drop,
@@ -348,7 +400,18 @@ def _vocab() -> _Vocab:
         whole_tokens=frozenset(t for key in whole for t in key.split()),
         target_like_re=re.compile(r"(?:^|[^a-z])(?:" + "|".join(target_prefixes) + ")"),
         fuzzy_choices=dict(fuzzy_choices),
-        fuzzy_prefix3=frozenset(k[:3] for choices in fuzzy_choices.values() for k in choices),
+        fuzzy_prefix3=frozenset(k[:3] for k in fuzzy_targets),
+        fuzzy_targets=fuzzy_targets,
+        one_edit_index={k: frozenset(names) for k, names in one_edit_index.items()},
+        non_targets=tuple(sorted(non_targets)),
+        glue_targets=glue_targets,
+        glue_lengths=tuple(sorted({len(k) for k in glue_targets}, reverse=True)),
+        glue_heads=frozenset(k[:3] for k in glue_targets),
+        glue_words=glue_words,
+        glue_max=max(map(len, glue_words)),
+        unglued=frozenset(t for key in (*grams, *whole, *negatives) for t in key.split()) | drop | glue_words,
+        near_memo={},
+        glue_memo={},
     )
 
 
@@ -457,11 +520,33 @@ def _fallback(tokens: Sequence[str], v: _Vocab) -> tuple[str | None, str]:
     return " ".join(_strip_salts(kept, v)), "ok"
 
 
+def _listed_regimen(regimen: _Entry, inners: Sequence[str], v: _Vocab) -> list[_Entry] | None:
+    """A regimen acronym followed by its drugs in brackets: the explicit list wins over the acronym's default
+    (``TCH (PACLITAXEL, CARBOPLATIN, HERCEPTIN)`` is paclitaxel, not docetaxel; ``THP (PIRARUBICIN)`` is
+    pirarubicin). A list of target drugs whose classes the acronym already has only clarifies its letters
+    (``TCHP (PACLITAXEL)``): the default keeps the ingredients of the classes the list does not name.
+    Bracket parts that are not dictionary drugs (ADJUVANT, 6 CYCLES) are not a list."""
+    parts = [tuple(_TOKEN_RE.findall(part)) for inner in inners for part in _split(inner)]
+    listed = [e for tokens in parts for e in _match(tokens, v)]
+    named = [i for e in listed for i in e.ingredients]
+    if not named:
+        return None
+    default_classes = {v.classes.get(i) for i in regimen.ingredients}
+    if all(v.classes.get(i) in default_classes - {None} for i in named):
+        named_classes = {v.classes[i] for i in named}
+        kept = tuple(i for i in regimen.ingredients if v.classes.get(i) not in named_classes)
+        if kept:
+            listed.append(regimen._replace(ingredients=kept))
+    return listed
+
+
 def _component(text: str, v: _Vocab) -> _Comp:
     inners = _PAREN_RE.findall(text) if ("(" in text or "[" in text or "{" in text) else []
     outside = _PAREN_RE.sub(" ", text) if inners else text
     tokens = tuple(_TOKEN_RE.findall(outside))
     entries = _match(tokens, v)
+    if inners and len(entries) == 1 and entries[0].whole and len(entries[0].ingredients) > 1:
+        entries = _listed_regimen(entries[0], inners, v) or entries
     if not entries:
         for inner in inners:
             for part in _split(inner):
@@ -479,6 +564,50 @@ def _component(text: str, v: _Vocab) -> _Comp:
     return _Comp([], (name,) if name else (), tokens, kind)
 
 
+def _glue_word(text: str, v: _Vocab) -> bool:
+    """A word a target name may be glued to: a dropped form/route/noise/manufacturer word or a 3+ letter
+    abbreviation of a form/route/noise word (INJ, GEN), a dictionary word (ADO, CARBOPLATIN, EMTANSINE), or a
+    run of one repeated letter (ZZ, XXX) such as formulary exports put before an item."""
+    return text in v.glue_words or (len(text) >= 2 and text.isalpha() and text == text[0] * len(text))
+
+
+def _unglue_token(token: str, v: _Vocab) -> tuple[str, ...] | None:
+    """Split ``<word><target name><word>`` with either word optional but not both: INJTAXOTERE,
+    ZZHERCEPTIN, TAXOLINJ, ADOTRASTUZUMAB. Only a whole target name of 5+ letters counts, so BETAXOLOL
+    (``be`` + ``taxol`` + ``ol``) and METAXALONE stay whole."""
+    size = len(token)
+    if size < _GLUE_MIN_TARGET + 2 or token in v.unglued or not token.isalpha():
+        return None
+    for start in range(min(size - _GLUE_MIN_TARGET, v.glue_max) + 1):
+        if token[start : start + 3] not in v.glue_heads:
+            continue
+        head = token[:start]
+        if head and not _glue_word(head, v):
+            continue
+        for length in v.glue_lengths:
+            end = start + length
+            if end > size or (not head and end == size) or token[start:end] not in v.glue_targets:
+                continue
+            tail = token[end:]
+            if not tail or _glue_word(tail, v):
+                return tuple(part for part in (head, token[start:end], tail) if part)
+    return None
+
+
+def _unglue(tokens: tuple[str, ...], v: _Vocab) -> tuple[str, ...]:
+    if all(len(t) < _GLUE_MIN_TARGET + 2 or t in v.unglued for t in tokens):
+        return tokens
+    split: list[str] = []
+    for token in tokens:
+        parts = v.glue_memo.get(token)
+        if parts is None:
+            if len(v.glue_memo) >= _MEMO_SIZE:
+                v.glue_memo.clear()
+            parts = v.glue_memo[token] = _unglue_token(token, v) or ()
+        split.extend(parts or (token,))
+    return tuple(split)
+
+
 def _match(tokens: tuple[str, ...], v: _Vocab) -> list[_Entry]:
     if not tokens:
         return []
@@ -486,6 +615,9 @@ def _match(tokens: tuple[str, ...], v: _Vocab) -> list[_Entry]:
     hit = v.whole.get(key) or v.grams.get(key) or v.codes.get("".join(tokens))
     if hit:
         return [hit]
+    unglued = _unglue(tokens, v)
+    if unglued != tokens:
+        return _match(unglued, v)
     entries = [] if v.scan_tokens.isdisjoint(tokens) else _scan(tokens, v)
     if not entries and not v.whole_tokens.isdisjoint(tokens):
         w = v.words
@@ -537,7 +669,8 @@ def _parse_name(raw: str, v: _Vocab) -> _Name:
             if not comp.entries:
                 unmatched.append((comp.tokens, comp.fallback))
                 fuzzable = fuzzable or any(
-                    len(t) >= _FUZZY_MIN_LEN and t[:3] in v.fuzzy_prefix3 for t in comp.tokens
+                    len(t) >= _FUZZY_MIN_LEN and (t[:3] in v.fuzzy_prefix3 or _near_target(t, v))
+                    for t in comp.tokens
                 )
         elif not comp.entries:
             kinds.add(comp.kind)
@@ -564,23 +697,62 @@ def _parse_name(raw: str, v: _Vocab) -> _Name:
     )
 
 
-def _fuzzy_token(token: str, v: _Vocab) -> tuple[str, _Entry, float] | None:
-    """A target name one or two edits away, unless a hard negative is at least as close."""
-    if len(token) < _FUZZY_MIN_LEN or token[:3] not in v.fuzzy_prefix3 or token in v.grams:
+class _Spelling(NamedTuple):
+    """One spelling correction: the token as written, the target name it was read as, and the edits."""
+
+    token: str
+    name: str
+    entry: _Entry
+    edits: int
+    score: float
+
+
+def _near_target(token: str, v: _Vocab) -> bool:
+    """Cheap gate: could a target name be within one edit of the token? (Memoised: tokens repeat.)"""
+    near = v.near_memo.get(token)
+    if near is None:
+        if len(v.near_memo) >= _MEMO_SIZE:
+            v.near_memo.clear()
+        near = v.near_memo[token] = not v.one_edit_index.keys().isdisjoint(_deletions(token))
+    return near
+
+
+def _fuzzy_token(token: str, v: _Vocab) -> _Spelling | None:
+    """The one target name the token is a misspelling of, or None.
+
+    Candidates are the target names (letters only, 7+) one edit away (an inserted, dropped, substituted or
+    swapped letter anywhere, the first letters included), else, for tokens of 9+ letters that keep a target
+    name's first three letters, two edits away at RapidFuzz ratio ≥ 85. The correction is refused when the
+    nearest candidates are not one ingredient (ambiguous) or when a non-target name (``drug_negatives.csv``
+    or a dictionary name without a target ingredient) is as close or closer.
+    """
+    if len(token) < _FUZZY_MIN_LEN or token in v.grams or not token.isalpha():
         return None
-    choices = v.fuzzy_choices.get(token[0])
-    if not choices:
+    names = sorted(
+        name
+        for variant in _deletions(token)
+        for name in v.one_edit_index.get(variant, ())
+        if OSA.distance(token, name, score_cutoff=1) <= 1
+    )
+    edits = 1
+    if not names and len(token) > 8 and token[:3] in v.fuzzy_prefix3:
+        choices = v.fuzzy_choices.get(token[0], {})
+        near = {
+            name: OSA.distance(token, name)
+            for name, _, _ in process.extract(
+                token, choices.keys(), scorer=fuzz.ratio, score_cutoff=_FUZZY_MIN_SCORE, limit=None
+            )
+        }
+        near = {name: d for name, d in near.items() if d <= 2}
+        if near:
+            edits = min(near.values())
+            names = sorted(name for name, d in near.items() if d == edits)
+    if not names or len({v.fuzzy_targets[name].ingredients for name in names}) > 1:
         return None
-    best = process.extractOne(token, choices.keys(), scorer=fuzz.ratio, score_cutoff=_FUZZY_MIN_SCORE)
-    if best is None:
+    if process.extractOne(token, v.non_targets, scorer=OSA.distance, score_cutoff=edits) is not None:
         return None
-    name, score = best[0], float(best[1])
-    distance = OSA.distance(token, name)
-    if distance > (1 if len(token) <= 8 else 2):
-        return None
-    if any(OSA.distance(token, neg) <= distance for neg in v.negatives):
-        return None
-    return name, choices[name], round(score, 1)
+    name = names[0]
+    return _Spelling(token, name, v.fuzzy_targets[name], edits, round(fuzz.ratio(token, name), 1))
 
 
 def _fuzzy_name(raw: str, parsed: _Name, v: _Vocab) -> _Fuzzy | None:
@@ -588,7 +760,7 @@ def _fuzzy_name(raw: str, parsed: _Name, v: _Vocab) -> _Fuzzy | None:
         return None
     ingredients: list[str] = []
     leftover: list[str] = []
-    audit: list[tuple[str, str, str, float]] = []
+    audit: list[_Correction] = []
     scores: list[float] = []
     entries: list[_Entry] = []
     for tokens, fallback in parsed.unmatched:
@@ -599,15 +771,17 @@ def _fuzzy_name(raw: str, parsed: _Name, v: _Vocab) -> _Fuzzy | None:
             for i, tok in enumerate(tokens):
                 hit = _fuzzy_token(tok, v)
                 if hit:
-                    corrected[i] = hit[0]
+                    corrected[i] = hit.name
                     hits.append(hit)
             if hits:
                 found = _match(tuple(corrected), v)
             if found:
                 audit.extend(
-                    (raw, name, ing, score) for name, entry, score in hits for ing in entry.ingredients
+                    _Correction(raw, h.token, h.name, h.edits, ing, h.score)
+                    for h in hits
+                    for ing in h.entry.ingredients
                 )
-                scores.extend(score for _, _, score in hits)
+                scores.extend(h.score for h in hits)
         if found:
             entries += found
             ingredients += [i for e in found for i in e.ingredients]
@@ -640,10 +814,13 @@ def _parse_prod_ai(raw: str, v: _Vocab) -> _Prod | None:
             continue
         key = " ".join(tokens)
         hit = v.grams.get(key) or v.codes.get("".join(tokens)) or v.exact.get(_trivial(part))
+        exact = hit is not None
+        if hit is None and (unglued := _unglue(tuple(tokens), v)) != tuple(tokens):
+            hit = v.grams.get(" ".join(unglued))  # ADOTRASTUZUMAB EMTANSINE: a repair, so method rule
         if hit and hit.ingredients and not hit.device:
             biosimilar |= hit.biosimilar
             for ing in hit.ingredients:
-                found[ing] = True
+                found[ing] = found.get(ing, False) or exact
         else:
             found.setdefault(key, False)
     if not found:
@@ -912,10 +1089,12 @@ def build_drug_map(
     audit_rows = sorted({a for r in rows for a in r.audit})
     audit = pa.table(
         {
-            "raw": pa.array([a[0] for a in audit_rows], string),
-            "matched_to": pa.array([a[1] for a in audit_rows], string),
-            "ingredient": pa.array([a[2] for a in audit_rows], string),
-            "score": pa.array([a[3] for a in audit_rows], pa.float64()),
+            "raw": pa.array([a.raw for a in audit_rows], string),
+            "token": pa.array([a.token for a in audit_rows], string),
+            "matched_to": pa.array([a.matched_to for a in audit_rows], string),
+            "edits": pa.array([a.edits for a in audit_rows], pa.int32()),
+            "ingredient": pa.array([a.ingredient for a in audit_rows], string),
+            "score": pa.array([a.score for a in audit_rows], pa.float64()),
         }
     )
     for table_name, data in ((target_table, result), (audit_table, audit)):

@@ -15,7 +15,14 @@ from pv.stats.gps import (
     negative_log_likelihood,
     squash_points,
 )
-from pv.stats.posterior import ebgm, posterior_cdf, posterior_qn, posterior_quantile
+from pv.stats.posterior import (
+    QUANTILE_TOLERANCE,
+    QuantileError,
+    ebgm,
+    posterior_cdf,
+    posterior_qn,
+    posterior_quantile,
+)
 from pv.stats.tables import (
     DISPROPORTIONALITY_COLUMNS,
     PRR_TOLERANCE,
@@ -31,8 +38,10 @@ __all__ = [
     "DEFAULT_STARTS",
     "DISPROPORTIONALITY_COLUMNS",
     "PRR_TOLERANCE",
+    "QUANTILE_TOLERANCE",
     "Z95",
     "GpsPrior",
+    "QuantileError",
     "disproportionality",
     "ebgm",
     "fit_gps_prior",

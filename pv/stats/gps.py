@@ -58,10 +58,12 @@ class GpsPrior:
     has p = 0.065 on it). ``neg_log_likelihood`` is the per-component truncated -LL on the full (unsquashed)
     data at theta; ``runner_up_neg_log_likelihood`` is the same for the best *other* local optimum the starts
     found (nan if none): the likelihood is often multimodal (on CAERS openEBGM's documented estimate is the
-    runner-up, 0.275 above the global optimum), and a small gap flags a prior that is weakly determined.
-    ``n_points`` cells were used, ``n_squashed`` points after squashing; ``n_agree`` converged starts lie
-    within openEBGM's tolerance of the chosen one. A hand-made prior (e.g. a stored fit) keeps the defaults,
-    ``method="fixed"``. EBGM values are only comparable under the same prior (§5).
+    runner-up, 0.275 above the global optimum), and a small gap flags a prior that is weakly determined;
+    ``runner_up`` is that optimum's theta. ``n_points`` cells were used, ``n_squashed`` points after
+    squashing; ``n_starts`` starting points were optimised and ``n_agree`` converged starts lie within
+    openEBGM's tolerance of the chosen one. ``reason`` says in words why a fit did not converge (empty when
+    it did). A hand-made prior (e.g. a stored fit) keeps the defaults, ``method="fixed"``. EBGM values are
+    only comparable under the same prior (§5).
     """
 
     alpha1: float
@@ -76,6 +78,9 @@ class GpsPrior:
     n_squashed: int = 0
     n_agree: int = 0
     method: str = "fixed"
+    runner_up: Theta | None = None
+    n_starts: int = 0
+    reason: str = ""
 
     def __post_init__(self) -> None:
         shapes_rates = (self.alpha1, self.beta1, self.alpha2, self.beta2)
@@ -85,6 +90,11 @@ class GpsPrior:
     @property
     def theta(self) -> Theta:
         return (self.alpha1, self.beta1, self.alpha2, self.beta2, self.p)
+
+    @property
+    def log_likelihood_gap(self) -> float:
+        """-LL of the runner-up optimum minus -LL of the chosen one (nan without a runner-up)."""
+        return self.runner_up_neg_log_likelihood - self.neg_log_likelihood
 
 
 def _canonical(theta: Sequence[float]) -> Theta:
@@ -106,13 +116,20 @@ class _Points:
 
 
 def _points(n: npt.ArrayLike, e: npt.ArrayLike, weights: npt.ArrayLike | None, min_n: int) -> _Points:
+    """The usable cells, sorted by (n, E, weight).
+
+    Sorting makes every sum in the likelihood, the squashing and hence the optimum a function of the set of
+    cells alone: rows arriving in another order (a parallel aggregation) give the same prior to the bit.
+    """
     n = np.asarray(n, dtype=np.float64).ravel()
     e = np.asarray(e, dtype=np.float64).ravel()
     w = np.ones_like(n) if weights is None else np.asarray(weights, dtype=np.float64).ravel()
     if not n.shape == e.shape == w.shape:
         raise ValueError("n, e and weights must have the same length")
     keep = (n >= min_n) & np.isfinite(e) & (e > 0) & np.isfinite(n) & (w > 0)
-    return _Points(n[keep], e[keep], w[keep], min_n)
+    n, e, w = n[keep], e[keep], w[keep]
+    order = np.lexsort((w, e, n))
+    return _Points(n[order], e[order], w[order], min_n)
 
 
 def _component(alpha: float, beta: float, pts: _Points, grad: bool) -> tuple[np.ndarray, ...]:
@@ -268,16 +285,25 @@ def _free_value(x: np.ndarray, pts: _Points) -> float:
     return value / pts.total_weight + float(outside @ outside) if math.isfinite(value) else math.inf
 
 
-def _degenerate(theta: Theta) -> bool:
-    """A vanishing or runaway component: the optimiser drifts along a flat ridge towards the boundary.
+def _degeneracy(theta: Theta) -> str:
+    """What makes theta a vanishing or runaway component, in words ("" if nothing does).
 
-    Such stops (p or 1-p below 1e-6, a shape below 1e-4, a rate below 1e-5, a shape or rate above 1e3) are
-    not interior optima of the two-component model, so they never count as converged.
+    The optimiser drifts along a flat ridge towards the boundary when the likelihood has no interior maximum
+    there: p or 1-p below 1e-6, a shape below 0.01, a rate below 1e-5, a shape or rate above 1e3. A shape
+    -> 0 under the truncated likelihood is the log-series limit of the negative binomial; below 0.01 the 5%
+    posterior quantile of a cell with n = 0 would underflow. Such stops never count as converged.
     """
-    a1, b1, a2, b2, p = theta
-    return bool(
-        min(p, 1.0 - p) < 1e-6 or min(a1, a2) < 1e-4 or min(b1, b2) < 1e-5 or max(a1, b1, a2, b2) > 1e3
-    )
+    names = ("alpha1", "beta1", "alpha2", "beta2")
+    found = [f"p = {theta[4]:.3g}"] if min(theta[4], 1.0 - theta[4]) < 1e-6 else []
+    for name, value in zip(names, theta[:4], strict=True):
+        low = 1e-2 if name.startswith("alpha") else 1e-5
+        if value < low or value > 1e3:
+            found.append(f"{name} = {value:.3g}")
+    return ", ".join(found)
+
+
+def _degenerate(theta: Theta) -> bool:
+    return bool(_degeneracy(theta))
 
 
 def _stationary(result: OptimizeResult, pts: _Points) -> bool:
@@ -459,9 +485,16 @@ def fit_gps_prior(
         jittered = [_from_free(centre + rng.normal(0.0, 0.3, 5)) for _ in range(n_confirm)]
         solutions += [_optimise(start, search) for start in jittered]
         basins = _basins(solutions)
+    fit = {"full": full, "fine": fine, "squash": squash, "n_starts": len(solutions)}
     if not basins:
         best = min(solutions, key=lambda s: s[1])
-        return _prior(best[0], full, fine, False, 0, best[3], squash, math.nan)
+        boundary = _degeneracy(best[0])
+        reason = (
+            f"no interior maximum: the likelihood keeps increasing towards the boundary ({boundary})"
+            if boundary
+            else "no start converged to a stationary point"
+        )
+        return _prior(best[0], False, 0, best[3], None, reason=reason, **fit)
     # The best basins are re-optimised on the fine (or full) data, which decides between them exactly. A
     # coarse basin that flows into an optimum already found (e.g. a degenerate stop) adds nothing.
     finalists: list[tuple[Solution, int]] = []
@@ -473,7 +506,8 @@ def fit_gps_prior(
             break
     if not finalists:
         best = basins[0][0]
-        return _prior(best[0], full, fine, False, len(basins[0]), best[3], squash, math.nan)
+        reason = "the best optima did not converge again on the fit data"
+        return _prior(best[0], False, len(basins[0]), best[3], None, reason=reason, **fit)
     finalists.sort(key=lambda item: item[0][1])
     best, n_agree = finalists[0]
     runner_up = finalists[1][0] if len(finalists) > 1 else None
@@ -481,27 +515,38 @@ def fit_gps_prior(
     polished, polished_nll, minimum = _polish(theta, fine)
     if polished_nll <= best[1] + 1e-9 * abs(best[1]) and _close(polished, theta):
         theta = polished
-    runner_up_nll = math.nan if runner_up is None else _nll(runner_up[0], full, grad=False)[0]
-    return _prior(theta, full, fine, n_agree >= 2 and minimum, n_agree, best[3], squash, runner_up_nll)
+    reasons = []
+    if n_agree < 2:
+        reasons.append(f"the best optimum was reached from {n_agree} start(s) only, not reproduced")
+    if not minimum:
+        reasons.append("the best point is not a strict maximum (Hessian not positive definite)")
+    runner = None if runner_up is None else runner_up[0]
+    return _prior(theta, not reasons, n_agree, best[3], runner, reason="; ".join(reasons), **fit)
 
 
 def _prior(
     theta: Theta,
-    full: _Points,
-    fine: _Points,
     converged: bool,
     n_agree: int,
     method: str,
+    runner_up: Theta | None,
+    *,
+    full: _Points,
+    fine: _Points,
     squash: bool,
-    runner_up_nll: float,
+    n_starts: int,
+    reason: str,
 ) -> GpsPrior:
     return GpsPrior(
         *theta,
         neg_log_likelihood=_nll(theta, full, grad=False)[0],
-        runner_up_neg_log_likelihood=runner_up_nll,
+        runner_up_neg_log_likelihood=math.nan if runner_up is None else _nll(runner_up, full, grad=False)[0],
         converged=bool(converged),
         n_points=int(full.n.size),
         n_squashed=int(fine.n.size),
         n_agree=int(n_agree),
         method=method + (" (squashed)" if squash else ""),
+        runner_up=None if runner_up is None else tuple(float(x) for x in runner_up),
+        n_starts=int(n_starts),
+        reason=reason,
     )

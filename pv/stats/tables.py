@@ -162,8 +162,16 @@ def haldane(a: ArrayLike, b: ArrayLike, c: ArrayLike, d: ArrayLike, *, always: b
     )
 
 
+def _finite(frame: pd.DataFrame, *columns: str) -> np.ndarray:
+    """True where every named column holds a finite number (nan and +/-inf are not evidence)."""
+    values = [frame[column].to_numpy(dtype=np.float64) for column in columns]
+    return np.logical_and.reduce([np.isfinite(value) for value in values])
+
+
 def signal_flags(frame: pd.DataFrame, ebgm: pd.DataFrame | None = None) -> pd.DataFrame:
     """Boolean signal rules for a :func:`disproportionality` frame (and optionally an :func:`ebgm` frame).
+
+    The one definition of the rules (statistics.md §2-§5), used wherever a flag is stored or shown:
 
     * ``signal_evans``: PRR >= 2 and Yates chi2 >= 4 and a >= 3 (Evans 2001, canonical Yates form, §2);
     * ``signal_evans_uncorrected``: the same with the uncorrected chi2 (reported alongside, §2);
@@ -171,23 +179,33 @@ def signal_flags(frame: pd.DataFrame, ebgm: pd.DataFrame | None = None) -> pd.Da
     * ``signal_ic``: IC025 > 0 (§4c);
     * ``signal_ebgm``: EB05 >= 2 (§5), only when ``ebgm`` is given; rows are matched by position.
 
+    A rule fires on finite evidence only (§6): the Evans rules need a finite PRR with finite 95% limits and a
+    finite chi2 (c = 0 gives PRR = inf: never a signal), the ROR rule a finite ROR with finite limits (b or
+    c = 0 gives inf, d = 0 gives 0 and an undefined interval), the IC and EBGM rules finite IC025 / EB05.
     PRR >= 2 is tested with a relative tolerance of 1e-12, so an exact PRR of 2 passes the PRR part (the
-    table ``evans_prr_exactly2_yates_fails`` then fails on Yates chi2 alone). Non-computable values (nan)
-    compare False, so they never signal.
+    table ``evans_prr_exactly2_yates_fails`` then fails on Yates chi2 alone).
     """
     a = frame["a"].to_numpy(dtype=np.float64)
-    prr_ok = frame["prr"].to_numpy(dtype=np.float64) >= 2.0 * (1.0 - PRR_TOLERANCE)
+    prr_ok = _finite(frame, "prr", "prr_lower", "prr_upper") & (
+        frame["prr"].to_numpy(dtype=np.float64) >= 2.0 * (1.0 - PRR_TOLERANCE)
+    )
     enough = a >= 3
+    chi2_yates = frame["chi2_yates"].to_numpy(dtype=np.float64)
+    chi2 = frame["chi2"].to_numpy(dtype=np.float64)
     flags = {
-        "signal_evans": prr_ok & (frame["chi2_yates"].to_numpy(dtype=np.float64) >= 4.0) & enough,
-        "signal_evans_uncorrected": prr_ok & (frame["chi2"].to_numpy(dtype=np.float64) >= 4.0) & enough,
-        "signal_ror": (frame["ror_lower"].to_numpy(dtype=np.float64) > 1.0) & enough,
-        "signal_ic": frame["ic025"].to_numpy(dtype=np.float64) > 0.0,
+        "signal_evans": prr_ok & np.isfinite(chi2_yates) & (chi2_yates >= 4.0) & enough,
+        "signal_evans_uncorrected": prr_ok & np.isfinite(chi2) & (chi2 >= 4.0) & enough,
+        "signal_ror": _finite(frame, "ror", "ror_lower", "ror_upper")
+        & (frame["ror_lower"].to_numpy(dtype=np.float64) > 1.0)
+        & enough,
+        "signal_ic": _finite(frame, "ic", "ic025", "ic975")
+        & (frame["ic025"].to_numpy(dtype=np.float64) > 0.0),
     }
     if ebgm is not None:
         if len(ebgm) != len(frame):
             raise ValueError("the EBGM frame must have one row per 2x2 table")
-        flags["signal_ebgm"] = ebgm["eb05"].to_numpy(dtype=np.float64) >= 2.0
+        eb05 = ebgm["eb05"].to_numpy(dtype=np.float64)
+        flags["signal_ebgm"] = np.isfinite(eb05) & (eb05 >= 2.0)
     return pd.DataFrame(flags, index=frame.index)
 
 

@@ -1,9 +1,12 @@
--- curated.case_drugs: one row per (retained case, drug_seq, ingredient). A DRUG row maps to zero or more
--- ingredients (combination products expand); several DRUG rows of one drug_seq (one per dose regimen,
--- from 2021Q4, FAQ #53) collapse to one. Therapy dates are the earliest start and latest end over THER rows.
-create or replace table curated.case_drugs as
-with retained as (
-    select quarter, primaryid, caseid from curated.case_versions where dedup_status = 'retained'
+-- {{ident_table}}: one row per (case version, drug_seq, ingredient) for the versions listed in
+-- {{ident_versions}} (quarter, primaryid, caseid). curated.case_drugs is this model over the retained version
+-- of every case; the signal history renders it again over the versions a past quarter analysed
+-- (marts.history_version_drugs), so both share one mapping. A DRUG row maps to zero or more ingredients
+-- (combination products expand); several DRUG rows of one drug_seq (one per dose regimen, from 2021Q4,
+-- FAQ #53) collapse to one. Therapy dates are the earliest start and latest end over THER rows.
+create or replace table {{ident_table}} as
+with versions as (
+    select quarter, primaryid, caseid from {{ident_versions}}
 ),
 
 drug as (
@@ -28,14 +31,15 @@ therapy as (
         arg_max(end_dt, end_dt) as end_dt,
         arg_max(end_dt_precision, end_dt) as end_dt_precision
     from staging.stg_ther
+    semi join versions using (quarter, primaryid)
     group by all
 ),
 
 mapped as (
     select
-        retained.caseid,
-        retained.primaryid,
-        retained.quarter,
+        versions.caseid,
+        versions.primaryid,
+        versions.quarter,
         drug.drug_seq,
         drug.role_cod,
         drug.drugname,
@@ -50,8 +54,8 @@ mapped as (
         unnest(
             case when len(drug_map.ingredients) > 0 then drug_map.ingredients else [null::varchar] end
         ) as ingredient
-    from retained
-    inner join drug on drug.quarter = retained.quarter and drug.primaryid = retained.primaryid
+    from versions
+    inner join drug on drug.quarter = versions.quarter and drug.primaryid = versions.primaryid
     left join drug_map
         on drug_map.drugname is not distinct from drug.drugname
         and drug_map.prod_ai is not distinct from drug.prod_ai
@@ -63,8 +67,8 @@ collapsed as (
         caseid,
         drug_seq,
         ingredient,
-        any_value(primaryid) as primaryid,
-        any_value(quarter) as quarter,
+        primaryid,
+        quarter,
         -- The strongest role any row of this drug carries: PS, then SS, I, C, DN.
         arg_min(role_cod, list_position(['PS', 'SS', 'I', 'C', 'DN'], role_cod)) as role_cod,
         any_value(drugname order by drugname) as drugname,
@@ -77,7 +81,7 @@ collapsed as (
         bool_or(coalesce(biosimilar, false)) as biosimilar,
         bool_or(coalesce(blinded, false)) as blinded
     from mapped
-    group by caseid, drug_seq, ingredient
+    group by caseid, primaryid, quarter, drug_seq, ingredient
 ),
 
 final as (

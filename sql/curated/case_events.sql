@@ -1,8 +1,10 @@
--- curated.case_events: one row per (retained case, canonical PT) with its event groups (dm_narrow, dm_broad…).
+-- {{ident_table}}: one row per (case version, canonical PT) with its event groups (dm_narrow, dm_broad…), for
+-- the versions listed in {{ident_versions}}: curated.case_events over the retained versions,
+-- marts.history_version_events over the versions a past quarter analysed (see curated/case_drugs.sql).
 -- INDI terms are never events (vocabulary.md §6.3).
-create or replace table curated.case_events as
-with retained as (
-    select quarter, primaryid, caseid from curated.case_versions where dedup_status = 'retained'
+create or replace table {{ident_table}} as
+with versions as (
+    select quarter, primaryid, caseid from {{ident_versions}}
 ),
 
 reac as (
@@ -15,17 +17,17 @@ event_map as (
 
 final as (
     select
-        retained.caseid,
-        any_value(retained.primaryid) as primaryid,
-        any_value(retained.quarter) as quarter,
+        versions.caseid,
+        versions.primaryid,
+        versions.quarter,
         coalesce(event_map.pt, reac.pt) as pt,
         any_value(event_map.groups) as event_groups,
         list_sort(list_distinct(list(reac.pt))) as raw_terms
-    from retained
-    inner join reac on reac.quarter = retained.quarter and reac.primaryid = retained.primaryid
+    from versions
+    inner join reac on reac.quarter = versions.quarter and reac.primaryid = versions.primaryid
     left join event_map on event_map.raw = reac.pt
     where reac.pt is not null
-    group by retained.caseid, coalesce(event_map.pt, reac.pt)
+    group by versions.caseid, versions.primaryid, versions.quarter, coalesce(event_map.pt, reac.pt)
 )
 
 select * from final

@@ -1,8 +1,9 @@
--- curated.case_indications: one row per (retained case, drug_seq, canonical indication PT) with its groups
--- (oncology, breast_cancer, unknown_indication).
-create or replace table curated.case_indications as
-with retained as (
-    select quarter, primaryid, caseid from curated.case_versions where dedup_status = 'retained'
+-- {{ident_table}}: one row per (case version, drug_seq, canonical indication PT) with its groups (oncology,
+-- breast_cancer, unknown_indication), for the versions listed in {{ident_versions}}: curated.case_indications
+-- over the retained versions, marts.history_version_indications over the versions a past quarter analysed.
+create or replace table {{ident_table}} as
+with versions as (
+    select quarter, primaryid, caseid from {{ident_versions}}
 ),
 
 indi as (
@@ -15,17 +16,18 @@ indication_map as (
 
 final as (
     select
-        retained.caseid,
+        versions.caseid,
         indi.drug_seq,
         coalesce(indication_map.pt, indi.indi_pt) as pt,
-        any_value(retained.primaryid) as primaryid,
-        any_value(retained.quarter) as quarter,
+        versions.primaryid,
+        versions.quarter,
         any_value(indication_map.groups) as indication_groups
-    from retained
-    inner join indi on indi.quarter = retained.quarter and indi.primaryid = retained.primaryid
+    from versions
+    inner join indi on indi.quarter = versions.quarter and indi.primaryid = versions.primaryid
     left join indication_map on indication_map.raw = indi.indi_pt
     where indi.indi_pt is not null
-    group by retained.caseid, indi.drug_seq, coalesce(indication_map.pt, indi.indi_pt)
+    group by
+        versions.caseid, versions.primaryid, versions.quarter, indi.drug_seq, coalesce(indication_map.pt, indi.indi_pt)
 )
 
 select * from final

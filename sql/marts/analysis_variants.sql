@@ -1,6 +1,7 @@
 -- marts.analysis_variants: every analysis variant and the case strata it counts. A stratum is one
--- combination of (is_duplicate, has_oncology_indication, has_breast_cancer_indication); a variant's
--- population is the union of its strata, so all variants come from one aggregation.
+-- combination of (is_duplicate, oncology, breast_cancer, suspect): the case's duplicate flag, whether some
+-- drug was given for a cancer / breast cancer indication, whether some drug is a primary or secondary
+-- suspect. A variant's population is the union of its strata, so all variants come from one aggregation.
 create or replace table marts.analysis_variants as
 with roles as (
     select * from (values ('suspect'), ('any')) as t(role)
@@ -15,10 +16,11 @@ duplicate_settings as (
 ),
 
 strata as (
-    select is_duplicate, oncology, breast_cancer
+    select is_duplicate, oncology, breast_cancer, suspect
     from (values (false), (true)) as d(is_duplicate)
     cross join (values (false), (true)) as o(oncology)
     cross join (values (false), (true)) as b(breast_cancer)
+    cross join (values (false), (true)) as s(suspect)
     where oncology or not breast_cancer
 ),
 
@@ -29,6 +31,7 @@ final as (
     cross join duplicate_settings
     cross join strata
     where (duplicate_settings.duplicates = 'with' or not strata.is_duplicate)
+        and (roles.role = 'any' or strata.suspect)
         and (
             comparators.comparator = 'all'
             or (comparators.comparator = 'oncology' and strata.oncology)
