@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import duckdb
 
-from pv.db import CONTENT_MODELS, run_sql_file
+from pv.db import CONTENT_MODELS, run_content_model, run_sql_file
 from pv.dedup import flag_duplicates_by_quarter
 
 VARIANT_COLUMNS: tuple[str, ...] = ("role", "comparator", "duplicates")
@@ -50,7 +50,7 @@ def build_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     # The curated content models again, over the versions past quarters analysed that are not today's.
     for model, table in CONTENT_MODELS.items():
         past = table.replace("curated.case_", "marts.history_version_")
-        run_sql_file(con, model, ident_table=past, ident_versions="marts.history_versions")
+        run_content_model(con, model, past, "marts.history_versions")
     for source, prefix in (
         ("curated.case", "marts.case"),
         ("marts.history_version", "marts.history_version"),

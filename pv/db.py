@@ -169,6 +169,32 @@ CONTENT_MODELS: dict[str, str] = {
     "curated/case_indications": "curated.case_indications",
 }
 SUMMARY_MODELS = ("curated/cases", "curated/dedup_summary")
+# A content model aggregates terms into lists, and DuckDB cannot spill list aggregates to disk: above this
+# many versions it runs in buckets of caseids (the full history ran out of memory under the 4 GB cap).
+CONTENT_BUCKET_VERSIONS = 2_000_000
+
+
+def run_content_model(con: duckdb.DuckDBPyConnection, model: str, table: str, versions: str) -> None:
+    """``model`` over the versions listed in ``versions`` into ``table``, a bucket of caseids at a time."""
+    count = con.sql(f"select count(*) from {versions}").fetchall()[0][0]
+    buckets = max(1, -(-count // CONTENT_BUCKET_VERSIONS))
+    if buckets == 1:
+        run_sql_file(con, model, ident_table=table, ident_versions=versions)
+        return
+    part = "main.content_model_part"
+    try:
+        for bucket in range(buckets):
+            con.execute(
+                "create or replace temp view content_model_versions as "
+                f"select * from {versions} where hash(caseid) % {buckets} = {bucket}"
+            )
+            target = table if bucket == 0 else part
+            run_sql_file(con, model, ident_table=target, ident_versions="content_model_versions")
+            if bucket:
+                con.execute(f"insert into {table} select * from {part}")
+    finally:
+        con.execute(f"drop table if exists {part}")
+        con.execute("drop view if exists content_model_versions")
 
 
 def create_curated(con: duckdb.DuckDBPyConnection) -> None:
@@ -189,7 +215,7 @@ def create_curated(con: duckdb.DuckDBPyConnection) -> None:
     run_sql_file(con, "curated/case_versions")
     run_sql_file(con, "curated/retained_versions")
     for name, table in CONTENT_MODELS.items():
-        run_sql_file(con, name, ident_table=table, ident_versions="curated.retained_versions")
+        run_content_model(con, name, table, "curated.retained_versions")
     flag_cross_case_duplicates(con)
     for name in SUMMARY_MODELS:
         run_sql_file(con, name)

@@ -360,3 +360,28 @@ def test_second_writer_is_refused_naming_the_first(tmp_path):
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
+
+
+def test_content_models_in_buckets_equal_one_piece(generated, tmp_path, monkeypatch):
+    """Large version lists run a bucket of caseids at a time (list aggregates cannot spill); same rows."""
+    from pv import db
+
+    copy = tmp_path / "pv.duckdb"
+    shutil.copy(generated / "data/pv.duckdb", copy)
+    monkeypatch.setattr(db, "CONTENT_BUCKET_VERSIONS", 500)
+    with duckdb.connect(str(copy)) as con:
+        versions = con.sql("select count(*) from curated.retained_versions").fetchall()[0][0]
+        assert versions > 3 * 500
+        for model, table in db.CONTENT_MODELS.items():
+            bucketed = f"main.bucketed_{table.split('.')[1]}"
+            db.run_content_model(con, model, bucketed, "curated.retained_versions")
+            rows = con.sql(f"select count(*) from {table}").fetchall()[0][0]
+            assert rows > 0
+            assert con.sql(f"select count(*) from {bucketed}").fetchall()[0][0] == rows
+            for left, right in ((table, bucketed), (bucketed, table)):
+                assert con.sql(f"select count(*) from (from {left} except all from {right})").fetchall() == [
+                    (0,)
+                ]
+        assert con.sql(
+            "select count(*) from duckdb_tables() where table_name = 'content_model_part'"
+        ).fetchall() == [(0,)]
