@@ -25,6 +25,7 @@ interval-censored fit also uses the onsets that rest on partial dates.
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import math
 import re
@@ -42,7 +43,7 @@ from scipy import optimize, stats
 
 from pv.errors import UserError
 from pv.normalize import drug_names, event_terms
-from pv.normalize.drugs import TARGET_CLASSES
+from pv.normalize.drugs import TARGET_CLASSES, dictionary_names
 from pv.normalize.events import VOCAB_DIR
 from pv.sqlfiles import render
 
@@ -194,7 +195,10 @@ def resolve_drug(con: duckdb.DuckDBPyConnection, drug: str) -> DrugSelector:
     ingredients = tuple(sorted(dict.fromkeys(row["ingredients"])))
     known = row["method"] in ("exact", "fuzzy") or bool(row["classes"]) or set(ingredients) <= reported
     if not ingredients or row["method"] == "none" or not known:
-        raise UserError(f"no ingredient, class or known name {text!r}; try pv unmapped")
+        candidates = sorted(reported | set(TARGET_CLASSES) | set(dictionary_names()))
+        raise UserError(
+            f"no ingredient, class or known name {text!r}{_suggest(text, candidates)}; try pv unmapped"
+        )
     if len(ingredients) == 1 and ingredients[0] == text.lower():
         return DrugSelector(text, "ingredient", ingredients)
     return DrugSelector(text, "name", ingredients, match_all=len(ingredients) > 1, method=str(row["method"]))
@@ -237,7 +241,17 @@ def resolve_event(con: duckdb.DuckDBPyConnection, event: str) -> EventSelector:
             return EventSelector(text, "pt", pt=found)
         if len(row["groups"]) > 0:
             return EventSelector(text, "pt", pt=pt)
-    raise UserError(f"no event group or reported PT {text!r}; groups: {', '.join(sorted(groups))}")
+    reported_pts = [pt for (pt,) in con.sql("select distinct pt from curated.case_events").fetchall() if pt]
+    suggestion = _suggest(text, sorted(groups) + reported_pts)
+    listed = ", ".join(sorted(groups))
+    raise UserError(f"no event group or reported PT {text!r}{suggestion}; groups: {listed}")
+
+
+def _suggest(text: str, candidates: Sequence[str]) -> str:
+    """``; did you mean …?`` with the closest candidates (case-insensitive), or nothing when none is close."""
+    by_key = {candidate.lower(): candidate for candidate in candidates}
+    close = difflib.get_close_matches(text.strip().lower(), list(by_key), n=3, cutoff=0.75)
+    return f"; did you mean {' or '.join(repr(by_key[key]) for key in close)}?" if close else ""
 
 
 # ------------------------------------------------------------------------------------------- case series

@@ -151,17 +151,18 @@ def _cmd_signals(args: argparse.Namespace) -> int:
 
     if not args.db.exists():
         raise UserError(f"{args.db}: no database; run `pv ingest` first")
-    condition, params = headline_filter(args.drug, args.event)
-    variant = ""
-    for column in ("role", "comparator", "duplicates"):
-        value = getattr(args, column)
-        if value:
-            variant += f" and {column} = ?"
-            params.append(value)
     _warn_if_stale(args.db)
     with duckdb.connect(str(args.db), read_only=True) as con:
         if not con.sql("select count(*) from duckdb_tables() where table_name = 'signals'").fetchall()[0][0]:
             raise UserError(f"{args.db}: no signals table; run `pv build` first")
+        drugs, events = _signal_selection(con, args.drug, args.event)
+        condition, params = headline_filter(drugs, events)
+        variant = ""
+        for column in ("role", "comparator", "duplicates"):
+            value = getattr(args, column)
+            if value:
+                variant += f" and {column} = ?"
+                params.append(value)
         frame = con.execute(
             f"select * from signals where {condition}{variant} "
             "order by event, drug_level desc, drug, role desc, comparator, duplicates desc",
@@ -186,6 +187,33 @@ def _cmd_signals(args: argparse.Namespace) -> int:
     if args.out:
         print(f"{len(frame):,} rows written to {args.out}", file=sys.stderr)
     return 0
+
+
+def _signal_selection(
+    con: object, drugs: list[str] | None, events: list[str] | None
+) -> tuple[list[str] | None, list[str] | None]:
+    """``--drug`` and ``--event`` read through the normaliser, as ``pv cases`` reads them; how each name was
+    read is said on stderr, and a name that maps to nothing is an error with the closest known names."""
+    from pv.cases import resolve_drug, resolve_event
+
+    chosen_drugs = None
+    if drugs:
+        chosen_drugs = []
+        for name in drugs:
+            drug = resolve_drug(con, name)
+            chosen = [drug.drug_class] if drug.kind == "class" else list(drug.ingredients)
+            chosen_drugs += chosen
+            if chosen != [name.strip()]:
+                print(f"drug {name!r} read as {drug.label}", file=sys.stderr)
+    chosen_events = None
+    if events:
+        chosen_events = []
+        for name in events:
+            event = resolve_event(con, name)
+            chosen_events.append(event.group if event.kind == "group" else event.pt)
+            if chosen_events[-1] != name.strip():
+                print(f"event {name!r} read as {event.label}", file=sys.stderr)
+    return chosen_drugs, chosen_events
 
 
 def _cmd_cases(args: argparse.Namespace) -> int:
@@ -363,7 +391,11 @@ def build_parser() -> argparse.ArgumentParser:
         "signals", help="disproportionality table (default: DM x taxanes/anti-HER2)"
     )
     signals.add_argument("--db", type=Path, default=config.default_db())
-    signals.add_argument("--drug", action="append", help="ingredient or class (repeatable; default: targets)")
+    signals.add_argument(
+        "--drug",
+        action="append",
+        help="ingredient, class or any drug name, read by the normaliser (repeatable; default: targets)",
+    )
     signals.add_argument(
         "--event", action="append", help="PT or event group (repeatable; default: dm_narrow, dm_broad)"
     )
