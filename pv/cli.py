@@ -147,6 +147,7 @@ TERMINAL_COLUMNS = (
 def _cmd_signals(args: argparse.Namespace) -> int:
     import duckdb
 
+    from pv.db import provenance_line
     from pv.signals import headline_filter
 
     if not args.db.exists():
@@ -169,6 +170,9 @@ def _cmd_signals(args: argparse.Namespace) -> int:
             params,
         ).df()
         prior = con.sql("select status, reason from gps_priors").fetchall()
+        provenance = provenance_line(con)
+    if provenance:
+        print(provenance, file=sys.stdout if args.format == "table" else sys.stderr)
     if args.format == "csv":
         frame.to_csv(args.out or sys.stdout, index=False)
     elif args.format == "parquet":

@@ -466,6 +466,7 @@ def _publication(source: QuarterSource, report: QuarterReport) -> QuarterState:
         rows=_rows_by_part(source, report),
         source=str(source.origin),
         pipeline_version=pv.__version__,
+        synthetic=source.synthetic,
     )
 
 

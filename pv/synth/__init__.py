@@ -23,6 +23,7 @@ import numpy as np
 from pv.errors import UserError
 from pv.quarters import FIRST_FAERS, FIRST_QUARTER, Quarter
 from pv.schema import BROKEN_RECORD, DOLLAR_IN_MFR_NUM, GLUED_RECORDS, TABLES, fda_header
+from pv.sources import SYNTHETIC_MARKER, SYNTHETIC_NOTE
 from pv.synth import text as tx
 from pv.synth._hash import Hasher
 from pv.synth.content import R_C, REPT, ContentBuilder, QuarterContent
@@ -222,7 +223,10 @@ def _write_quarter(
 
 
 def _write_strays(sink: tx.ZipSink, q: Quarter) -> None:
-    """Non-data members, so loaders must pick tables by name: SIZE files (legacy), notes (FAERS)."""
+    """Non-data members, so loaders must pick tables by name: SIZE files (legacy), notes (FAERS); and the
+    marker that tells every surface these reports are generated, not FDA's."""
+    with sink.member(SYNTHETIC_MARKER) as write:
+        write(SYNTHETIC_NOTE.encode("ascii"))
     if q.is_legacy:
         lines = [f"{name.split('/')[-1]:<20}{size:>12}" for name, size in sink.sizes.items()]
         body = ("\r\n".join(["FILE NAME                   SIZE", *lines]) + "\r\n").encode("ascii")
