@@ -185,7 +185,7 @@ def _expected_cell(n1: np.ndarray, n0: np.ndarray, m1: np.ndarray, psi: np.ndarr
 
     (1 - psi) A^2 + [n0 - m1 + psi (n1 + m1)] A - psi n1 m1 = 0, root in [max(0, m1 - n0), min(n1, m1)].
     Both roots come from the cancellation-free form (q / qa and qc / q), so psi = 1 (qa = 0) gives
-    A = n1 m1 / N exactly.
+    A = n1 m1 / N exactly. Called for informative strata and a finite psi > 0 only (an interior root).
     """
     qa = 1.0 - psi
     qb = n0 - m1 + psi * (n1 + m1)
@@ -195,8 +195,12 @@ def _expected_cell(n1: np.ndarray, n0: np.ndarray, m1: np.ndarray, psi: np.ndarr
         first = qc / q
         second = np.where(qa != 0, q / qa, np.nan)
     low, high = np.maximum(0.0, m1 - n0), np.minimum(n1, m1)
-    inside = (first >= low) & (first <= high)
-    return np.where(inside, first, second)
+
+    def outside(root: np.ndarray) -> np.ndarray:
+        return np.where(np.isnan(root), np.inf, np.maximum(low - root, root - high))
+
+    # The admissible root is inside; rounding may put it a few ulps outside: take the nearer one, clipped.
+    return np.clip(np.where(outside(first) <= outside(second), first, second), low, high)
 
 
 def breslow_day(
