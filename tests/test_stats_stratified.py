@@ -330,6 +330,21 @@ def test_wald_p_one_sided_matches_the_interval() -> None:
     assert np.isnan(st.wald_p_one_sided([0.5, 0.5, np.nan], [0.0, np.inf, 1.0])).all()
 
 
+def test_wald_p_agrees_with_the_mh_intervals() -> None:
+    """On pooled ratios too, lower 95% limit > 1 exactly when the one-sided p < 0.025 (one z for both)."""
+    rng = np.random.default_rng(3)
+    pair = np.repeat(np.arange(400), 3)
+    a, b = rng.integers(0, 15, pair.size), rng.integers(1, 80, pair.size)
+    c, d = rng.integers(1, 60, pair.size), rng.integers(100, 2000, pair.size)
+    for prefix, pooled in (("ror_mh", st.mh_ror(a, b, c, d, pair)), ("prr_mh", st.mh_prr(a, b, c, d, pair))):
+        with np.errstate(divide="ignore"):
+            p = st.wald_p_one_sided(np.log(pooled[prefix]), pooled[f"{prefix}_log_se"])
+        defined = np.isfinite(p)
+        assert defined.sum() > 350 and not np.isfinite(pooled.loc[~defined, f"{prefix}_lower"]).any()
+        assert np.array_equal(pooled[f"{prefix}_lower"].to_numpy()[defined] > 1, p[defined] < 0.025)
+        assert 0 < (p[defined] < 0.025).sum() < defined.sum()
+
+
 def test_bh_qvalues_hand_example_with_ties_and_nan() -> None:
     # p = (0.01, 0.04, 0.03, 0.20): sorted (0.01, 0.03, 0.04, 0.20), m p / i = (0.04, 0.06, 0.0533, 0.20),
     # running minimum from the right: (0.04, 0.0533, 0.0533, 0.20).
