@@ -2,7 +2,9 @@
 
 * :mod:`pv.stats.tables`: report-level counting, PRR/chi-square/ROR/shrinkage IC, Haldane aux, signal rules;
 * :mod:`pv.stats.gps`: the GPS (MGPS) two-gamma prior, its truncated likelihood, squashing and ML fit;
-* :mod:`pv.stats.posterior`: Qn, EBGM and exact EB05/EB95 under a fixed prior.
+* :mod:`pv.stats.posterior`: Qn, EBGM and exact EB05/EB95 under a fixed prior;
+* :mod:`pv.stats.stratified`: Mantel-Haenszel ROR/PRR with RBG / Greenland-Robins CIs, Breslow-Day with
+  Tarone's correction, stratified E, one-sided Wald p, Benjamini-Hochberg q-values, masking ratio and rule.
 
 All functions are vectorised over pairs (numpy/scipy, no per-pair Python loops).
 """
@@ -23,6 +25,21 @@ from pv.stats.posterior import (
     posterior_qn,
     posterior_quantile,
 )
+from pv.stats.stratified import (
+    BD_STATUS,
+    MASKING_STATUS,
+    MH_STATUS,
+    MaskingRule,
+    bh_qvalues,
+    breslow_day,
+    masking_ratio,
+    masking_rule,
+    mh_prr,
+    mh_ror,
+    select_maskers,
+    stratified_expected,
+    wald_p_one_sided,
+)
 from pv.stats.tables import (
     DISPROPORTIONALITY_COLUMNS,
     PRR_TOLERANCE,
@@ -35,22 +52,35 @@ from pv.stats.tables import (
 
 __all__ = [
     "AGREEMENT_TOLERANCE",
+    "BD_STATUS",
     "DEFAULT_STARTS",
     "DISPROPORTIONALITY_COLUMNS",
+    "MASKING_STATUS",
+    "MH_STATUS",
     "PRR_TOLERANCE",
     "QUANTILE_TOLERANCE",
     "Z95",
     "GpsPrior",
+    "MaskingRule",
     "QuantileError",
+    "bh_qvalues",
+    "breslow_day",
     "disproportionality",
     "ebgm",
     "fit_gps_prior",
     "haldane",
+    "masking_ratio",
+    "masking_rule",
+    "mh_prr",
+    "mh_ror",
     "negative_log_likelihood",
     "posterior_cdf",
     "posterior_qn",
     "posterior_quantile",
     "report_level_counts",
+    "select_maskers",
     "signal_flags",
     "squash_points",
+    "stratified_expected",
+    "wald_p_one_sided",
 ]
