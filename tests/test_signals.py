@@ -383,3 +383,24 @@ def test_signals_command_reads_names_through_the_normaliser(generated, capsys):
     assert main(["signals", "--db", db, "--event", "dermatomyosits"]) == 2
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "did you mean 'Dermatomyositis'" in error[0]
+
+
+def test_fdr_columns_are_checked_and_a_subset_of_the_ror_rule(generated):
+    with duckdb.connect(str(generated / "data/pv.duckdb"), read_only=True) as con:
+        checks = dict(
+            con.sql(
+                "select check_name, violations from signal_checks where check_name like '%BH q%'"
+            ).fetchall()
+        )
+        assert checks == {
+            "signals: ROR p, BH q and FDR flag per family": 0,
+            "signal_history: ROR p, BH q and FDR flag per family": 0,
+        }
+        (loose, below_p, flagged, ror_flagged, families) = con.sql(
+            "select count(*) filter (where signal_ror_fdr and not signal_ror), "
+            "count(*) filter (where ror_q < ror_p * (1 - 1e-12)), count(*) filter (where signal_ror_fdr), "
+            "count(*) filter (where signal_ror), "
+            "count(distinct (role, comparator, duplicates, drug_level, event_level)) from signals"
+        ).fetchall()[0]
+    assert (loose, below_p) == (0, 0)
+    assert 0 < flagged <= ror_flagged and families == 48

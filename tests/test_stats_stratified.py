@@ -449,3 +449,32 @@ def replace_rule(rule: st.MaskingRule, **changes: int | float) -> st.MaskingRule
     from dataclasses import replace
 
     return replace(rule, **changes)
+
+
+def test_ror_fdr_by_hand():
+    """Three 2x2 tables in one family and one with a zero cell: p by hand, BH by hand, the flag a subset of
+    the ROR rule."""
+    from pv.stats import disproportionality, ror_fdr, signal_flags
+
+    cells = np.array([[20, 180, 100, 9700], [4, 96, 100, 9800], [3, 97, 150, 9750], [5, 0, 90, 9905]])
+    frame = disproportionality(*cells.T)
+    out = ror_fdr(frame)
+    a, b, c, d = cells[:3].T.astype(float)
+    z = np.log(a * d / (b * c)) / np.sqrt(1 / a + 1 / b + 1 / c + 1 / d)
+    p = np.array([0.5 * math.erfc(value / math.sqrt(2)) for value in z])
+    np.testing.assert_allclose(out["ror_p"].to_numpy()[:3], p, rtol=1e-12)
+    assert np.isnan(out["ror_p"].iloc[3]) and np.isnan(out["ror_q"].iloc[3])  # b = 0: no finite evidence
+    order = np.argsort(p)
+    m = 3  # the zero-cell table is not counted
+    scaled = np.minimum(1, m * p[order] / np.arange(1, m + 1))
+    q = np.empty(3)
+    q[order] = np.minimum.accumulate(scaled[::-1])[::-1]
+    np.testing.assert_allclose(out["ror_q"].to_numpy()[:3], q, rtol=1e-12)
+    flags = signal_flags(frame)
+    assert list(out["signal_ror_fdr"]) == [
+        bool(x) for x in (np.append(q, np.nan) <= 0.025) & (cells[:, 0] >= 3)
+    ]
+    assert not (out["signal_ror_fdr"] & ~flags["signal_ror"]).any()
+    # two families are adjusted separately
+    split = ror_fdr(frame, family=np.array([0, 1, 1, 1]))
+    np.testing.assert_allclose(split["ror_q"].iloc[0], split["ror_p"].iloc[0], rtol=1e-12)

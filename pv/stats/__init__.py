@@ -27,6 +27,7 @@ from pv.stats.posterior import (
 )
 from pv.stats.stratified import (
     BD_STATUS,
+    FDR_LEVEL,
     MASKING_STATUS,
     MH_STATUS,
     MaskingRule,
@@ -36,6 +37,7 @@ from pv.stats.stratified import (
     masking_rule,
     mh_prr,
     mh_ror,
+    ror_fdr,
     select_maskers,
     stratified_expected,
     wald_p_one_sided,
@@ -56,6 +58,7 @@ __all__ = [
     "DEFAULT_STARTS",
     "DISPROPORTIONALITY_COLUMNS",
     "MASKING_STATUS",
+    "FDR_LEVEL",
     "MH_STATUS",
     "PRR_TOLERANCE",
     "QUANTILE_TOLERANCE",
@@ -73,6 +76,7 @@ __all__ = [
     "masking_rule",
     "mh_prr",
     "mh_ror",
+    "ror_fdr",
     "negative_log_likelihood",
     "posterior_cdf",
     "posterior_qn",

@@ -443,3 +443,27 @@ def select_maskers(
     result["rank"] = rank
     result["masking_reason"] = pd.Series(reason, dtype="str")
     return result
+
+
+# The ROR rule (ROR025 > 1) is a one-sided Wald test at 2.5%; its multiplicity-adjusted form keeps that level.
+FDR_LEVEL = 0.025
+
+
+def ror_fdr(frame: pd.DataFrame, family: ArrayLike | None = None) -> pd.DataFrame:
+    """The ROR rule adjusted for multiplicity: one-sided Wald p of ln ROR, BH q within each family, the flag.
+
+    ``frame`` is a :func:`pv.stats.disproportionality` frame (a, b, c, d, ror). ``ror_p`` = 1 - Phi(ln ROR /
+    SE), SE = sqrt(1/a + 1/b + 1/c + 1/d): NaN where a cell is 0 (no finite evidence, not counted in the
+    family's m). ``ror_q``: Benjamini-Hochberg within ``family``. ``signal_ror_fdr``: q <= FDR_LEVEL and
+    a >= 3, so it flags a subset of ``signal_ror`` (p < 0.025 and a >= 3) and controls the false discovery
+    rate at 2.5% among the family's tests.
+    """
+    a, b, c, d = (frame[column].to_numpy(dtype=np.float64) for column in "abcd")
+    positive = (a > 0) & (b > 0) & (c > 0) & (d > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        se = np.where(positive, np.sqrt(1.0 / a + 1.0 / b + 1.0 / c + 1.0 / d), np.nan)
+        log_ror = np.where(positive, np.log(frame["ror"].to_numpy(dtype=np.float64)), np.nan)
+    p = wald_p_one_sided(log_ror, se)
+    q = bh_qvalues(p, family)
+    flag = np.isfinite(q) & (q <= FDR_LEVEL) & (a >= 3)
+    return pd.DataFrame({"ror_p": p, "ror_q": q, "signal_ror_fdr": flag}, index=frame.index)
