@@ -120,7 +120,7 @@ def test_report_and_run_summary_state_prior_convergence_in_words(report, latest,
     for text in (markdown, digest):
         assert "did NOT converge (no interior maximum" in text
         assert "EBGM, EB05 and EB95 are therefore not reported" in text
-        assert "Integrity checks of the stored statistics: 20 of 20 passed" in text
+        assert "Integrity checks of the stored statistics: 22 of 22 passed" in text
     assert "and converged" not in markdown
     rows = _table_after(markdown, "### All headline rows")
     assert {row[10] for row in rows} == {"n/c [n/c, n/c]"}
