@@ -2,9 +2,10 @@
 
 * :mod:`pv.stats.tables`: report-level counting, PRR/chi-square/ROR/shrinkage IC, Haldane aux, signal rules;
 * :mod:`pv.stats.gps`: the GPS (MGPS) two-gamma prior, its truncated likelihood, squashing and ML fit;
-* :mod:`pv.stats.posterior`: Qn, EBGM and exact EB05/EB95 under a fixed prior.
+* :mod:`pv.stats.posterior`: Qn, EBGM and exact EB05/EB95 under a fixed prior;
+* :mod:`pv.stats.weibull`: the Weibull time-to-onset shape with its profile-likelihood CI.
 
-All functions are vectorised over pairs (numpy/scipy, no per-pair Python loops).
+The disproportionality functions are vectorised over pairs (numpy/scipy, no per-pair Python loops).
 """
 
 from pv.stats.gps import (
@@ -32,6 +33,7 @@ from pv.stats.tables import (
     report_level_counts,
     signal_flags,
 )
+from pv.stats.weibull import MIN_WEIBULL_ONSETS, weibull_exact, weibull_interval
 
 __all__ = [
     "AGREEMENT_TOLERANCE",
@@ -40,6 +42,7 @@ __all__ = [
     "PRR_TOLERANCE",
     "QUANTILE_TOLERANCE",
     "Z95",
+    "MIN_WEIBULL_ONSETS",
     "GpsPrior",
     "QuantileError",
     "disproportionality",
@@ -53,4 +56,6 @@ __all__ = [
     "report_level_counts",
     "signal_flags",
     "squash_points",
+    "weibull_exact",
+    "weibull_interval",
 ]
