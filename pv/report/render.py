@@ -4,8 +4,8 @@
 each block (heading, paragraph, table, figure, methods paragraph) is written in that format, so the two
 renderings cannot drift apart. The context both formats render is built here from the facts
 (:mod:`pv.report.facts`), the cells (:mod:`pv.report.text`) and the methods (:mod:`pv.report.methods`).
-Prefect is not imported: ``markdown_summary`` and ``headline_records`` return what the flow hands to its
-artifacts.
+Prefect is not imported: ``markdown_summary`` (here) and ``headline_records`` (facts) return what the flow
+hands to its artifacts.
 """
 
 from __future__ import annotations
@@ -82,6 +82,8 @@ def _render(template: str, **context: Any) -> str:
 
 
 def run_lines(facts: dict[str, Any], quarter: str) -> list[str]:
+    """The run summary as sentences (Markdown-light: **bold** and `code`), for both reports and the
+    artifact."""
     present = facts["quarters_present"]
     span = f"{present[0]} to {present[-1]}" if present else "none"
     lines = [
