@@ -5,6 +5,7 @@ crafted history, JSON-safe artifact records, and one-line errors."""
 from __future__ import annotations
 
 import base64
+import html
 import io
 import json
 import math
@@ -110,6 +111,57 @@ def test_markdown_sections_and_relative_figures(report, latest):
     assert f"]({FOREST_FILE})" in markdown and f"]({IC_FILE})" in markdown
     for word in ("Report-level", "without", "GPS (gamma-Poisson shrinkage) prior", "MedDRA", "Evans"):
         assert word in markdown
+
+
+def _markdown_blocks(markdown: str) -> tuple[list, list, list]:
+    """Headings (level, text), tables (rows of cells) and methods paragraphs of the Markdown report."""
+    headings = [
+        (len(line) - len(line.lstrip("#")), line.lstrip("#").strip())
+        for line in markdown.splitlines()
+        if line.startswith("#")
+    ]
+    tables, current = [], []
+    for line in [*markdown.splitlines(), ""]:
+        if line.startswith("|"):
+            if not line.startswith("|---"):
+                current.append([cell.strip().strip("*") for cell in line.strip("|").split(" | ")])
+        elif current:
+            tables.append(current)
+            current = []
+    methods = re.findall(r"^\*\*(.+?)\.\*\* (.+)$", markdown[markdown.index("## Methods") :], re.M)
+    return headings, tables, methods
+
+
+def _html_blocks(page: str) -> tuple[list, list, list]:
+    headings = [(int(level), html.unescape(text)) for level, text in re.findall(r"<h(\d)>(.*?)</h\1>", page)]
+    tables = [
+        [
+            [html.unescape(cell) for cell in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row)]
+            for row in re.findall(r"<tr[^>]*>(.*?)</tr>", table)
+        ]
+        for table in re.findall(r"<table>(.*?)</table>", page)
+    ]
+    methods = [
+        (html.unescape(heading), html.unescape(text))
+        for heading, text in re.findall(r"<p><strong>(.+?)\.</strong> (.+?)</p>", page)
+    ]
+    return headings, tables, methods
+
+
+def test_markdown_and_html_render_the_same_document(report, latest):
+    """One template renders both formats: the same headings, the same tables cell for cell (the HTML marks
+    signal and total rows with a class, Markdown puts the total in bold) and the same methods."""
+    folder = report[0] / latest
+    markdown = (folder / "report.md").read_text(encoding="utf-8")
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    md_headings, md_tables, md_methods = _markdown_blocks(markdown)
+    html_headings, html_tables, html_methods = _html_blocks(page)
+    assert md_headings == html_headings and len(md_headings) == 11
+    assert md_tables == html_tables and len(md_tables) >= 3
+    assert md_methods == html_methods
+    assert [heading for heading, _ in md_methods][:2] == ["Counting", "Variants"]
+    signals = _table_after(markdown, "### Rows meeting at least one rule")
+    assert page.count('<tr class="signal">') == len(signals)
 
 
 def test_report_and_run_summary_state_prior_convergence_in_words(report, latest, db):

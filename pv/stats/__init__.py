@@ -5,8 +5,9 @@
 * :mod:`pv.stats.posterior`: Qn, EBGM and exact EB05/EB95 under a fixed prior;
 * :mod:`pv.stats.stratified`: Mantel-Haenszel ROR/PRR with RBG / Greenland-Robins CIs, Breslow-Day with
   Tarone's correction, stratified E, one-sided Wald p, Benjamini-Hochberg q-values, masking ratio and rule.
+* :mod:`pv.stats.weibull`: the Weibull time-to-onset shape with its profile-likelihood CI.
 
-All functions are vectorised over pairs (numpy/scipy, no per-pair Python loops).
+The disproportionality functions are vectorised over pairs (numpy/scipy, no per-pair Python loops).
 """
 
 from pv.stats.gps import (
@@ -51,6 +52,7 @@ from pv.stats.tables import (
     report_level_counts,
     signal_flags,
 )
+from pv.stats.weibull import MIN_WEIBULL_ONSETS, weibull_exact, weibull_interval
 
 __all__ = [
     "AGREEMENT_TOLERANCE",
@@ -63,6 +65,7 @@ __all__ = [
     "PRR_TOLERANCE",
     "QUANTILE_TOLERANCE",
     "Z95",
+    "MIN_WEIBULL_ONSETS",
     "GpsPrior",
     "MaskingRule",
     "QuantileError",
@@ -87,4 +90,6 @@ __all__ = [
     "squash_points",
     "stratified_expected",
     "wald_p_one_sided",
+    "weibull_exact",
+    "weibull_interval",
 ]
