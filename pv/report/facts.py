@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from pv.counts import DEFAULT_VARIANT, PAIR_COLUMNS, VARIANT_COLUMNS
+from pv.db import provenance_line
 from pv.errors import UserError
 from pv.lake import LAKE_TABLES
 from pv.quarters import Quarter
@@ -256,6 +257,7 @@ def summary(
         "quarters": chosen,
         "latest_quarter": present[-1] if present else None,
         "report_quarter": str(Quarter.parse(as_of)) if as_of else (present[-1] if present else None),
+        "provenance": provenance_line(con),
     }
 
     rows_by_table: dict[str, int] = {}

@@ -87,6 +87,7 @@ def run_lines(facts: dict[str, Any], quarter: str) -> list[str]:
     present = facts["quarters_present"]
     span = f"{present[0]} to {present[-1]}" if present else "none"
     lines = [
+        *([f"**{facts['provenance']}**"] if facts.get("provenance") else []),
         f"Report quarter: **{quarter}** (data cumulative through this quarter).",
         f"Quarters in the database: {len(present)} ({span}): {', '.join(present)}.",
         *(
