@@ -63,10 +63,10 @@ def run_seed(seed: int, quarters: str, scale: float, scratch: Path) -> tuple[pd.
     grid = truth[(truth["exposure_level"] != "") & (truth["stratum"] == "all")].copy()
     with duckdb.connect(str(data / "pv.duckdb"), read_only=True) as con:
         signals = con.sql(
-            f"select drug, event, a, {', '.join(RULES)} from signals "
+            f"select drug, event, a, {', '.join(RULES)} from marts.signals "
             f"where drug_level = 'ingredient' and event_level = 'pt' and {DEFAULT} and a > 0"
         ).df()
-        converged = con.sql("select converged from gps_priors").fetchall() == [(True,)]
+        converged = con.sql("select converged from marts.gps_priors").fetchall() == [(True,)]
     grid["event_key"] = grid["event"].str.lower()
     signals["event_key"] = signals["event"].str.lower()
     planted = grid.merge(signals, left_on=["drug", "event_key"], right_on=["drug", "event_key"], how="left")

@@ -19,13 +19,15 @@ def _():
     import duckdb
     import marimo as mo
 
-    from pv.db import database_lag
+    from pv.db import database_lag, provenance_line
 
     database = Path(os.environ.get("PV_DB", "data/pv.duckdb"))
     lag = database_lag(database)  # checked before connecting: DuckDB reuses an open file within a process
     if lag:
         print(f"warning: {lag}")
     con = duckdb.connect(str(database), read_only=True)
+    provenance = provenance_line(con) or "Data: provenance not recorded (a database built before it was)."
+    print(provenance)
     mo.md(
         f"""
         # Dermatomyositis, taxanes and anti-HER2 agents in FAERS
@@ -35,6 +37,8 @@ def _():
         paraneoplastic, so every comparison is also made among cancer and breast-cancer reports only.
 
         Database: `{database}`{f"  **Warning: {lag}.**" if lag else ""}
+
+        **{provenance}**
         """
     )
     return Path, con, mo

@@ -51,10 +51,14 @@ class Step:
     model: str | None = None
     params: Mapping[str, object] = field(default_factory=dict)
     run: Callable[[duckdb.DuckDBPyConnection, BuildContext], object] | None = None
+    # A content model rendered over ``params["ident_versions"]`` a bucket of caseids at a time.
+    bucketed: bool = False
 
     def __post_init__(self) -> None:
         if (self.model is None) == (self.run is None):
             raise ValueError(f"build step {self.name}: give either a SQL model or a Python function")
+        if self.bucketed and "ident_versions" not in self.params:
+            raise ValueError(f"build step {self.name}: a bucketed model is rendered over ident_versions")
         if self.layer not in LAYERS:
             raise ValueError(f"build step {self.name}: unknown layer {self.layer!r}")
         object.__setattr__(self, "outputs", MappingProxyType(dict(self.outputs)))
@@ -62,7 +66,9 @@ class Step:
 
     @property
     def kind(self) -> str:
-        return f"pv/sql/{self.model}.sql" if self.model else "python"
+        if self.model is None:
+            return "python"
+        return f"pv/sql/{self.model}.sql" + (" (bucketed)" if self.bucketed else "")
 
 
 def _sql(
@@ -120,12 +126,21 @@ _RAW_TABLES: dict[str, tuple[str, ...] | None] = {
     "raw.deleted_cases": ("quarter", "caseid"),
     "raw.rejects": ("quarter", "table_name", "source_file", "line_no"),
     "raw.ingest_log": ("quarter", "table_name", "source_file"),
+    "raw.decoding": ("quarter", "table_name", "source_file", "line_no"),
 }
 
 
 def _content(model: str, layer: str, table: str, versions: str, grain: tuple[str, ...] | None) -> Step:
-    """A case content model rendered over a list of versions (today's retained ones, or past ones)."""
-    return _sql(model, layer, {table: grain}, ident_table=table, ident_versions=versions)
+    """A case content model over a list of versions (today's retained ones, or past ones), run in buckets
+    of caseids when the list is long (:func:`pv.db.run_content_model`: list aggregates cannot spill)."""
+    return Step(
+        table,
+        layer,
+        {table: grain},
+        model=model,
+        params={"ident_table": table, "ident_versions": versions},
+        bucketed=True,
+    )
 
 
 def _exposures(table: str, drugs: str) -> Step:
@@ -139,12 +154,19 @@ def _outcomes(table: str, events: str) -> Step:
 PLAN: tuple[Step, ...] = (
     # raw: the lake's tables as published, and how they add up against FDA's totals
     _python("raw.tables", "raw", _RAW_TABLES, _raw_tables),
+    _python(
+        "raw.key_anomalies",
+        "raw",
+        {"raw.key_anomalies": ("quarter", "table_name", "key_value")},
+        lambda con, context: db.create_key_anomalies(con),
+    ),
     _sql(
         "raw/row_reconciliation",
         "raw",
         {"raw.row_reconciliation": ("quarter", "table_name")},
         totals_csv=str(db.OFFICIAL_ROW_TOTALS),
     ),
+    _sql("meta/provenance", "raw", {"meta.provenance": ("quarter",)}),
     # staging: reviewed vocabularies, value rules, typed views
     _python(
         "vocab.tables",
@@ -337,6 +359,10 @@ def run_step(con: duckdb.DuckDBPyConnection, step: Step, context: BuildContext) 
         con.execute(f"create schema if not exists {schema}")
     if step.run is not None:
         step.run(con, context)
+    elif step.bucketed:
+        db.run_content_model(
+            con, step.model, str(step.params["ident_table"]), str(step.params["ident_versions"])
+        )
     else:
         con.execute(render(step.model, **step.params))
     return time.perf_counter() - started

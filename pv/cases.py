@@ -6,7 +6,7 @@ for, whether the event went away when the drug was stopped (dechallenge) and cam
 (rechallenge), and when it started. Time to onset is where FAERS dates mislead most, so every onset carries
 its precision and the range of days it can stand for:
 
-* partial dates (``YYYYMM``/``YYYY``) are stored as the first day of their period (``sql/SCHEMA.md``); an
+* partial dates (``YYYYMM``/``YYYY``) are stored as the first day of their period (``pv/sql/SCHEMA.md``); an
   onset from a partial date is an interval, never a day count;
 * event dates were padded to the 1st / 1 January in legacy (AERS) quarters and again from 2021Q3
   (faers_format.md §5-6), so there a day-precision event date on the 1st is read as month precision (year
@@ -19,12 +19,13 @@ The time-to-onset distribution is summarised by the Weibull shape parameter β (
 et al. 2013): β < 1 means the hazard falls with time since the start (events cluster early, "early failure"),
 β ≈ 1 a constant hazard ("random failure"), β > 1 a hazard that grows with exposure ("wear-out"). It is fitted
 by maximum likelihood on exact (day-precision) positive onsets with a profile-likelihood 95% CI; a second,
-interval-censored fit also uses the onsets that rest on partial dates.
+interval-censored fit also uses the onsets that rest on partial dates (both fits: :mod:`pv.stats.weibull`).
 """
 
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import math
 import re
@@ -38,13 +39,13 @@ from typing import Any, Literal, TextIO
 import duckdb
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
 
 from pv.errors import UserError
 from pv.normalize import drug_names, event_terms
-from pv.normalize.drugs import TARGET_CLASSES
+from pv.normalize.drugs import TARGET_CLASSES, dictionary_names
 from pv.normalize.events import VOCAB_DIR
 from pv.sqlfiles import render
+from pv.stats.weibull import weibull_exact, weibull_interval
 
 ROLE_CODES = ("PS", "SS", "I", "C", "DN")
 # "any" role: every way the drug can have reached the patient. DN (drug not administered) is no exposure.
@@ -52,12 +53,8 @@ ANY_ROLES = ("PS", "SS", "I", "C")
 COMPARATORS = ("all", "oncology", "breast_cancer")
 # Rechallenge "D" was a filler on most rows of these quarters (faers_format.md §4.2; FAQ #19).
 RECHAL_FILLER_QUARTERS = ("2012Q4", "2015Q3")
-MIN_WEIBULL_ONSETS = 3
-CI_LEVEL = 0.95
 
 _KEY_RE = re.compile(r"[\s\-]+")
-_CHI2_CUT = float(stats.chi2.ppf(CI_LEVEL, 1))
-_SHAPE_LIMITS = (1e-3, 1e3)
 _DAY_HALF_WIDTH = 0.5
 
 SERIES_COLUMNS = (
@@ -194,7 +191,10 @@ def resolve_drug(con: duckdb.DuckDBPyConnection, drug: str) -> DrugSelector:
     ingredients = tuple(sorted(dict.fromkeys(row["ingredients"])))
     known = row["method"] in ("exact", "fuzzy") or bool(row["classes"]) or set(ingredients) <= reported
     if not ingredients or row["method"] == "none" or not known:
-        raise UserError(f"no ingredient, class or known name {text!r}; try pv unmapped")
+        candidates = sorted(reported | set(TARGET_CLASSES) | set(dictionary_names()))
+        raise UserError(
+            f"no ingredient, class or known name {text!r}{_suggest(text, candidates)}; try pv unmapped"
+        )
     if len(ingredients) == 1 and ingredients[0] == text.lower():
         return DrugSelector(text, "ingredient", ingredients)
     return DrugSelector(text, "name", ingredients, match_all=len(ingredients) > 1, method=str(row["method"]))
@@ -237,7 +237,17 @@ def resolve_event(con: duckdb.DuckDBPyConnection, event: str) -> EventSelector:
             return EventSelector(text, "pt", pt=found)
         if len(row["groups"]) > 0:
             return EventSelector(text, "pt", pt=pt)
-    raise UserError(f"no event group or reported PT {text!r}; groups: {', '.join(sorted(groups))}")
+    reported_pts = [pt for (pt,) in con.sql("select distinct pt from curated.case_events").fetchall() if pt]
+    suggestion = _suggest(text, sorted(groups) + reported_pts)
+    listed = ", ".join(sorted(groups))
+    raise UserError(f"no event group or reported PT {text!r}{suggestion}; groups: {listed}")
+
+
+def _suggest(text: str, candidates: Sequence[str]) -> str:
+    """``; did you mean …?`` with the closest candidates (case-insensitive), or nothing when none is close."""
+    by_key = {candidate.lower(): candidate for candidate in candidates}
+    close = difflib.get_close_matches(text.strip().lower(), list(by_key), n=3, cutoff=0.75)
+    return f"; did you mean {' or '.join(repr(by_key[key]) for key in close)}?" if close else ""
 
 
 # ------------------------------------------------------------------------------------------- case series
@@ -326,177 +336,6 @@ def case_series(
     return frame.loc[:, list(SERIES_COLUMNS)].reset_index(drop=True)
 
 
-# ------------------------------------------------------------------------------------------- Weibull
-
-
-def _interpret_shape(shape: float, ci: tuple[float | None, float | None]) -> str:
-    """Cornelius/Sauzet reading of β, decided by the CI against 1 (the point estimate alone over-reads
-    noise)."""
-    low, high = ci
-    if high is not None and high < 1:
-        return "β < 1 (CI below 1): early failure type, hazard decreasing with time since start"
-    if low is not None and low > 1:
-        return "β > 1 (CI above 1): wear-out type, hazard increasing with time since start"
-    if low is not None and high is not None:
-        return "β ≈ 1 (CI includes 1): random failure type, constant hazard (no time pattern shown)"
-    side = "below" if shape < 1 else "above"
-    return f"β {side} 1 but the CI is unbounded on one side: no reliable reading"
-
-
-def _profile_bounds(profile: Any, shape: float, best: float) -> tuple[float | None, float | None]:
-    """Profile-likelihood CI for the shape: where 2·(ℓ(β̂) − ℓp(β)) crosses the χ²₁ 95% cut (3.84).
-
-    Searched on log β, stepping outwards from the MLE; a side that stays inside the cut up to the search
-    limits (1e-3, 1e3) is reported as None (the data do not bound it).
-    """
-
-    def excess(log_k: float) -> float:
-        return 2.0 * (best - profile(math.exp(log_k))) - _CHI2_CUT
-
-    bounds: list[float | None] = []
-    for direction in (-1.0, 1.0):
-        inner = math.log(shape)
-        step = 0.05
-        bound: float | None = None
-        while True:
-            outer = inner + direction * step
-            if not math.log(_SHAPE_LIMITS[0]) <= outer <= math.log(_SHAPE_LIMITS[1]):
-                break
-            if excess(outer) > 0:
-                bound = math.exp(optimize.brentq(excess, min(inner, outer), max(inner, outer), xtol=1e-10))
-                break
-            inner, step = outer, step * 1.6
-        bounds.append(bound)
-    return bounds[0], bounds[1]
-
-
-def _weibull_exact(onsets: np.ndarray) -> dict[str, Any]:
-    """MLE of a two-parameter Weibull (location 0) on positive exact onsets, shape CI by profile likelihood.
-
-    For a fixed shape k the scale MLE is closed-form, λ̂(k) = mean(xᵏ)^(1/k), so the profile log-likelihood is
-    ℓp(k) = n·log k − n·log mean(xᵏ) + (k − 1)·Σ log x − n; its maximum solves the usual score equation
-    1/k + mean(log x) − Σ xᵏ log x / Σ xᵏ = 0 (same estimate as ``weibull_min.fit(x, floc=0)``).
-    """
-    x = np.asarray(onsets, dtype=float)
-    n = len(x)
-    result: dict[str, Any] = {
-        "method": "maximum likelihood on exact (day-precision) positive onsets",
-        "ci_method": "profile likelihood (chi-square, 1 df)",
-        "n": n,
-        "shape": None,
-        "shape_ci": (None, None),
-        "scale": None,
-        "interpretation": None,
-        "reason": None,
-    }
-    if n < MIN_WEIBULL_ONSETS:
-        result["reason"] = f"fewer than {MIN_WEIBULL_ONSETS} exact positive onsets ({n})"
-        return result
-    if np.ptp(x) == 0:
-        result["reason"] = f"all {n} exact onsets are equal ({x[0]:g} days): the shape is not identified"
-        return result
-    y = np.log(x)
-    y_sum = float(y.sum())
-
-    def log_mean_pow(k: float) -> float:
-        return float(np.logaddexp.reduce(k * y) - math.log(n))
-
-    def profile(k: float) -> float:
-        return n * math.log(k) - n * log_mean_pow(k) + (k - 1.0) * y_sum - n
-
-    def score(log_k: float) -> float:
-        k = math.exp(log_k)
-        weights = np.exp(k * y - np.logaddexp.reduce(k * y))
-        return 1.0 / k + y_sum / n - float(weights @ y)
-
-    low_end, high_end = math.log(_SHAPE_LIMITS[0]), math.log(_SHAPE_LIMITS[1])
-    if score(high_end) >= 0:
-        result["reason"] = f"the {n} exact onsets are nearly equal: the shape is beyond {_SHAPE_LIMITS[1]:g}"
-        return result
-    shape = math.exp(optimize.brentq(score, low_end, high_end, xtol=1e-12))
-    ci = _profile_bounds(profile, shape, profile(shape))
-    result.update(
-        shape=shape,
-        shape_ci=ci,
-        scale=math.exp(log_mean_pow(shape) / shape),
-        interpretation=_interpret_shape(shape, ci),
-    )
-    return result
-
-
-def _interval_loglik(log_k: float, log_scale: float, low: np.ndarray, high: np.ndarray) -> float:
-    """Σ log(S(low) − S(high)) for the Weibull survival S(t) = exp(−(t/λ)ᵏ), computed without cancellation."""
-    k = math.exp(log_k)
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        a = np.exp(k * (np.log(np.maximum(low, 1e-300)) - log_scale))
-        a = np.where(low > 0, a, 0.0)
-        b = np.exp(k * (np.log(high) - log_scale))
-        return float(np.sum(-a + np.log(-np.expm1(-(b - a)))))
-
-
-def _weibull_interval(low: np.ndarray, high: np.ndarray, start_shape: float | None) -> dict[str, Any]:
-    """Interval-censored Weibull MLE: every onset is the range of continuous times its dates allow.
-
-    An exact onset of d days is [d − ½, d + ½] (both dates are whole days), a partial one [L − ½, U + ½];
-    lower ends are cut at 0 (exposure precedes onset), so a same-day onset and an interval that straddles the
-    start still count. Maximised over (log β, log λ); the shape CI is the profile likelihood (scale
-    re-maximised for each β).
-    """
-    n = len(low)
-    result: dict[str, Any] = {
-        "method": "interval-censored maximum likelihood on exact and partial-date onsets",
-        "ci_method": "profile likelihood (chi-square, 1 df)",
-        "n": n,
-        "shape": None,
-        "shape_ci": (None, None),
-        "scale": None,
-        "interpretation": None,
-        "reason": None,
-    }
-    if n < MIN_WEIBULL_ONSETS:
-        result["reason"] = f"fewer than {MIN_WEIBULL_ONSETS} usable onsets ({n})"
-        return result
-    mid = (low + high) / 2.0
-    scale_lo, scale_hi = math.log(max(float(high.min()), 1e-3)) - 12.0, math.log(float(high.max())) + 12.0
-
-    def negative(theta: np.ndarray) -> float:
-        if not math.log(_SHAPE_LIMITS[0]) <= theta[0] <= math.log(_SHAPE_LIMITS[1]):
-            return math.inf
-        value = _interval_loglik(float(theta[0]), float(theta[1]), low, high)
-        return -value if math.isfinite(value) else math.inf
-
-    start = np.array([math.log(start_shape or 1.0), math.log(float(np.mean(mid)))])
-    fit = optimize.minimize(
-        negative,
-        start,
-        method="Nelder-Mead",
-        options={"xatol": 1e-8, "fatol": 1e-10, "maxiter": 4000, "maxfev": 4000},
-    )
-    log_k, log_scale = (float(v) for v in fit.x)
-    shape = math.exp(log_k)
-    if not fit.success or not _SHAPE_LIMITS[0] * 10 < shape < _SHAPE_LIMITS[1] / 10:
-        result["reason"] = (
-            "the likelihood has no interior maximum (the intervals are too wide to fix the shape)"
-        )
-        return result
-
-    def profile(k: float) -> float:
-        inner = optimize.minimize_scalar(
-            lambda s: -_interval_loglik(math.log(k), s, low, high),
-            bounds=(scale_lo, scale_hi),
-            method="bounded",
-            options={"xatol": 1e-9},
-        )
-        return -float(inner.fun)
-
-    best = max(profile(shape), -float(fit.fun))
-    ci = _profile_bounds(profile, shape, best)
-    result.update(
-        shape=shape, shape_ci=ci, scale=math.exp(log_scale), interpretation=_interpret_shape(shape, ci)
-    )
-    return result
-
-
 # ------------------------------------------------------------------------------------------- summaries
 
 
@@ -544,8 +383,8 @@ def onset_summary(series: pd.DataFrame) -> dict[str, Any]:
     low += [max(lo - _DAY_HALF_WIDTH, 0.0) for lo, _ in usable_partial]
     high += [hi + _DAY_HALF_WIDTH for _, hi in usable_partial]
 
-    primary = _weibull_exact(positive)
-    interval = _weibull_interval(np.array(low), np.array(high), primary["shape"])
+    primary = weibull_exact(positive)
+    interval = weibull_interval(np.array(low), np.array(high), primary["shape"])
     interval["n_exact"] = len(non_negative)
     interval["n_partial"] = len(usable_partial)
     quartiles = np.percentile(non_negative, [25, 50, 75]) if len(non_negative) else None

@@ -154,41 +154,45 @@ def _cmd_signals(args: argparse.Namespace) -> int:
     import duckdb
 
     from pv.counts import VARIANT_COLUMNS
+    from pv.db import provenance_line
 
     if not args.db.exists():
         raise UserError(f"{args.db}: no database; run `pv ingest` first")
-    # The headline view, or the same drugs/events with the ones asked for instead.
-    conditions, params = [], []
-    if args.drug or args.event:
-        relation = "marts.signals"
-        for column, chosen in (("drug", args.drug), ("event", args.event)):
-            level = f"{column}_level"
-            if chosen:
-                conditions.append(f"{column} in ({', '.join('?' * len(chosen))})")
-                params += chosen
-            else:
-                conditions.append(
-                    f"({level}, {column}) in (select level, name from marts.headline_targets "
-                    f"where kind = '{column}')"
-                )
-    else:
-        relation = "marts.headline"
-    for column in VARIANT_COLUMNS:
-        value = getattr(args, column)
-        if value:
-            conditions.append(f"{column} = ?")
-            params.append(value)
-    where = f" where {' and '.join(conditions)}" if conditions else ""
     _warn_if_stale(args.db)
     with duckdb.connect(str(args.db), read_only=True) as con:
         if not con.sql("select count(*) from duckdb_views() where view_name = 'headline'").fetchall()[0][0]:
             raise UserError(f"{args.db}: no signals table; run `pv build` first")
+        drugs, events = _signal_selection(con, args.drug, args.event)
+        # The headline view, or the same drugs/events with the ones asked for (as the normaliser read them).
+        conditions, params = [], []
+        if drugs or events:
+            relation = "marts.signals"
+            for column, chosen in (("drug", drugs), ("event", events)):
+                if chosen:
+                    conditions.append(f"{column} in ({', '.join('?' * len(chosen))})")
+                    params += chosen
+                else:
+                    conditions.append(
+                        f"({column}_level, {column}) in (select level, name from marts.headline_targets "
+                        f"where kind = '{column}')"
+                    )
+        else:
+            relation = "marts.headline"
+        for column in VARIANT_COLUMNS:
+            value = getattr(args, column)
+            if value:
+                conditions.append(f"{column} = ?")
+                params.append(value)
+        where = f" where {' and '.join(conditions)}" if conditions else ""
         frame = con.execute(
             f"select * from {relation}{where} "
             "order by event, drug_level desc, drug, role desc, comparator, duplicates desc",
             params,
         ).df()
         prior = con.sql("select status, reason from marts.gps_priors").fetchall()
+        provenance = provenance_line(con)
+    if provenance:
+        print(provenance, file=sys.stdout if args.format == "table" else sys.stderr)
     if args.format == "csv":
         frame.to_csv(args.out or sys.stdout, index=False)
     elif args.format == "parquet":
@@ -207,6 +211,33 @@ def _cmd_signals(args: argparse.Namespace) -> int:
     if args.out:
         print(f"{len(frame):,} rows written to {args.out}", file=sys.stderr)
     return 0
+
+
+def _signal_selection(
+    con: object, drugs: list[str] | None, events: list[str] | None
+) -> tuple[list[str] | None, list[str] | None]:
+    """``--drug`` and ``--event`` read through the normaliser, as ``pv cases`` reads them; how each name was
+    read is said on stderr, and a name that maps to nothing is an error with the closest known names."""
+    from pv.cases import resolve_drug, resolve_event
+
+    chosen_drugs = None
+    if drugs:
+        chosen_drugs = []
+        for name in drugs:
+            drug = resolve_drug(con, name)
+            chosen = [drug.drug_class] if drug.kind == "class" else list(drug.ingredients)
+            chosen_drugs += chosen
+            if chosen != [name.strip()]:
+                print(f"drug {name!r} read as {drug.label}", file=sys.stderr)
+    chosen_events = None
+    if events:
+        chosen_events = []
+        for name in events:
+            event = resolve_event(con, name)
+            chosen_events.append(event.group if event.kind == "group" else event.pt)
+            if chosen_events[-1] != name.strip():
+                print(f"event {name!r} read as {event.label}", file=sys.stderr)
+    return chosen_drugs, chosen_events
 
 
 def _cmd_cases(args: argparse.Namespace) -> int:
@@ -391,7 +422,11 @@ def build_parser() -> argparse.ArgumentParser:
         "signals", help="disproportionality table (default: DM x taxanes/anti-HER2)"
     )
     signals.add_argument("--db", type=Path, default=config.default_db())
-    signals.add_argument("--drug", action="append", help="ingredient or class (repeatable; default: targets)")
+    signals.add_argument(
+        "--drug",
+        action="append",
+        help="ingredient, class or any drug name, read by the normaliser (repeatable; default: targets)",
+    )
     signals.add_argument(
         "--event", action="append", help="PT or event group (repeatable; default: dm_narrow, dm_broad)"
     )

@@ -22,7 +22,7 @@ from pv import resources
 from pv.errors import UserError
 from pv.lake import LAKE_TABLES, lake_id, lake_state, table_glob
 from pv.locks import clear_dead, exclusive, owned_id
-from pv.schema import COLUMNS
+from pv.schema import COLUMNS, TABLES, UNIQUE_KEYS
 from pv.sqlfiles import literal, render
 
 # Columns of the bookkeeping tables, for empty views before anything is ingested.
@@ -61,6 +61,21 @@ BOOKKEEPING_COLUMNS: dict[str, dict[str, str]] = {
         "lines_rejected": "bigint",
         "ingested_at": "timestamp with time zone",
         "pipeline_version": "varchar",
+        "lines_decoded_fallback": "bigint",
+        "nul_bytes_removed": "bigint",
+        "lone_cr_removed": "bigint",
+        "control_chars_kept": "bigint",
+        "duplicate_rows": "bigint",
+        "repeated_key_rows": "bigint",
+    },
+    "decoding": {
+        "quarter": "varchar",
+        "table_name": "varchar",
+        "source_file": "varchar",
+        "line_no": "bigint",
+        "raw_bytes": "blob",
+        "decoded_text": "varchar",
+        "rule": "varchar",
     },
 }
 
@@ -88,6 +103,27 @@ def create_raw_views(con: duckdb.DuckDBPyConnection, lake: Path, snapshot: bool 
             con.execute(f"create or replace view raw.{table} as select {columns} where false")
 
 
+def create_key_anomalies(con: duckdb.DuckDBPyConnection) -> None:
+    """``raw.key_anomalies``: every key occurring on several rows of one quarter's table (``UNIQUE_KEYS``)."""
+    branches = []
+    for table in TABLES:
+        key = UNIQUE_KEYS[table]
+        branches.append(
+            render(
+                "raw/key_anomalies",
+                table_name=table,
+                key_columns=", ".join(key),
+                ident_table=table,
+                ident_key=", ".join(f'"{column}"' for column in key),
+                ident_key_value=" || ', ' || ".join(
+                    f"'{column}=' || coalesce(\"{column}\", '')" for column in key
+                ),
+                ident_row=", ".join(f'"{column}"' for column in COLUMNS[table]),
+            )
+        )
+    con.execute("create or replace view raw.key_anomalies as\n" + "\nunion all\n".join(branches))
+
+
 OFFICIAL_ROW_TOTALS = resources.data_dir() / "fda_official_row_totals.csv"
 # Reviewed vocabularies the SQL models join on, loaded as vocab.<name> tables, with the grain of each.
 SQL_VOCABULARIES: dict[str, tuple[Path, tuple[str, ...]]] = {
@@ -106,6 +142,41 @@ def load_vocabularies(con: duckdb.DuckDBPyConnection) -> None:
             f"create or replace table vocab.{name} as "
             f"select * from read_csv({literal(str(path))}, header = true, all_varchar = true)"
         )
+
+
+# The case content models; each is rendered over a list of versions: the retained one of every case, and
+# again the versions past quarters analysed, for the signal history (both steps of pv.build.PLAN).
+CONTENT_MODELS: dict[str, str] = {
+    "curated/case_drugs": "curated.case_drugs",
+    "curated/case_events": "curated.case_events",
+    "curated/case_indications": "curated.case_indications",
+}
+# A content model aggregates terms into lists, and DuckDB cannot spill list aggregates to disk: above this
+# many versions it runs in buckets of caseids (the full history ran out of memory under the 4 GB cap).
+CONTENT_BUCKET_VERSIONS = 2_000_000
+
+
+def run_content_model(con: duckdb.DuckDBPyConnection, model: str, table: str, versions: str) -> None:
+    """``model`` over the versions listed in ``versions`` into ``table``, a bucket of caseids at a time."""
+    count = con.sql(f"select count(*) from {versions}").fetchall()[0][0]
+    buckets = max(1, -(-count // CONTENT_BUCKET_VERSIONS))
+    if buckets == 1:
+        con.execute(render(model, ident_table=table, ident_versions=versions))
+        return
+    part = "main.content_model_part"
+    try:
+        for bucket in range(buckets):
+            con.execute(
+                "create or replace temp view content_model_versions as "
+                f"select * from {versions} where hash(caseid) % {buckets} = {bucket}"
+            )
+            target = table if bucket == 0 else part
+            con.execute(render(model, ident_table=target, ident_versions="content_model_versions"))
+            if bucket:
+                con.execute(f"insert into {table} select * from {part}")
+    finally:
+        con.execute(f"drop table if exists {part}")
+        con.execute("drop view if exists content_model_versions")
 
 
 def memory_limit() -> str:
@@ -179,12 +250,13 @@ def write_meta(con: duckdb.DuckDBPyConnection, lake: Path, curated: bool, signal
     )
     con.execute(
         "create or replace table meta.lake_state (quarter varchar, ingest_id varchar, published_at varchar, "
-        "partial boolean, missing varchar[], empty varchar[], source varchar, pipeline_version varchar)"
+        "partial boolean, missing varchar[], empty varchar[], source varchar, pipeline_version varchar, "
+        "synthetic boolean)"
     )
     states = lake_state(lake).values()
     if states:
         con.executemany(
-            "insert into meta.lake_state values (?, ?, ?, ?, ?, ?, ?, ?)",
+            "insert into meta.lake_state values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 [
                     s.quarter,
@@ -195,10 +267,36 @@ def write_meta(con: duckdb.DuckDBPyConnection, lake: Path, curated: bool, signal
                     list(s.empty),
                     s.source,
                     s.pipeline_version,
+                    s.synthetic,
                 ]
                 for s in states
             ],
         )
+
+
+def provenance_line(con: duckdb.DuckDBPyConnection) -> str | None:
+    """Where the database's quarters come from, in one sentence (``meta.provenance``); None for a database
+    built before provenance was recorded. Synthetic data are always named so, first."""
+    try:
+        rows = con.sql(
+            "select origin, count(*), min(quarter), max(quarter), count(*) filter (where partial) "
+            "from meta.provenance group by origin"
+        ).fetchall()
+    except duckdb.CatalogException:
+        return None
+    if not rows:
+        return "Data: no quarter ingested yet."
+    words = {
+        "generated": "SYNTHETIC (generated by pv synth, not FDA data: no finding is about a real drug)",
+        "fda_verified": "FDA's published zips, verified against FDA's checksum manifest",
+        "unverified": "FAERS-format files not verified against FDA's checksum manifest",
+    }
+    parts = []
+    for origin, count, first, last, partial in sorted(rows, key=lambda row: list(words).index(row[0])):
+        span = first if first == last else f"{first}–{last}"
+        extracts = f", {partial} of them partial extracts" if partial else ""
+        parts.append(f"{count} quarter{'s' if count > 1 else ''} ({span}) {words[origin]}{extracts}")
+    return "Data: " + "; ".join(parts) + "."
 
 
 def _quarters(names: list[str]) -> str:

@@ -15,8 +15,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 import pv
 from pv import download
@@ -31,8 +29,18 @@ from pv.db import (
 from pv.errors import UserError
 from pv.lake import QuarterState, new_staging_dir, publish, quarter_state, write_publication, writer_lock
 from pv.locks import clear_dead, owned_id
-from pv.parse import FileProfile, ParseResult, iter_lines, parse_table_file, profile_file, profile_stream
+from pv.parse import (
+    DecodedLine,
+    FileProfile,
+    ParseResult,
+    byte_log_fields,
+    iter_lines,
+    parse_table_file,
+    profile_file,
+    profile_stream,
+)
 from pv.quarters import Quarter
+from pv.schema import key_problem
 from pv.sources import DELETED_PART, Member, QuarterSource, discover, member_bound, part_label
 
 # Above this share of rejected lines a file is not FAERS data in a known layout: stop, keep the old state.
@@ -202,14 +210,20 @@ def _check_rejects(result: ParseResult, label: str) -> None:
 
 def _parse_deleted(
     member: Member, path: Path, profile: FileProfile, quarter: Quarter
-) -> tuple[list[dict], list[dict], LineAccount]:
-    """caseids of a deleted-case list; its first line may hold a single space (DELETE25Q4.txt)."""
-    rows, rejects, blank = [], [], 0
-    for line_no, text in iter_lines(path, profile.encoding):
-        value = text.strip()
+) -> tuple[list[dict], list[dict], list[DecodedLine], LineAccount]:
+    """caseids of a deleted-case list; its first line may hold a single space (DELETE25Q4.txt).
+
+    A line is a caseid when, spaces around it aside, it passes the caseid key rule; any other non-blank
+    line is a reject, never a deletion.
+    """
+    rows, rejects, decoded, blank = [], [], [], 0
+    for line_no, text, changed in iter_lines(path):
+        if changed:
+            decoded.append(changed)
+        value = text.strip(" \t")
         if not value:
             blank += 1
-        elif value.isdigit():
+        elif (problem := key_problem("caseid", value)) is None:
             rows.append(
                 {"quarter": str(quarter), "caseid": value, "source_file": member.label, "line_no": line_no}
             )
@@ -221,7 +235,7 @@ def _parse_deleted(
                     "source_file": member.label,
                     "line_no": line_no,
                     "raw_line": text,
-                    "reason": "not a caseid",
+                    "reason": f"not a caseid: {problem}",
                 }
             )
     physical_lines = profile.lines + (1 if profile.bytes else 0)  # deleted lists have no header line
@@ -230,32 +244,39 @@ def _parse_deleted(
     account = LineAccount(
         layout="", lines=physical_lines, blank_lines=blank, rows=len(rows), lines_rejected=len(rejects)
     )
-    return rows, rejects, account
+    return rows, rejects, decoded, account
 
 
-def _plain(value: object) -> object:
-    """Datetimes as epoch microseconds, so pyarrow does not pull in pandas to convert them."""
-    if isinstance(value, datetime):
-        return int(value.timestamp() * 1_000_000)
-    return value
+def _decoding_rows(quarter: Quarter, table: str, member: Member, lines: list[DecodedLine]) -> list[dict]:
+    return [
+        {
+            "quarter": str(quarter),
+            "table_name": table,
+            "source_file": member.label,
+            "line_no": line.line_no,
+            "raw_bytes": line.raw,
+            "decoded_text": line.text,
+            "rule": line.rule,
+        }
+        for line in lines
+    ]
 
 
 def _write_bookkeeping(staging: Path, table: str, records: list[dict]) -> None:
+    """One bookkeeping table of the quarter as Parquet, typed as the database declares it.
+
+    Written by DuckDB from plain lists: building pyarrow arrays from Python objects imports pandas,
+    which costs more than the rest of a small quarter's bookkeeping.
+    """
     columns = BOOKKEEPING_COLUMNS[table]
-    types = {
-        "varchar": pa.string(),
-        "bigint": pa.int64(),
-        "timestamp with time zone": pa.timestamp("us", tz="UTC"),
-    }
-    schema = pa.schema([(name, types[kind]) for name, kind in columns.items()])
-    arrays = [
-        pa.array([_plain(record.get(name)) for record in records], type=schema.field(name).type)
-        for name in columns
-    ]
-    (staging / table).mkdir(parents=True, exist_ok=True)
-    pq.write_table(
-        pa.Table.from_arrays(arrays, schema=schema), staging / table / "part-0.parquet", compression="zstd"
+    select = ", ".join(
+        f"unnest(${i}::{kind}[]) as {name}" for i, (name, kind) in enumerate(columns.items(), 1)
     )
+    values = [[record.get(name) for record in records] for name in columns]
+    (staging / table).mkdir(parents=True, exist_ok=True)
+    target = str(staging / table / "part-0.parquet").replace("'", "''")
+    with duckdb.connect() as con:
+        con.execute(f"copy (select {select}) to '{target}' (format parquet, compression zstd)", values)
 
 
 def _refuse_losses(source: QuarterSource, lake: Path, new_rows: dict[str, int], force: bool) -> None:
@@ -342,13 +363,21 @@ def ingest_quarter(
     }
     log: list[dict] = []
     reject_rows: list[dict] = []
+    decoding_rows: list[dict] = []
     total = _total_bytes(source)
     try:
         con = _connect_for_parsing()
         try:
             for table, member, (path, profile) in _materialised_in_turn(source.tables, quarter_work):
                 result = parse_table_file(
-                    con, path, table, str(source.quarter), profile, staging / table, member.label
+                    con,
+                    path,
+                    table,
+                    str(source.quarter),
+                    profile,
+                    staging / table,
+                    member.label,
+                    quarter_work,
                 )
                 _check_rejects(result, member.label)
                 account = LineAccount.of(result)
@@ -364,7 +393,10 @@ def ingest_quarter(
                     }
                     for reject in result.rejects
                 ]
-                log.append(_log_row(source, table, member, profile, account) | file_facts)
+                decoding_rows += _decoding_rows(source.quarter, table, member, result.decoded)
+                log.append(
+                    _log_row(source, table, member, profile, account) | file_facts | result.log_fields()
+                )
                 if member.zip_path is not None:
                     path.unlink()
                 if progress:
@@ -374,14 +406,17 @@ def ingest_quarter(
         deleted_rows: list[dict] = []
         for member in source.deleted:
             path, profile = _materialise(member, quarter_work)
-            rows, rejects, account = _parse_deleted(member, path, profile, source.quarter)
+            rows, rejects, decoded, account = _parse_deleted(member, path, profile, source.quarter)
             deleted_rows += rows
             reject_rows += rejects
-            log.append(_log_row(source, "deleted_cases", member, profile, account) | file_facts)
+            decoding_rows += _decoding_rows(source.quarter, "deleted_cases", member, decoded)
+            facts = file_facts | byte_log_fields(profile, decoded)
+            log.append(_log_row(source, "deleted_cases", member, profile, account) | facts)
         report.deleted_cases = len(deleted_rows)
         _check_complete_rows(source, report, lake, allow_partial, force)
         _write_bookkeeping(staging, "deleted_cases", deleted_rows)
         _write_bookkeeping(staging, "rejects", reject_rows)
+        _write_bookkeeping(staging, "decoding", decoding_rows)
         _write_bookkeeping(staging, "ingest_log", log)
         write_publication(staging, _publication(source, report))
         publish(staging, lake, source.quarter)
@@ -431,6 +466,7 @@ def _publication(source: QuarterSource, report: QuarterReport) -> QuarterState:
         rows=_rows_by_part(source, report),
         source=str(source.origin),
         pipeline_version=pv.__version__,
+        synthetic=source.synthetic,
     )
 
 

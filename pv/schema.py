@@ -5,6 +5,8 @@ Every header drift handled here names its quarter and source (``faers_format.md`
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pv.quarters import Quarter
 
 TABLES: tuple[str, ...] = ("demo", "drug", "reac", "outc", "rpsr", "ther", "indi")
@@ -165,3 +167,92 @@ def layout_of(header_names: list[str]) -> str | None:
     if first == "primaryid":
         return LAYOUT_FAERS
     return None
+
+
+# ---------------------------------------------------------------------------------------------- keys
+# Key columns hold plain ASCII digits. Bounds are the longest value seen plus room to grow: primaryid is
+# caseid || caseversion (faers_format.md §3: up to 11 digits, > 2^31), caseids have 7-8 digits, caseversion
+# reaches 115, legacy AERS DRUG_SEQ has 10 digits (1004492716 in DRUG04Q1). Legacy ISR and CASE are mapped
+# onto primaryid and caseid, legacy DRUG_SEQ onto dsg_drug_seq / indi_drug_seq in THER / INDI.
+KEY_DIGITS: dict[str, int] = {
+    "primaryid": 15,
+    "caseid": 10,
+    "caseversion": 5,
+    "drug_seq": 12,
+    "dsg_drug_seq": 12,
+    "indi_drug_seq": 12,
+}
+
+# What identifies one row of each table, for counting repeated keys (kept: FDA publishes some). DEMO has one
+# row per primaryid (ASC §B); FAERS publishes several DRUG rows per drug_seq from 2021Q4 (one per dose
+# regimen, FAQ #47); THER has 0..n rows per drug with nothing to tell them apart: only verbatim copies count.
+UNIQUE_KEYS: dict[str, tuple[str, ...]] = {
+    "demo": ("primaryid",),
+    "drug": ("primaryid", "drug_seq"),
+    "reac": ("primaryid", "pt"),
+    "outc": ("primaryid", "outc_cod"),
+    "rpsr": ("primaryid", "rpsr_cod"),
+    "ther": COLUMNS["ther"],
+    "indi": ("primaryid", "indi_drug_seq", "indi_pt"),
+}
+
+
+def key_problem(column: str, value: str | None) -> str | None:
+    """Why ``value`` is not a valid ``column`` key (``None`` when it is); empty fields are read as NULL."""
+    limit = KEY_DIGITS[column]
+    if value is None or value == "":
+        return f"{column} is empty"
+    if not (value.isascii() and value.isdigit()) or len(value) > limit:
+        return f"{column} {value[:40]!r} is not 1-{limit} digits"
+    return None
+
+
+def is_key_header_name(name: str) -> bool:
+    """A header field naming a key column in some table (primaryid, ISR, caseid, CASE, *drug_seq, ...)."""
+    return any(canonical_column(table, name) in KEY_DIGITS for table in TABLES)
+
+
+# ------------------------------------------------------------------------- repairs of documented defects
+# Dates are YYYYMMDD, or YYYYMM / YYYY when partial (faers_format.md §6); a repaired row must have them so.
+DATE_COLUMNS: frozenset[str] = frozenset(
+    {"event_dt", "mfr_dt", "init_fda_dt", "fda_dt", "rept_dt", "death_dt", "start_dt", "end_dt"}
+)
+
+
+@dataclass(frozen=True)
+class DocumentedDefect:
+    """A structural defect FDA published, repaired only in the table and quarters it comes from."""
+
+    kind: str
+    table: str
+    first: Quarter
+    last: Quarter
+    source: str
+
+    def applies(self, table: str, quarter: Quarter) -> bool:
+        return table == self.table and self.first <= quarter <= self.last
+
+
+# faers_format.md §2 ("Structural defects known in real files").
+GLUED_RECORDS = DocumentedDefect(
+    "glued_records",
+    "drug",
+    Quarter(2011, 2),
+    Quarter(2011, 4),
+    "two records on one line: DRUG11Q2 line 322967, DRUG11Q3 line 247896, DRUG11Q4 line 446738",
+)
+DOLLAR_IN_MFR_NUM = DocumentedDefect(
+    "dollar_in_mfr_num",
+    "demo",
+    Quarter(2012, 1),
+    Quarter(2012, 1),
+    "mfr_num JP-CUBIST-$E2B0000000182: DEMO12Q1 line 105917",
+)
+BROKEN_RECORD = DocumentedDefect(
+    "broken_record",
+    "demo",
+    Quarter(2004, 1),
+    Quarter(2012, 3),
+    "legacy DEMO records broken by a newline before '$' (the FDBS legacy DEMO loader re-joins them)",
+)
+DOCUMENTED_DEFECTS: tuple[DocumentedDefect, ...] = (GLUED_RECORDS, DOLLAR_IN_MFR_NUM, BROKEN_RECORD)

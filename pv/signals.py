@@ -117,7 +117,10 @@ def score(counts: pd.DataFrame, fit: PriorFit) -> pd.DataFrame:
         status = np.full(len(measures), fit.status)
     flagged = stats.signal_flags(measures, shrunk)
     labels = counts.drop(columns=["a", "b", "c", "d"]).reset_index(drop=True)
-    result = pd.concat([labels, measures, shrunk, flagged[list(RULES)]], axis=1)
+    # Each call scores one family of tests (a variant x drug level x event level; per quarter in the history).
+    family = labels["quarter"].to_numpy() if "quarter" in labels else None
+    adjusted = stats.ror_fdr(measures, family)
+    result = pd.concat([labels, measures, shrunk, flagged[list(RULES)], adjusted], axis=1)
     result["ebgm_status"] = pd.Series(status, dtype="str")
     used = status == "ok"
     theta = fit.prior.theta if fit.usable else (math.nan,) * 5
@@ -308,6 +311,26 @@ group by all
 """
 
 
+def _fdr_check(con: duckdb.DuckDBPyConnection, name: str, total: int) -> tuple[str, int, int, str]:
+    """ror_p, ror_q and signal_ror_fdr of ``marts.<name>`` recomputed from the stored cells, family by family
+    (BH needs the whole family, which the scoring saw one chunk at a time)."""
+    family = list(VARIANT_COLUMNS + ("drug_level", "event_level"))
+    family += ["quarter"] if name == "signal_history" else []
+    stored = con.sql(
+        f"select {', '.join(family)}, a, b, c, d, ror, ror_p, ror_q, signal_ror_fdr from marts.{name}"
+    ).df()
+    keys = pd.MultiIndex.from_frame(stored[family]).factorize()[0] if len(stored) else np.array([], int)
+    cells = stored[["a", "b", "c", "d", "ror"]].astype("float64")
+    again = stats.ror_fdr(cells, keys)
+    differs = 0
+    for column in ("ror_p", "ror_q"):
+        mine, theirs = again[column].to_numpy(), stored[column].to_numpy(dtype=np.float64)
+        same = (np.isnan(mine) & np.isnan(theirs)) | np.isclose(mine, theirs, rtol=1e-12, atol=0.0)
+        differs += int((~same).sum())
+    differs += int((again["signal_ror_fdr"].to_numpy() != stored["signal_ror_fdr"].fillna(False)).sum())
+    return (f"{name}: ROR p, BH q and FDR flag per family", total, differs, "pv.stats.ror_fdr")
+
+
 def _quantile_violations(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int, int, float]:
     """(rows checked, rows off, worst |F(q) - p|) for the stored EB05/EB95 under each row's stored prior."""
     rows = con.sql(
@@ -379,6 +402,7 @@ def check_signals(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         )
         bad = con.sql(f"select count(*) from {table} where least(a, b, c, d) < 0").fetchall()[0][0]
         results.append((f"{name}: no negative cell", total, bad, ""))
+        results.append(_fdr_check(con, name, total))
     expected = con.sql(_VARIANT_POPULATIONS).df()
     stored = con.sql(
         "select distinct role, comparator, duplicates, a + b + c + d as n_total from marts.signals"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import zipfile
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 import duckdb
@@ -90,9 +91,12 @@ def stored_fingerprint(data_dir: Path) -> dict[str, str]:
     return fingerprint
 
 
-def database_fingerprint(db: Path) -> dict[str, tuple]:
+def database_fingerprint(
+    db: Path, ignore_columns: Collection[str] = (), ignore_rows: Mapping[str, str] | None = None
+) -> dict[str, tuple]:
     """Rows and a hash of every column of every table but floating-point ones (sums may differ in the last
-    bits between two builds of the same lake) and times of ingest: equal means the same content."""
+    bits between two builds of the same lake), times of ingest and ``ignore_columns`` (``schema.table.column``
+    names), without the rows ``ignore_rows`` names (table -> SQL condition): equal means the same content."""
     with duckdb.connect(str(db), read_only=True) as con:
         tables = con.sql(
             "select schema_name, table_name from duckdb_tables() where schema_name <> 'meta' order by all"
@@ -106,9 +110,12 @@ def database_fingerprint(db: Path) -> dict[str, tuple]:
                     f"where schema_name = '{schema}' and table_name = '{table}'"
                 ).fetchall()
                 if kind not in ("DOUBLE", "FLOAT", "TIMESTAMP WITH TIME ZONE")
+                and f"{schema}.{table}.{name}" not in ignore_columns
             ]
+            skipped = (ignore_rows or {}).get(f"{schema}.{table}")
+            where = f" where not ({skipped})" if skipped else ""
             fingerprint[f"{schema}.{table}"] = con.sql(
-                f"select count(*), sum(hash({', '.join(columns)})) from {schema}.{table}"
+                f"select count(*), sum(hash({', '.join(columns)})) from {schema}.{table}{where}"
             ).fetchall()[0]
         state = con.sql("select quarter, ingest_id, partial from meta.lake_state order by all").fetchall()
         fingerprint["meta.lake_state"] = tuple(state)

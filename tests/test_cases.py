@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from crafted import CraftedQuarter
-from scipy import stats
 
 from pv.build import BuildContext, run_plan, steps_for_layer
 from pv.cases import (
@@ -23,6 +22,7 @@ from pv.cases import (
 )
 from pv.errors import UserError
 from pv.ingest import ingest
+from pv.stats.weibull import weibull_exact, weibull_interval
 
 # ------------------------------------------------------------------------------------------- fixture
 
@@ -494,31 +494,18 @@ def _synthetic(exact: np.ndarray, intervals: list[tuple[float, float]] = ()) -> 
     return frame
 
 
-def test_weibull_shape_recovered_from_known_distribution():
-    onsets = stats.weibull_min.rvs(0.7, scale=30, size=400, random_state=np.random.default_rng(20240501))
-    fit = onset_summary(_synthetic(onsets))["weibull"]
-    assert abs(fit["shape"] - 0.7) < 0.08
-    low, high = fit["shape_ci"]
-    assert low < 0.7 < high and high - low < 0.2
-    assert fit["shape"] == pytest.approx(stats.weibull_min.fit(onsets, floc=0)[0], rel=1e-5)
-    assert abs(fit["scale"] - 30) < 4
-    assert fit["interpretation"].startswith("β < 1 (CI below 1): early failure")
-
-
-def test_interval_censored_weibull_uses_partial_onsets():
-    rng = np.random.default_rng(7)
-    onsets = stats.weibull_min.rvs(2.0, scale=60, size=300, random_state=rng)
-    exact, partial = onsets[:60], onsets[60:]
-    # the partial ones only known to a 30-day window
-    intervals = [(float(np.floor(t / 30) * 30), float(np.floor(t / 30) * 30 + 29)) for t in partial]
+def test_onset_summary_feeds_the_weibull_fits_day_intervals():
+    """Exact onsets go to the exact fit as they are; the interval fit gets [d − ½, d + ½] (cut at 0) and
+    [L − ½, U + ½] for partial dates (the fits themselves: tests/test_stats_weibull.py)."""
+    exact = np.array([0.0, 3.0, 10.0, 12.0, 40.0, 75.0])
+    intervals = [(0.0, 29.0), (30.0, 59.0), (-20.0, 10.0), (-40.0, -10.0)]  # the last one certainly negative
     summary = onset_summary(_synthetic(exact, intervals))
-    primary, interval = summary["weibull"], summary["weibull_interval"]
-    assert (primary["n"], interval["n"], interval["n_partial"]) == (60, 300, 240)
-    assert abs(interval["shape"] - 2.0) < 0.25
-    assert interval["shape_ci"][0] < 2.0 < interval["shape_ci"][1]
-    # more onsets, narrower interval
-    assert interval["shape_ci"][1] - interval["shape_ci"][0] < primary["shape_ci"][1] - primary["shape_ci"][0]
-    assert interval["interpretation"].startswith("β > 1 (CI above 1): wear-out")
+    assert summary["weibull"] == weibull_exact(exact[exact > 0])
+    low = np.array([0.0, 2.5, 9.5, 11.5, 39.5, 74.5, 0.0, 29.5, 0.0])
+    high = np.array([0.5, 3.5, 10.5, 12.5, 40.5, 75.5, 29.5, 59.5, 10.5])
+    expected = weibull_interval(low, high, summary["weibull"]["shape"])
+    assert summary["weibull_interval"] == expected | {"n_exact": 6, "n_partial": 3}
+    assert expected["n"] == 9 and expected["shape"] is not None
 
 
 def test_dechallenge_summary_counts_d_filler_as_not_given(docetaxel_dm):

@@ -190,7 +190,7 @@ def test_every_pair_counted_per_case(con):
 
 def test_integrity_checks_pass_and_are_stored(con):
     checks = con.sql("select check_name, violations from signal_checks").fetchall()
-    assert len(checks) == 20 and all(violations == 0 for _, violations in checks)
+    assert len(checks) == 22 and all(violations == 0 for _, violations in checks)
 
 
 @pytest.fixture(scope="module")

@@ -136,7 +136,7 @@ def test_repairs_and_rejects_are_stored(data_dir):
             "from raw.ingest_log"
         ).fetchall()
     assert rejects == [
-        ("2012Q1", "demo", 7, "8000005$7000005$I$$", "MISSING COLUMNS: 5 fields, header has 23")
+        ("2012Q1", "demo", 7, "8000005$7000005$I$$", "MISSING COLUMNS: 4 fields, header has 23")
     ]
     assert log == [(8, 1, 5, 2, 3, 1)]
 
@@ -282,7 +282,9 @@ def test_generated_quarters_reconcile_with_ground_truth(generated):
     assert (tables["rows_from_repairs_x"] == tables["rows_from_repairs_y"]).all()
     assert (tables["repaired_lines"] == tables["lines_repaired"]).all()
     assert (tables["rejected_lines"] == tables["lines_rejected"]).all()
-    assert tables["lines_repaired"].sum() == 4 * 4  # 3 quirks on 4 lines in each of the 4 legacy quarters
+    # A broken DEMO record (2 lines) in each legacy quarter, glued DRUG records in 2011Q4, the "$" in mfr_num
+    # in 2012Q1: repaired only where FDA published them.
+    assert tables["lines_repaired"].sum() == 4 * 2 + 1 + 1
     deleted = expected[expected["table"].str.startswith("deleted")].groupby("quarter")["rows"].sum()
     loaded = log[log.table_name == "deleted_cases"].groupby("quarter")["rows"].sum()
     assert deleted.to_dict() == loaded.to_dict()
@@ -493,3 +495,65 @@ def test_dead_runs_work_folders_are_cleared_and_only_theirs(stored, tmp_path, sa
         (folder / "DRUG23Q1.txt").write_text("half-extracted")
     _run(samples / "2017q2/faers_ascii_2017q2.zip", stored)
     assert not left.exists() and running.exists()
+
+
+def test_real_world_bytes_keys_and_duplicates_are_loaded_and_counted(tmp_path, data_dir):
+    """One crafted 2023Q1: CP1252 and stray bytes in DRUG, a verbatim duplicate DRUG row and a repeated
+    (primaryid, drug_seq) with another drug, a NUL in REAC, garbage in the deleted-case list. Everything
+    loads or is rejected with a reason, and every count is stored."""
+    from crafted import HEADERS, crafted_quarter
+
+    folder = crafted_quarter(tmp_path / "in", "2023Q1")
+    drug = [
+        b"1000011$100001$1$PS$\x93PACLITAXEL\x94$PACLITAXEL$1$Intravenous$$$$U$U$$$$$$$",
+        b"1000021$100002$1$PS$ASPIRIN\x81$ASPIRIN$1$Oral$$$$U$U$$$$$$$",
+        b"1000021$100002$1$PS$ASPIRIN\x81$ASPIRIN$1$Oral$$$$U$U$$$$$$$",
+        b"1000021$100002$1$PS$IBUPROFEN$IBUPROFEN$1$Oral$$$$U$U$$$$$$$",
+    ]
+    (folder / "DRUG23Q1.txt").write_bytes(HEADERS["drug"].encode() + b"\n" + b"\n".join(drug) + b"\n")
+    reac = [b"1000011$100001$Dermato\x00myositis$", b"1000021$100002$Rash$"]
+    (folder / "REAC23Q1.txt").write_bytes(HEADERS["reac"].encode() + b"\n" + b"\n".join(reac) + b"\n")
+    (folder / "DELETE23Q1.txt").write_text("9999901\nnot a caseid\n12345678901234\n")
+    _run(folder, data_dir)
+
+    with duckdb.connect(str(data_dir / "pv.duckdb"), read_only=True) as con:
+        names = con.sql("select drugname from raw.drug order by drugname").fetchall()
+        assert names == [("ASPIRIN\x81",), ("ASPIRIN\x81",), ("IBUPROFEN",), ("\u201cPACLITAXEL\u201d",)]
+        assert con.sql("select pt from raw.reac order by pt").fetchall() == [("Dermatomyositis",), ("Rash",)]
+        decoding = con.sql(
+            "select table_name, line_no, raw_bytes, rule from raw.decoding order by table_name, line_no"
+        ).fetchall()
+        assert decoding == [
+            ("drug", 2, drug[0], "windows-1252"),
+            ("drug", 3, drug[1], "windows-1252+latin-1"),
+            ("drug", 4, drug[2], "windows-1252+latin-1"),
+            ("reac", 2, reac[0], "nul removed"),
+        ]
+        log = {
+            table: values
+            for table, *values in con.sql(
+                "select table_name, encoding, lines_decoded_fallback, nul_bytes_removed, duplicate_rows, "
+                "repeated_key_rows, rows, lines_rejected from raw.ingest_log"
+            ).fetchall()
+        }
+        assert log["drug"] == ["utf-8|windows-1252", 3, 0, 1, 1, 4, 0]
+        assert log["reac"] == ["utf-8", 0, 1, 0, 0, 2, 0]
+        assert log["deleted_cases"][-2:] == [1, 2]
+        anomalies = con.sql(
+            "select table_name, key_value, rows, duplicate_rows, repeated_key_rows from raw.key_anomalies"
+        ).fetchall()
+        assert len(anomalies) == 1 and anomalies[0][0] == "drug"
+        assert anomalies[0][2:] == (3, 1, 1)
+        assert con.sql("select caseid from raw.deleted_cases").fetchall() == [("9999901",)]
+        rejects = con.sql(
+            "select table_name, line_no, raw_line, reason from raw.rejects order by line_no"
+        ).fetchall()
+        assert rejects == [
+            ("deleted_cases", 2, "not a caseid", "not a caseid: caseid 'not a caseid' is not 1-10 digits"),
+            (
+                "deleted_cases",
+                3,
+                "12345678901234",
+                "not a caseid: caseid '12345678901234' is not 1-10 digits",
+            ),
+        ]

@@ -11,9 +11,38 @@ import pytest
 from pv import parse
 from pv.errors import UserError
 from pv.parse import count_blank_lines, map_header, parse_table_file, profile_file, profile_stream
+from pv.quarters import Quarter
+from pv.schema import fda_header
 
 FAERS = Path(__file__).parent / "fixtures" / "faers"
 QUIRKS = Path(__file__).parent / "fixtures" / "quirks"
+
+LEGACY_DEMO_COLUMNS = fda_header("demo", Quarter(2012, 1))
+LEGACY_DEMO_HEADER = "$".join(LEGACY_DEMO_COLUMNS)
+# DEMO12Q1 line 105917 as FDBS quotes it (faers_format.md §2), but for mfr_num.
+_DEMO12Q1_RECORD = {
+    "CASE": "8401177",
+    "I_F_COD": "I",
+    "EVENT_DT": "20120126",
+    "MFR_DT": "20120206",
+    "FDA_DT": "20120210",
+    "REPT_COD": "EXP",
+    "MFR_NUM": "US-CUBIST-E2B0000000100",
+    "MFR_SNDR": "CUBIST PHARMACEUTICALS, INC.",
+    "AGE": "85",
+    "AGE_COD": "YR",
+    "GNDR_COD": "M",
+    "E_SUB": "Y",
+    "REPT_DT": "20120210",
+    "OCCP_COD": "PH",
+    "REPORTER_COUNTRY": "JAPAN",
+}
+
+
+def _legacy_demo(isr: str, **values: str) -> str:
+    """One legacy DEMO data line (ending in the legacy stray '$'); keyword names are header columns."""
+    record = _DEMO12Q1_RECORD | {"ISR": isr, "IMAGE": f"{isr}-9"} | {k.upper(): v for k, v in values.items()}
+    return "$".join(record.get(column, "") for column in LEGACY_DEMO_COLUMNS) + "$"
 
 
 @pytest.fixture
@@ -38,7 +67,7 @@ def test_profile_counts_lines_blank_lines_and_encoding():
     assert profile.encoding == "utf-8"
     assert profile.header == "primaryid$pt"
     assert profile.bytes == len(data)
-    assert profile_stream(io.BytesIO(b"isr$pt\n1$R\xe9SH\n")).encoding == "latin-1"
+    assert profile_stream(io.BytesIO(b"isr$pt\n1$R\xe9SH\n")).encoding == "utf-8|windows-1252"
 
 
 @pytest.mark.parametrize("chunk", [1, 2, 3, 5, 7])
@@ -138,7 +167,10 @@ def test_stray_dollar_and_embedded_newline_in_legacy_demo(con, tmp_path):
 def test_run_on_line_del_byte_and_latin1_in_legacy_drug(con, tmp_path):
     """DRUG11Q2-style run-on line (two records glued), a DEL byte (DRUG11Q4) and a Latin-1 byte."""
     result, rows = _parse(con, QUIRKS / "2011q2/DRUG11Q2.TXT", "drug", "2011Q2", tmp_path)
-    assert result.encoding == "latin-1"
+    assert result.encoding == "utf-8|windows-1252"
+    assert [(line.line_no, line.raw, line.rule) for line in result.decoded] == [
+        (5, b"9000004$1000000005$C$CAF\xc9 EXTRACT$1$ORAL$$Y$U$$$020702$", "windows-1252")
+    ]
     assert (result.rows_direct, result.rows_from_repairs, result.lines_repaired, result.lines_rejected) == (
         3,
         2,
@@ -195,7 +227,7 @@ def test_extra_empty_fields_are_never_dropped_silently(con, tmp_path):
     """DuckDB 2.0 drops trailing empty fields beyond the schema without a reject, even in strict mode.
 
     A stray '$' in mfr_num followed by empty last fields would then load shifted by one column; the
-    loader takes such lines back out and repairs or rejects them.
+    loader takes such lines back out and repairs them where FDA published that defect, else rejects them.
     """
     header = (
         "primaryid$caseid$caseversion$i_f_code$event_dt$mfr_dt$init_fda_dt$fda_dt$rept_cod$mfr_num$mfr_sndr"
@@ -209,12 +241,34 @@ def test_extra_empty_fields_are_never_dropped_silently(con, tmp_path):
     path = tmp_path / "DEMO23Q1.txt"
     path.write_text("\n".join(lines) + "\n")
     result, rows = _parse(con, path, "demo", "2023Q1", tmp_path / "out")
-    assert (result.rows_direct, result.rows_from_repairs, result.lines_repaired) == (1, 1, 1)
-    assert [(r.line_no, r.raw_line) for r in result.rejects] == [(4, "103$12$1$I$$$$20230101$EXP$US-B-2$$$")]
+    assert (result.rows_direct, result.rows_from_repairs, result.lines_repaired) == (1, 0, 0)
+    assert [(r.line_no, r.raw_line, r.reason) for r in result.rejects] == [
+        (3, lines[2], "EXTRA EMPTY FIELDS: 12 fields, header has 11"),
+        (4, lines[3], "EXTRA EMPTY FIELDS: 13 fields, header has 11"),
+    ]
+    assert list(rows["primaryid"]) == ["101"]
+
+
+def test_extra_empty_fields_in_demo12q1_are_repaired(con, tmp_path):
+    """The same stray '$' in DEMO12Q1 (legacy, every row ends with '$') is the documented defect."""
+    after_mfr_num = LEGACY_DEMO_COLUMNS[LEGACY_DEMO_COLUMNS.index("MFR_NUM") + 1 :]
+    lines = [
+        LEGACY_DEMO_HEADER,
+        _legacy_demo("8129731"),
+        _legacy_demo("8129732", mfr_num="JP-CUBIST-$E2B0000000182", **dict.fromkeys(after_mfr_num, "")),
+    ]
+    path = tmp_path / "DEMO12Q1.TXT"
+    path.write_text("\n".join(lines) + "\n")
+    result, rows = _parse(con, path, "demo", "2012Q1", tmp_path / "out")
+    assert (result.rows_direct, result.rows_from_repairs, result.lines_repaired, result.rejects) == (
+        1,
+        1,
+        1,
+        [],
+    )
     by_id = rows.set_index("primaryid")
-    assert by_id.loc["102", "mfr_num"] == "JP-CUBIST-$E2B0000000182"
-    assert by_id.loc["102"].isna()["mfr_sndr"]
-    assert sorted(rows["primaryid"]) == ["101", "102"]
+    assert by_id.loc["8129732", "mfr_num"] == "JP-CUBIST-$E2B0000000182"
+    assert by_id.loc["8129732"].isna()["mfr_sndr"]
 
 
 def test_lines_with_many_fields_spans_chunks(monkeypatch, tmp_path):
@@ -222,3 +276,100 @@ def test_lines_with_many_fields_spans_chunks(monkeypatch, tmp_path):
     path = tmp_path / "x.txt"
     path.write_text("a$b\n1$2\n1$2$3$4\n5$6\r\n7$8$$\n")
     assert parse.lines_with_many_fields(path, 2, "utf-8") == [(3, "1$2$3$4"), (5, "7$8$$")]
+
+
+def test_bytes_are_decoded_line_by_line(con, tmp_path):
+    """UTF-8 where valid, else Windows-1252 (Latin-1 for the bytes it leaves undefined), one line at a time:
+    a CP1252 quote or a stray 0x81 in one drug name changes neither the other lines nor the file's load.
+    NUL bytes are removed, other control characters kept; every line read otherwise is kept as bytes."""
+    header = b"primaryid$caseid$drug_seq$role_cod$drugname$prod_ai\n"
+    lines = [
+        b"1$1$1$PS$TAXOL$PACLITAXEL",
+        b"2$2$1$PS$\x93TAXOL\x94$PACLITAXEL",
+        b"3$3$1$PS$ASPIRIN\x81$",
+        b"4$4$1$PS$CAF\xc3\xa9$",
+        b"5$5$1$PS$HERCEP\x00TIN$",
+        b"6$6$1$PS$X\x01Y$",
+    ]
+    path = tmp_path / "DRUG23Q1.txt"
+    path.write_bytes(header + b"\n".join(lines) + b"\n")
+    result, rows = _parse(con, path, "drug", "2023Q1", tmp_path / "out")
+    assert (result.encoding, result.rows, result.rejects) == ("utf-8|windows-1252", 6, [])
+    assert [(line.line_no, line.raw, line.rule) for line in result.decoded] == [
+        (3, lines[1], "windows-1252"),
+        (4, lines[2], "windows-1252+latin-1"),
+        (6, lines[4], "nul removed"),
+    ]
+    assert (result.profile.nul_bytes, result.profile.control_chars) == (1, 1)
+    assert list(rows.sort_values("primaryid")["drugname"]) == [
+        "TAXOL",
+        "\u201cTAXOL\u201d",
+        "ASPIRIN\x81",
+        "CAF\u00e9",
+        "HERCEPTIN",
+        "X\x01Y",
+    ]
+
+
+def test_keys_that_are_not_plain_digits_are_rejected(con, tmp_path):
+    lines = [
+        "primaryid$caseid$caseversion$i_f_code",
+        "1$1$1$I",
+        "12A45$2$1$I",
+        "123456789012345678901234567890$3$1$I",
+        "$4$1$I",
+        "5$5$x$I",
+        "6$\u0663$1$I",  # an Arabic-Indic digit: str.isdigit() says yes, FAERS says no
+    ]
+    path = tmp_path / "DEMO23Q1.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result, rows = _parse(con, path, "demo", "2023Q1", tmp_path / "out")
+    assert list(rows["primaryid"]) == ["1"]
+    assert [(r.line_no, r.reason) for r in result.rejects] == [
+        (3, "BAD KEY: primaryid '12A45' is not 1-15 digits"),
+        (4, "BAD KEY: primaryid '123456789012345678901234567890' is not 1-15 digits"),
+        (5, "BAD KEY: primaryid is empty"),
+        (6, "BAD KEY: caseversion 'x' is not 1-5 digits"),
+        (7, "BAD KEY: caseid '\u0663' is not 1-10 digits"),
+    ]
+    assert [r.raw_line for r in result.rejects] == lines[2:]
+
+
+@pytest.mark.parametrize(
+    ("quarter", "values", "why"),
+    [
+        # A stray '$' inside event_dt on a row whose mfr_num has digits: re-joining fields would produce
+        # a plausible but wrong row, so it is not the documented DEMO12Q1 defect.
+        (
+            "2012Q1",
+            {"event_dt": "2012$0126", "mfr_num": "US-12345"},
+            "TOO MANY COLUMNS: 24 fields, header has 23",
+        ),
+        # The exact DEMO12Q1 shape, but in a quarter FDA never published it in.
+        ("2012Q2", {"mfr_num": "JP-CUBIST-$E2B0000000182"}, "EXTRA EMPTY FIELDS: 24 fields, header has 23"),
+    ],
+)
+def test_repair_look_alikes_are_rejected_not_repaired(con, tmp_path, quarter, values, why):
+    after_mfr_num = LEGACY_DEMO_COLUMNS[LEGACY_DEMO_COLUMNS.index("MFR_NUM") + 1 :]
+    if "event_dt" not in values:
+        values |= dict.fromkeys(after_mfr_num, "")
+    lines = [LEGACY_DEMO_HEADER, _legacy_demo("8129731"), _legacy_demo("8129732", **values)]
+    path = tmp_path / f"DEMO{Quarter.parse(quarter).short}.TXT"
+    path.write_text("\n".join(lines) + "\n")
+    result, rows = _parse(con, path, "demo", quarter, tmp_path / "out")
+    assert (result.rows_direct, result.rows_from_repairs, result.lines_repaired) == (1, 0, 0)
+    assert [(r.line_no, r.raw_line) for r in result.rejects] == [(3, lines[2])]
+    assert result.rejects[0].reason.startswith(why)
+    assert list(rows["primaryid"]) == ["8129731"]
+
+
+def test_glued_records_outside_2011_are_rejected(con, tmp_path):
+    """DRUG11Q2–Q4 published two records glued on one line; the same shape elsewhere is not repaired."""
+    header = "primaryid$caseid$drug_seq$role_cod$drugname"
+    glued = "1$1$1$PS$TAXOL2$2$1$PS$ASPIRIN"
+    path = tmp_path / "DRUG23Q1.txt"
+    path.write_text(f"{header}\n{glued}\n3$3$1$PS$HERCEPTIN\n")
+    result, rows = _parse(con, path, "drug", "2023Q1", tmp_path / "out")
+    assert (result.rows_from_repairs, result.lines_repaired) == (0, 0)
+    assert [(r.line_no, r.raw_line) for r in result.rejects] == [(2, glued)]
+    assert list(rows["primaryid"]) == ["3"]

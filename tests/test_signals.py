@@ -355,3 +355,52 @@ def test_the_check_finds_a_wrong_quantile(planted, tmp_path):
         checks = check_signals(con).set_index("check_name")["violations"]
     assert checks["signal_history: EB05/EB95 exact quantiles"] > 0
     assert checks.drop("signal_history: EB05/EB95 exact quantiles").sum() == 0
+
+
+def test_signals_command_reads_names_through_the_normaliser(generated, capsys):
+    """`--drug Taxol` is paclitaxel (said on stderr); a class stays a class; a typo is one line with the
+    closest known names, exit 2."""
+    db = str(generated / "data/pv.duckdb")
+    capsys.readouterr()
+    assert (
+        main(["signals", "--db", db, "--drug", "Taxol", "--event", "Dermatomyositis", "--format", "csv"]) == 0
+    )
+    captured = capsys.readouterr()
+    table = pd.read_csv(io.StringIO(captured.out))
+    assert set(table["drug"]) == {"paclitaxel"} and set(table["event"]) == {"Dermatomyositis"}
+    assert 0 < len(table) <= 12 and (table["a"] > 0).all()  # PT rows exist where a case reports the pair
+    assert "drug 'Taxol' read as paclitaxel (from name 'Taxol', exact match)" in captured.err
+    assert main(["signals", "--db", db, "--drug", "taxane", "--format", "csv"]) == 0
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert set(table["drug"]) == {"taxane"} and set(table["event"]) == set(HEADLINE_EVENTS)
+    assert main(["signals", "--db", db, "--drug", "paclitaxl", "--format", "csv"]) == 0  # audited fuzzy read
+    assert (
+        "drug 'paclitaxl' read as paclitaxel (from name 'paclitaxl', fuzzy match)" in capsys.readouterr().err
+    )
+    assert main(["signals", "--db", db, "--drug", "taxoll"]) == 2  # too short to correct: suggested instead
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "no ingredient, class or known name 'taxoll'; did you mean 'taxol'" in error[0]
+    assert main(["signals", "--db", db, "--event", "dermatomyosits"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "did you mean 'Dermatomyositis'" in error[0]
+
+
+def test_fdr_columns_are_checked_and_a_subset_of_the_ror_rule(generated):
+    with duckdb.connect(str(generated / "data/pv.duckdb"), read_only=True) as con:
+        checks = dict(
+            con.sql(
+                "select check_name, violations from signal_checks where check_name like '%BH q%'"
+            ).fetchall()
+        )
+        assert checks == {
+            "signals: ROR p, BH q and FDR flag per family": 0,
+            "signal_history: ROR p, BH q and FDR flag per family": 0,
+        }
+        (loose, below_p, flagged, ror_flagged, families) = con.sql(
+            "select count(*) filter (where signal_ror_fdr and not signal_ror), "
+            "count(*) filter (where ror_q < ror_p * (1 - 1e-12)), count(*) filter (where signal_ror_fdr), "
+            "count(*) filter (where signal_ror), "
+            "count(distinct (role, comparator, duplicates, drug_level, event_level)) from signals"
+        ).fetchall()[0]
+    assert (loose, below_p) == (0, 0)
+    assert 0 < flagged <= ror_flagged and families == 48

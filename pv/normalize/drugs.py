@@ -236,6 +236,12 @@ class _Row(NamedTuple):
     audit: tuple[_Correction, ...] = ()
 
 
+@functools.cache
+def dictionary_names() -> tuple[str, ...]:
+    """Every name the reviewed drug dictionary knows (brands, INNs, codes), lower case: for suggestions."""
+    return tuple(sorted({row["name"].lower() for row in _read_csv("drug_dictionary.csv")}))
+
+
 def _read_csv(name: str) -> list[dict[str, str]]:
     with open(VOCAB_DIR / name, newline="", encoding="utf-8") as handle:
         return [{k: (v or "").strip() for k, v in row.items()} for row in csv.DictReader(handle)]

@@ -22,7 +22,8 @@ import numpy as np
 
 from pv.errors import UserError
 from pv.quarters import FIRST_FAERS, FIRST_QUARTER, Quarter
-from pv.schema import TABLES, fda_header
+from pv.schema import BROKEN_RECORD, DOLLAR_IN_MFR_NUM, GLUED_RECORDS, TABLES, fda_header
+from pv.sources import SYNTHETIC_MARKER, SYNTHETIC_NOTE
 from pv.synth import text as tx
 from pv.synth._hash import Hasher
 from pv.synth.content import R_C, REPT, ContentBuilder, QuarterContent
@@ -109,7 +110,12 @@ def _pick(h: Hasher, tag: str, t: int, candidates: np.ndarray) -> int | None:
 
 
 def _quirks(q: Quarter, content: QuarterContent, h: Hasher) -> dict[str, list[tx.LineQuirk]]:
-    """Deterministic positions for the planted structural defects of this quarter."""
+    """Deterministic positions for the planted structural defects of this quarter.
+
+    A repairable defect is planted only in the table and quarters FDA published it in (the loader repairs it
+    nowhere else); its position is drawn the same way in every quarter, so other quarters' bytes are those
+    of a clean file.
+    """
     t = qindex(q)
     out: dict[str, list[tx.LineQuirk]] = {table: [] for table in TABLES}
     d, demo = content.drug, content.demo
@@ -119,14 +125,14 @@ def _quirks(q: Quarter, content: QuarterContent, h: Hasher) -> dict[str, list[tx
             (case[:-1] == case[1:]) & (np.arange(len(case) - 1) % tx.CHUNK_ROWS != tx.CHUNK_ROWS - 1)
         )
         row = _pick(h, "quirk_run_on", t, pair)
-        if row is not None:  # DRUG11Q2 line 322967: two records on one line (faers_format.md §2)
+        if row is not None and GLUED_RECORDS.applies("drug", q):  # DRUG11Q2-DRUG11Q4 (faers_format.md §2)
             out["drug"].append(
                 tx.LineQuirk(row, "run_on", note="two DRUG records on one line, as DRUG11Q2 line 322967")
             )
         company = np.flatnonzero(demo["rept"] != REPT.index("DIR"))
         row = _pick(h, "quirk_stray", t, company)
         header = fda_header("demo", q)
-        if row is not None:  # DEMO12Q1 line 105917: mfr_num JP-CUBIST-$E2B0000000182
+        if row is not None and DOLLAR_IN_MFR_NUM.applies("demo", q):  # DEMO12Q1 line 105917
             value = f"JP-CUBIST-$E2B{int(h.below(10**10, 'quirk_stray_n', t)[0]):010d}"
             out["demo"].append(
                 tx.LineQuirk(
@@ -139,7 +145,7 @@ def _quirks(q: Quarter, content: QuarterContent, h: Hasher) -> dict[str, list[tx
             )
         rest = np.setdiff1d(np.arange(len(demo["caseid"])), [row] if row is not None else [])
         row2 = _pick(h, "quirk_newline", t, rest)
-        if row2 is not None:  # legacy DEMO records broken by a newline; FDBS re-joins lines starting with "$"
+        if row2 is not None and BROKEN_RECORD.applies("demo", q):  # FDBS re-joins lines starting with "$"
             k = 5 + int(h.below(len(header) - 6, "quirk_newline_k", t)[0])
             out["demo"].append(
                 tx.LineQuirk(
@@ -217,7 +223,10 @@ def _write_quarter(
 
 
 def _write_strays(sink: tx.ZipSink, q: Quarter) -> None:
-    """Non-data members, so loaders must pick tables by name: SIZE files (legacy), notes (FAERS)."""
+    """Non-data members, so loaders must pick tables by name: SIZE files (legacy), notes (FAERS); and the
+    marker that tells every surface these reports are generated, not FDA's."""
+    with sink.member(SYNTHETIC_MARKER) as write:
+        write(SYNTHETIC_NOTE.encode("ascii"))
     if q.is_legacy:
         lines = [f"{name.split('/')[-1]:<20}{size:>12}" for name, size in sink.sizes.items()]
         body = ("\r\n".join(["FILE NAME                   SIZE", *lines]) + "\r\n").encode("ascii")

@@ -19,13 +19,25 @@ versions as (
     qualify row_number() over (partition by quarter, primaryid, caseid order by version_rank) = 1
 ),
 
-aeolus_candidates as (
-    select quarter, primaryid, caseid
+demographics as (
+    select quarter, primaryid, caseid, event_dt, round(age_years, 2) as age_key, sex, reporter_country
     from versions
     where event_dt is not null and age_years is not null and sex is not null and reporter_country is not null
-    qualify count(distinct caseid) over (
-        partition by event_dt, round(age_years, 2), sex, reporter_country
-    ) > 1
+),
+
+-- Plain grouped aggregates rather than a windowed count(distinct): these spill to disk, which a distinct
+-- window aggregate does not (the full history ran out of memory under the 4 GB cap).
+shared_demographics as (
+    select event_dt, age_key, sex, reporter_country
+    from (select distinct event_dt, age_key, sex, reporter_country, caseid from demographics)
+    group by event_dt, age_key, sex, reporter_country
+    having count(*) > 1
+),
+
+aeolus_candidates as (
+    select quarter, primaryid, caseid
+    from demographics
+    semi join shared_demographics using (event_dt, age_key, sex, reporter_country)
 ),
 
 ingredient_sets as (
