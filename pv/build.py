@@ -292,6 +292,7 @@ PLAN: tuple[Step, ...] = (
         lambda con, context: score_history(con),
     ),
     _sql("marts/first_flags", "signals", {"marts.first_flags": _PAIR_VARIANT}),
+    _sql("marts/headline_history", "signals", {"marts.headline_history": ("quarter", *_PAIR_VARIANT)}),
     _python(
         "marts.signals",
         "signals",

@@ -40,6 +40,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from pv.counts import VARIANT_VALUES
+from pv.db import open_published
 from pv.errors import UserError
 from pv.normalize import drug_names, event_terms
 from pv.normalize.drugs import TARGET_CLASSES, dictionary_names
@@ -48,9 +50,7 @@ from pv.sqlfiles import render
 from pv.stats.weibull import weibull_exact, weibull_interval
 
 ROLE_CODES = ("PS", "SS", "I", "C", "DN")
-# "any" role: every way the drug can have reached the patient. DN (drug not administered) is no exposure.
-ANY_ROLES = ("PS", "SS", "I", "C")
-COMPARATORS = ("all", "oncology", "breast_cancer")
+COMPARATORS = VARIANT_VALUES["comparator"]
 # Rechallenge "D" was a filler on most rows of these quarters (faers_format.md §4.2; FAQ #19).
 RECHAL_FILLER_QUARTERS = ("2012Q4", "2015Q3")
 
@@ -257,16 +257,17 @@ def _missing(value: object) -> bool:
     return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
-def _roles(roles: Sequence[str] | str | None) -> tuple[str, ...]:
+def _roles(roles: Sequence[str] | str | None) -> list[str] | None:
+    """Role codes asked for; None for "any": every exposure, as SQL's ``pv_is_exposure`` defines it."""
     if roles is None or (isinstance(roles, str) and roles.strip().lower() == "any"):
-        return ANY_ROLES
+        return None
     parts = roles.split(",") if isinstance(roles, str) else list(roles)
     codes = tuple(dict.fromkeys(part.strip().upper() for part in parts if part.strip()))
     unknown = [code for code in codes if code not in ROLE_CODES]
     if not codes or unknown:
         bad = ", ".join(unknown) if unknown else "nothing"
         raise UserError(f"unknown drug role {bad}; use codes from {', '.join(ROLE_CODES)} or 'any'")
-    return codes
+    return list(codes)
 
 
 def case_series(
@@ -309,7 +310,7 @@ def case_series(
         "ingredients": list(drug_sel.ingredients),
         "drug_class": drug_sel.drug_class,
         "match_all": drug_sel.match_all,
-        "roles": list(_roles(roles)),
+        "roles": _roles(roles),
         "event_group": event_sel.group,
         "event_pt": event_sel.pt,
         "include_duplicates": include_duplicates,
@@ -330,7 +331,7 @@ def case_series(
         frame[column] = frame[column].astype("boolean")
     frame.attrs["drug"] = drug_sel
     frame.attrs["event"] = event_sel
-    frame.attrs["roles"] = params["roles"]
+    frame.attrs["roles"] = params["roles"] or ["any exposure (not DN)"]
     frame.attrs["include_duplicates"] = include_duplicates
     frame.attrs["comparator"] = comparator
     return frame.loc[:, list(SERIES_COLUMNS)].reset_index(drop=True)
@@ -595,14 +596,7 @@ def run_cases_command(
     """
     if fmt not in ("table", "csv"):
         raise UserError(f"unknown format {fmt!r}; use table or csv")
-    db_path = Path(db_path)
-    if not db_path.exists():
-        raise UserError(f"{db_path}: no database; run `pv ingest` first")
-    try:
-        con = duckdb.connect(str(db_path), read_only=True)
-    except duckdb.Error as error:
-        raise UserError(f"{db_path}: cannot open the database ({str(error).splitlines()[0]})") from None
-    with con:
+    with open_published(Path(db_path)) as con:
         series = case_series(
             con, drug, event, roles=roles, include_duplicates=with_duplicates, comparator=comparator
         )

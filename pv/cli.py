@@ -103,13 +103,10 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_unmapped(args: argparse.Namespace) -> int:
-    import duckdb
-
+    from pv.db import open_published
     from pv.normalize import unmapped_report
 
-    if not args.db.exists():
-        raise UserError(f"{args.db}: no database; run `pv ingest` first")
-    with duckdb.connect(str(args.db), read_only=True) as con:
+    with open_published(args.db) as con:
         tables = {
             name
             for (name,) in con.sql("select schema_name || '.' || table_name from duckdb_tables()").fetchall()
@@ -151,15 +148,12 @@ TERMINAL_COLUMNS = (
 
 
 def _cmd_signals(args: argparse.Namespace) -> int:
-    import duckdb
 
     from pv.counts import VARIANT_COLUMNS
-    from pv.db import provenance_line
+    from pv.db import open_published, provenance_line
 
-    if not args.db.exists():
-        raise UserError(f"{args.db}: no database; run `pv ingest` first")
-    _warn_if_stale(args.db)
-    with duckdb.connect(str(args.db), read_only=True) as con:
+    with open_published(args.db) as con:
+        _warn_if_stale(args.db)
         if not con.sql("select count(*) from duckdb_views() where view_name = 'headline'").fetchall()[0][0]:
             raise UserError(f"{args.db}: no signals table; run `pv build` first")
         drugs, events = _signal_selection(con, args.drug, args.event)

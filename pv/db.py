@@ -395,3 +395,15 @@ def replacing(db_path: Path, lake: Path, copy_existing: bool = False) -> Iterato
             for leftover in (temporary, temporary.with_name(temporary.name + ".wal")):
                 leftover.unlink(missing_ok=True)
             shutil.rmtree(spill, ignore_errors=True)
+
+
+def open_published(db_path: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the published database, or a one-line :class:`UserError` saying why not
+    (no database yet, or a file DuckDB cannot open)."""
+    db_path = Path(db_path)
+    if not db_path.exists():
+        raise UserError(f"{db_path}: no database; run `pv ingest` first")
+    try:
+        return duckdb.connect(str(db_path), read_only=True)
+    except duckdb.Error as error:
+        raise UserError(f"{db_path}: cannot open the database ({str(error).splitlines()[0]})") from None

@@ -461,26 +461,3 @@ def check_signals(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     ).fetchall()[0][0]
     results.append(("signals: every target drug x DM group x variant present", 0, missing, ""))
     return pd.DataFrame(results, columns=["check_name", "rows_checked", "violations", "detail"])
-
-
-def headline_filter(
-    drugs: Sequence[str] | None = None, events: Sequence[str] | None = None
-) -> tuple[str, list]:
-    """SQL condition for the headline table: DM narrow/broad x every target ingredient and class.
-
-    The report still builds its own queries with it; everything else reads the view marts.headline.
-    """
-    if drugs:
-        drug_condition = "drug in (" + ", ".join("?" * len(drugs)) + ")"
-        drug_params: list = list(drugs)
-    else:
-        classes = ", ".join("?" * len(TARGET_CLASSES))
-        drug_condition = (
-            f"((drug_level = 'class' and drug in ({classes})) or "
-            "(drug_level = 'ingredient' and drug in (select ingredient from vocab.ingredient_classes "
-            f"where class in ({classes}))))"
-        )
-        drug_params = list(TARGET_CLASSES) * 2
-    chosen_events = list(events) if events else list(HEADLINE_EVENTS)
-    event_condition = "event in (" + ", ".join("?" * len(chosen_events)) + ")"
-    return f"{drug_condition} and {event_condition}", drug_params + chosen_events

@@ -36,7 +36,8 @@ from pv.report import (
     summary,
     write_report,
 )
-from pv.signals import RULES, headline_filter
+from pv.signals import RULES
+from pv.sqlfiles import render
 
 VARIANT = ("role", "comparator", "duplicates")
 
@@ -215,12 +216,10 @@ def test_prior_sentence_of_a_converged_prior():
 def test_headline_table_has_one_row_per_headline_row(report, latest, db):
     markdown = (report[0] / latest / "report.md").read_text(encoding="utf-8")
     rows = _table_after(markdown, "### All headline rows")
-    condition, params = headline_filter()
     with duckdb.connect(str(db), read_only=True) as con:
         expected = con.execute(
-            f"select drug, drug_level, event, role, comparator, duplicates, a, "
-            f"signal_evans or signal_ror or signal_ic or signal_ebgm from marts.signals where {condition}",
-            params,
+            "select drug, drug_level, event, role, comparator, duplicates, a, "
+            "signal_evans or signal_ror or signal_ic or signal_ebgm from marts.headline"
         ).fetchall()
     assert len(rows) == len(expected) > 0
     assert sorted(tuple(row[:7]) for row in rows) == sorted(
@@ -262,11 +261,9 @@ def test_summary_counts_equal_sql(db):
         pairs = con.sql(
             "select count(distinct (drug, drug_level, event, event_level)) from marts.signals"
         ).fetchall()
-        condition, params = headline_filter()
         headline, flagged = con.execute(
             "select count(*), count(*) filter (where signal_evans or signal_ror or signal_ic or signal_ebgm) "
-            f"from marts.signals where {condition}",
-            params,
+            "from marts.headline"
         ).fetchall()[0]
     assert facts["quarters"] == facts["quarters_present"] == quarters
     assert facts["rows_by_table"] == rows
@@ -318,13 +315,12 @@ def test_headline_records_are_json_safe(db):
 
 
 def test_report_for_an_earlier_quarter_uses_the_history_of_that_quarter(db, tmp_path):
-    condition, params = headline_filter()
     with duckdb.connect(str(db), read_only=True) as con:
         earlier = con.sql(
             "select distinct quarter from marts.signal_history order by quarter desc"
         ).fetchall()[1][0]
         expected = con.execute(
-            f"select count(*) from marts.signal_history where {condition} and quarter = ?", [*params, earlier]
+            "select count(*) from marts.headline_history where quarter = ?", [earlier]
         ).fetchall()[0][0]
     page = write_report(db, tmp_path, earlier)
     assert page == tmp_path / earlier / "report.html"
@@ -376,9 +372,20 @@ def crafted() -> duckdb.DuckDBPyConnection:
             [drug, level, event, quarter, a, np.nan, math.inf, 0.5, -0.5, *flags],
         )
     con.execute(
+        "create table marts.headline_targets as select * from (values ('drug', 'class', 'taxane'), "
+        "('drug', 'class', 'anti_her2_antibody'), ('drug', 'ingredient', 'docetaxel'), "
+        "('drug', 'ingredient', 'paclitaxel'), ('drug', 'ingredient', 'trastuzumab'), "
+        "('drug', 'ingredient', 'pertuzumab'), ('event', 'group', 'dm_narrow'), "
+        "('event', 'group', 'dm_broad')) "
+        "as t(kind, level, name)"
+    )
+    for view in ("marts/first_flags", "marts/headline_history"):
+        con.execute(render(view))
+    con.execute(
         "create table marts.signals as "
         "select * exclude (quarter) from marts.signal_history where quarter = '2024Q4'"
     )
+    con.execute(render("marts/headline"))
     return con
 
 

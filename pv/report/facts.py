@@ -3,7 +3,9 @@
 Every query the report, the run summary and the flow's artifacts need is here and returns plain values
 (JSON-safe dicts and lists, or a DataFrame of headline rows in report order); the formatting, figures and
 templates never touch the database. A partial database (a raw-only build) gives empty facts rather than
-errors. Switching the report to published views (a headline view, a first-flag view) is a change here only.
+errors. The headline rows, their history and their first-flag quarters come from the published views
+(``marts.headline``, ``marts.headline_history``, ``marts.first_flags``), as ``pv signals`` and the notebook
+do.
 """
 
 from __future__ import annotations
@@ -18,17 +20,17 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from pv.counts import DEFAULT_VARIANT, PAIR_COLUMNS, VARIANT_COLUMNS
-from pv.db import provenance_line
+from pv.counts import DEFAULT_VARIANT, PAIR_COLUMNS, VARIANT_COLUMNS, VARIANT_VALUES
+from pv.db import open_published, provenance_line
 from pv.errors import UserError
 from pv.lake import LAKE_TABLES
 from pv.quarters import Quarter
-from pv.signals import HEADLINE_EVENTS, RULES, TARGET_CLASSES, headline_filter
+from pv.signals import HEADLINE_EVENTS, RULES, TARGET_CLASSES
 
 LABEL_COLUMNS: tuple[str, ...] = PAIR_COLUMNS + VARIANT_COLUMNS
-ROLES: tuple[str, ...] = ("suspect", "any")
-COMPARATORS: tuple[str, ...] = ("all", "oncology", "breast_cancer")
-DUPLICATES: tuple[str, ...] = ("without", "with")
+ROLES: tuple[str, ...] = VARIANT_VALUES["role"]
+COMPARATORS: tuple[str, ...] = VARIANT_VALUES["comparator"]
+DUPLICATES: tuple[str, ...] = VARIANT_VALUES["duplicates"]
 # Plot and table order: the default variant first, comparators from widest to narrowest population.
 VARIANTS: tuple[tuple[str, str, str], ...] = tuple(
     (role, comparator, duplicates)
@@ -139,41 +141,40 @@ def _with_drug_class(con: duckdb.DuckDBPyConnection, select_sql: str, params: li
     ).df()
 
 
+def _as_of(quarter: str) -> str:
+    """First-flag columns of marts.first_flags as known at ``quarter`` (a later first flag is not yet one)."""
+    return ", ".join(
+        f"case when firsts.first_quarter_{rule} <= '{quarter}' then firsts.first_quarter_{rule} end "
+        f"as first_quarter_{rule}"
+        for rule in RULES
+    )
+
+
 def headline_frame(con: duckdb.DuckDBPyConnection, quarter: str | None = None) -> pd.DataFrame:
     """Every headline row (DM narrow/broad x target ingredient and class x variant), in report order.
 
-    For the latest quarter these are the ``marts.signals`` rows; for an earlier quarter they are the
-    cumulative ``marts.signal_history`` rows of that quarter (the headline events are event groups, which
-    the history holds), with first-flag quarters counted up to it, so a report for an old quarter shows what
-    was known then.
+    For the latest quarter these are the rows of ``marts.headline``; for an earlier quarter they are the rows
+    of ``marts.headline_history`` at that quarter, with first-flag quarters as known then, so a report for an
+    old quarter shows what was known then.
     """
-    condition, params = headline_filter()
     present = _quarters_present(con)
     if quarter is None or not present or quarter == present[-1]:
-        frame = _with_drug_class(con, f"select * from marts.signals where {condition}", params)
-        return headline_order(frame)
+        return headline_order(_with_drug_class(con, "select * from marts.headline", []))
+    Quarter.parse(quarter)  # a quarter label, safe to write into the query
     keys = ", ".join(LABEL_COLUMNS)
-    firsts = ", ".join(f"min(quarter) filter (where {rule}) as first_quarter_{rule}" for rule in RULES)
-    first_columns = ", ".join(f"firsts.first_quarter_{rule}" for rule in RULES)
     select_sql = (
-        f"with upto as (select * from marts.signal_history where {condition} and quarter <= ?), "
-        f"firsts as (select {keys}, {firsts} from upto group by all) "
-        f"select upto.* exclude (quarter), {first_columns} from upto join firsts using ({keys}) "
-        "where upto.quarter = ?"
+        f"select headline.* exclude (quarter), {_as_of(quarter)} from marts.headline_history as headline "
+        f"left join marts.first_flags as firsts using ({keys}) where headline.quarter = ?"
     )
-    return headline_order(_with_drug_class(con, select_sql, [*params, quarter, quarter]))
+    return headline_order(_with_drug_class(con, select_sql, [quarter]))
 
 
 def history_frame(con: duckdb.DuckDBPyConnection, quarter: str | None = None) -> pd.DataFrame:
     """IC history of the headline pairs in the default variant, up to ``quarter`` (default: all)."""
-    condition, params = headline_filter()
     variant = " and ".join(f"{column} = ?" for column in VARIANT_COLUMNS)
     limit = " and quarter <= ?" if quarter else ""
-    select_sql = (
-        f"select * from marts.signal_history where {condition} and {variant}{limit} order by quarter, drug"
-    )
-    values = [*params, *DEFAULT_KEY, *([quarter] if quarter else [])]
-    return _with_drug_class(con, select_sql, values)
+    select_sql = f"select * from marts.headline_history where {variant}{limit} order by quarter, drug"
+    return _with_drug_class(con, select_sql, [*DEFAULT_KEY, *([quarter] if quarter else [])])
 
 
 def headline_records(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
@@ -200,25 +201,22 @@ def new_or_changed(con: duckdb.DuckDBPyConnection, quarter: str | None = None) -
     latest = quarter or history_quarters[-1]
     earlier = [q for q in history_quarters if Quarter.parse(q) < Quarter.parse(latest)]
     previous = earlier[-1] if earlier else None
-    condition, params = headline_filter()
+    Quarter.parse(latest)
     keys = ", ".join(LABEL_COLUMNS)
     flags = ", ".join(RULES)
-    firsts = ", ".join(f"min(quarter) filter (where {rule}) as first_{rule}" for rule in RULES)
     now = ", ".join(f"coalesce(latest.{rule}, false) as now_{rule}" for rule in RULES)
     before = ", ".join(f"coalesce(previous.{rule}, false) as before_{rule}" for rule in RULES)
-    first_columns = ", ".join(f"firsts.first_{rule}" for rule in RULES)
     differs = " or ".join(f"now_{rule} <> before_{rule}" for rule in RULES)
     frame = _with_drug_class(
         con,
-        f"with upto as (select {keys}, quarter, a, ic, ic025, {flags} from marts.signal_history "
-        f"where {condition} and quarter <= ?), "
-        "latest as (select * from upto where quarter = ?), "
-        "previous as (select * from upto where quarter = ?), "
-        f"firsts as (select {keys}, {firsts} from upto group by all), "
+        f"with latest as (select {keys}, a, ic, ic025, {flags} from marts.headline_history "
+        "where quarter = ?), "
+        f"previous as (select {keys}, a, {flags} from marts.headline_history where quarter = ?), "
         f"compared as (select {keys}, latest.a as a, previous.a as a_previous, latest.ic as ic, "
         f"latest.ic025 as ic025, {now}, {before} from latest full join previous using ({keys})) "
-        f"select compared.*, {first_columns} from compared join firsts using ({keys}) where {differs}",
-        [*params, latest, latest, previous],
+        f"select compared.*, {_as_of(latest)} from compared left join marts.first_flags as firsts "
+        f"using ({keys}) where {differs}",
+        [latest, previous],
     )
     changes = []
     for row in headline_order(frame).to_dict("records"):
@@ -234,7 +232,7 @@ def new_or_changed(con: duckdb.DuckDBPyConnection, quarter: str | None = None) -
                 "rules_now": [rule for rule in RULES if row[f"now_{rule}"]],
                 "rules_gained": [rule for rule in RULES if row[f"now_{rule}"] and not row[f"before_{rule}"]],
                 "rules_lost": [rule for rule in RULES if row[f"before_{rule}"] and not row[f"now_{rule}"]],
-                "first_flagged": [rule for rule in RULES if row[f"first_{rule}"] == latest],
+                "first_flagged": [rule for rule in RULES if row[f"first_quarter_{rule}"] == latest],
             }
         )
     return changes
@@ -385,13 +383,7 @@ def report_facts(db_path: Path, quarter: str | None = None) -> ReportFacts:
     A missing database, one that cannot be opened or one without signals is a one-line :class:`UserError`.
     """
     db_path = Path(db_path)
-    if not db_path.exists():
-        raise UserError(f"{db_path}: no database; run `pv ingest` first")
-    try:
-        con = duckdb.connect(str(db_path), read_only=True)
-    except duckdb.Error as error:
-        raise UserError(f"{db_path}: cannot open the database ({str(error).splitlines()[0]})") from error
-    with con:
+    with open_published(db_path) as con:
         if not _exists(con, "marts.signals") or not _exists(con, "marts.signal_history"):
             raise UserError(f"{db_path}: no signals table; run `pv build` first")
         chosen = resolve_quarter(con, db_path, quarter)

@@ -70,7 +70,7 @@ collapsed as (
         primaryid,
         quarter,
         -- The strongest role any row of this drug carries: PS, then SS, I, C, DN.
-        arg_min(role_cod, list_position(['PS', 'SS', 'I', 'C', 'DN'], role_cod)) as role_cod,
+        arg_min(role_cod, pv_role_rank(role_cod)) as role_cod,
         any_value(drugname order by drugname) as drugname,
         any_value(prod_ai order by prod_ai) as prod_ai,
         any_value(route order by route) as route,

@@ -5,6 +5,10 @@
 create or replace macro pv_is_exposure(role_cod) as
     coalesce(role_cod, '') <> 'DN';
 
+-- How strong a drug's role in a case is, for keeping one role per drug: PS, then SS, I, C, DN (1 = strongest).
+create or replace macro pv_role_rank(role_cod) as
+    list_position(['PS', 'SS', 'I', 'C', 'DN'], role_cod);
+
 -- Whether a case with these strata belongs to a variant's population: the role (a suspect drug, or any
 -- exposure), the comparator (all cases, or those with some drug given for a cancer / breast cancer
 -- indication: statistics.md §6, confounding by indication) and whether flagged duplicates count.

@@ -4,7 +4,7 @@
 --   $ingredients VARCHAR[]  the drug's ingredients (ignored when $drug_class is set)
 --   $drug_class VARCHAR     a class (taxane, anti_her2_adc, ...) or NULL
 --   $match_all BOOLEAN      a combination name: one drug_seq must carry every ingredient
---   $roles VARCHAR[]        role codes of the drug records that count as exposure
+--   $roles VARCHAR[]        role codes of the drug records that count as exposure (NULL: any exposure)
 --   $event_group VARCHAR    an event group (dm_narrow, ...) or NULL
 --   $event_pt VARCHAR       a canonical PT (compared case-insensitively) or NULL
 --   $include_duplicates BOOLEAN, $comparator VARCHAR ('all', 'oncology', 'breast_cancer')
@@ -53,7 +53,10 @@ drug_records as (
     from case_drugs
     inner join event_hits on event_hits.caseid = case_drugs.caseid
     where case_drugs.ingredient is not null
-        and list_contains($roles, case_drugs.role_cod)
+        and case
+            when $roles is null then pv_is_exposure(case_drugs.role_cod)
+            else list_contains($roles::varchar[], case_drugs.role_cod)
+        end
         and case
             when $drug_class is not null then case_drugs.drug_class = $drug_class
             else list_contains($ingredients, case_drugs.ingredient)
@@ -84,7 +87,7 @@ exposure as (
         caseid,
         list_sort(list_distinct(flatten(list(ingredients)))) as ingredients,
         list_sort(list(drug_seq)) as drug_seqs,
-        arg_min(role_cod, list_position(['PS', 'SS', 'I', 'C', 'DN'], role_cod)) as role_cod,
+        arg_min(role_cod, pv_role_rank(role_cod)) as role_cod,
         list_sort(list_distinct(list(drugname))) as drugnames,
         arg_min(dechal, list_position(['Y', 'N', 'U', 'D'], dechal)) as dechal,
         arg_min(rechal, list_position(['Y', 'N', 'U', 'D'], rechal)) as rechal,
