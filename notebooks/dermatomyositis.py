@@ -46,6 +46,32 @@ def _():
 
 @app.cell
 def _(con, mo):
+    import pandas as pd
+
+    from pv.report import CAVEATS, answer_bullets, headline_frame
+    from pv.report.answer import TABLE_NOTE, answer_table, answers
+    from pv.report.text import headline_table
+
+    headline = headline_frame(con)
+    bullets = answer_bullets(headline)
+    print("The answer: dermatomyositis with taxanes and anti-HER2 agents")
+    print("\n".join(f"- {line}" for line in bullets))
+    print(CAVEATS)
+    found = answer_table(answers(headline))
+    mo.vstack(
+        [
+            mo.md("## The answer"),
+            mo.md("\n".join(f"- {line}" for line in bullets)),
+            mo.md(TABLE_NOTE),
+            pd.DataFrame(found.rows, columns=list(found.header)),
+            mo.callout(mo.md(CAVEATS), kind="warn"),
+        ]
+    )
+    return headline, headline_table, pd
+
+
+@app.cell
+def _(con, mo, pd):
     counts = con.sql(
         """
         select
@@ -55,7 +81,7 @@ def _(con, mo):
             count(*) filter (where has_breast_cancer_indication) as breast_cancer_cases
         from curated.cases
         """
-    ).df()
+    ).fetchall()[0]
     dm = con.sql(
         """
         select event, count(distinct caseid) as cases
@@ -63,52 +89,73 @@ def _(con, mo):
         where event_level = 'group' and event in ('dm_narrow', 'dm_broad', 'dm_paraneoplastic')
         group by event order by event
         """
-    ).df()
-    mo.vstack([mo.md("## Counts"), counts, mo.md("Cases with a dermatomyositis term:"), dm])
+    ).fetchall()
+    population = pd.DataFrame(
+        {
+            "cases": [
+                "retained",
+                "flagged as duplicates",
+                "with a cancer indication",
+                "with a breast-cancer indication",
+            ],
+            "count": [f"{n:,}" for n in counts],
+        }
+    )
+    groups = pd.DataFrame({"event group": [e for e, _ in dm], "cases": [f"{n:,}" for _, n in dm]})
+    mo.vstack([mo.md("## The population"), population, mo.md("Cases with a dermatomyositis term:"), groups])
     return
 
 
 @app.cell
-def _(con, mo):
-    signals = con.sql(
-        """
-        select drug, drug_level, event, role, comparator, duplicates, a, prr, prr_lower, prr_upper,
-               ror, ror_lower, ror_upper, ic, ic025, ic975, ebgm, eb05, eb95,
-               signal_evans, signal_ror, signal_ic, signal_ebgm
-        from marts.headline
-        order by event, drug_level desc, drug, role desc, comparator, duplicates desc
-        """
-    ).df()
-    mo.vstack([mo.md("## Disproportionality across the analysis variants"), signals])
-    return (signals,)
+def _(headline, headline_table, mo, pd):
+    shown = headline_table(headline.to_dict("records"))
+    mo.vstack(
+        [
+            mo.md(
+                "## Disproportionality across the analysis variants\n\n"
+                "Every target ingredient and class × DM group × variant (a = 0 included); "
+                "n/c = not computable."
+            ),
+            pd.DataFrame(shown.rows, columns=list(shown.header)),
+        ]
+    )
+    return
 
 
 @app.cell
-def _(Path, mo, signals):
+def _(Path, headline, mo):
     import tempfile
 
     from pv.report import forest_plot
 
-    figure_path = forest_plot(signals, Path(tempfile.mkdtemp()) / "forest.png")
+    figure_path = forest_plot(headline, Path(tempfile.mkdtemp()) / "forest.png")
     mo.vstack([mo.md("## Forest plot: PRR, ROR and IC with 95% intervals"), mo.image(src=str(figure_path))])
     return
 
 
 @app.cell
-def _(mo, signals):
-    default = signals[(signals.role == "suspect") & (signals.duplicates == "without")]
-    sensitivity = default.pivot_table(
-        index=["event", "drug"], columns="comparator", values=["ic", "ic025"], aggfunc="first"
-    )
+def _(headline, mo, pd):
+    from pv.report.text import interval
+
+    primary = headline[(headline.role == "suspect") & (headline.duplicates == "without")]
+    by_comparator = {
+        comparator: {
+            (row.event, row.drug): f"{row.a:.0f}: IC {interval(row.ic, row.ic025, row.ic975)}"
+            for row in rows.itertuples()
+        }
+        for comparator, rows in primary.groupby("comparator")
+    }
+    sensitivity = pd.DataFrame(by_comparator).rename_axis(["event", "drug"])
     mo.vstack(
         [
             mo.md(
                 """
                 ## Restricted comparators
 
-                The same pairs compared against all reports, against reports with a cancer indication, and
-                against breast-cancer reports. A signal that shrinks towards 0 among cancer patients points to
-                confounding by indication (paraneoplastic dermatomyositis), not to the drug.
+                The same pairs (a, then IC with its 95% interval) compared against all reports, against
+                reports with a cancer indication, and against breast-cancer reports. A signal that shrinks
+                towards 0 among cancer patients points to confounding by indication (paraneoplastic
+                dermatomyositis), not to the drug.
                 """
             ),
             sensitivity,
@@ -119,37 +166,22 @@ def _(mo, signals):
 
 @app.cell
 def _(con, mo):
-    from pv.cases import case_series, dechallenge_summary, onset_summary
+    from pv.cases import case_series, reading_view, summary_lines
 
-    series = case_series(con, "docetaxel", "dm_broad")
-    onset = onset_summary(series)
-    challenge = dechallenge_summary(series)
-    columns = [
-        column
-        for column in (
-            "caseid",
-            "age_years",
-            "sex",
-            "reporter_country",
-            "time_to_onset_days",
-            "onset_precision",
-            "dechal",
-            "rechal",
-            "co_suspects",
-            "indications",
-        )
-        if column in series.columns
-    ]
-    mo.vstack(
-        [
-            mo.md("## Case series: docetaxel and dermatomyositis (broad)"),
-            series[columns],
-            mo.md("### Time to onset"),
-            mo.md(f"`{onset}`"),
-            mo.md("### Dechallenge and rechallenge"),
-            mo.md(f"`{challenge}`"),
+    # The case that started the project: paclitaxel, with docetaxel (the other common taxane) beside it.
+    blocks = []
+    for drug in ("paclitaxel", "docetaxel"):
+        series = case_series(con, drug, "dm_broad")
+        view = reading_view(series).astype({"caseid": str})
+        lines = summary_lines(series)
+        print(f"\nCase series: {drug} and dermatomyositis (broad)")
+        print("\n".join(lines))
+        blocks += [
+            mo.md(f"## Case series: {drug} and dermatomyositis (broad)"),
+            view,
+            mo.md("```\n" + "\n".join(lines) + "\n```"),
         ]
-    )
+    mo.vstack(blocks)
     return
 
 

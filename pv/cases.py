@@ -464,7 +464,7 @@ def _onset_text(row: pd.Series) -> str:
     return text
 
 
-def _table(series: pd.DataFrame) -> pd.DataFrame:
+def reading_view(series: pd.DataFrame) -> pd.DataFrame:
     """The reading view: partial dates shown as their period, lists joined, onset as days or a range."""
 
     def joined(values: list) -> str:
@@ -608,7 +608,7 @@ def run_cases_command(
         print("\n".join(lines), file=sys.stderr)
         return 0
     if len(series):
-        out.write(_table(series).to_string(index=False, max_colwidth=40) + "\n\n")
+        out.write(reading_view(series).to_string(index=False, max_colwidth=40) + "\n\n")
     else:
         out.write("no cases\n\n")
     out.write("\n".join(lines) + "\n")

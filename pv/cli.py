@@ -311,6 +311,20 @@ def _print_reports(reports) -> None:
         )
 
 
+def _print_answer(db: Path) -> None:
+    """The answer first: where the data come from, one sentence per flagged target pair, the caveats."""
+    from pv.db import open_published, provenance_line
+    from pv.report import answer_text, headline_frame
+
+    with open_published(db) as con:
+        provenance = provenance_line(con)
+        text = answer_text(headline_frame(con))
+    print("\nThe answer: dermatomyositis with taxanes and anti-HER2 agents")
+    if provenance:
+        print(provenance)
+    print(text)
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     """Generate the demo quarters, run the quarterly flow on them and the shipped extracts."""
     from pv.demo import prepare_demo_source
@@ -333,6 +347,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     code = _cmd_run(flow_args)
     if code:
         return code
+    _print_answer(config.default_db())
     print(
         "\nHeadline: dermatomyositis x taxanes and anti-HER2 agents (suspect role, all reports, "
         "without flagged duplicates)"
@@ -352,6 +367,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print(f"\nreport:   {reports[-1].resolve() if reports else data_dir / 'reports'}")
     print(f"database: {config.default_db().resolve()}  (read-only: duckdb.connect(path, read_only=True))")
     print("notebook: .venv/bin/marimo edit notebooks/dermatomyositis.py")
+    print(
+        "next:     .venv/bin/pv signals --drug Taxol --event dm_broad   (any drug name or PT; the mapping "
+        "is shown)\n"
+        "          .venv/bin/pv cases --drug Taxol --event dm_broad     (the case series: onset, dechallenge)"
+    )
     return 0
 
 

@@ -94,3 +94,29 @@ def test_named_pipe_as_input_is_refused_at_once(tmp_path):
     _assert_one_line_error(result, f"{pipe}: a named pipe, not a regular file; refused")
     assert not (tmp_path / "data" / "pv.duckdb").exists()
     assert not list((tmp_path / "data" / "lake").glob("quarter=*"))
+
+
+def test_the_demo_states_the_answer_first(generated, capsys):
+    """What `pv demo` prints after the flow: the heading, where the data come from (synthetic here), one
+    sentence per flagged target pair and a count of the rest, then the caveats."""
+    import duckdb
+
+    from pv.cli import _print_answer
+    from pv.db import provenance_line
+    from pv.report import CAVEATS, answer_bullets, headline_frame
+
+    db = generated / "data" / "pv.duckdb"
+    with duckdb.connect(str(db), read_only=True) as con:
+        provenance = provenance_line(con)
+        bullets = answer_bullets(headline_frame(con))
+    _print_answer(db)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        "",
+        "The answer: dermatomyositis with taxanes and anti-HER2 agents",
+        provenance,
+        *(f"- {bullet}" for bullet in bullets),
+        CAVEATS,
+    ]
+    assert "SYNTHETIC" in provenance
+    assert bullets[-1].startswith(("The other ", "All ")) and " target drug/class × DM pairs: " in bullets[-1]

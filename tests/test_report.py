@@ -15,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -102,12 +103,13 @@ def test_markdown_sections_and_relative_figures(report, latest):
     markdown = (report[0] / latest / "report.md").read_text(encoding="utf-8")
     headings = [line for line in markdown.splitlines() if line.startswith("## ")]
     assert headings == [
-        "## Run summary",
+        "## The answer",
         "## Headline signals: dermatomyositis × taxanes and anti-HER2 agents",
         "## Forest plot",
         "## IC over time",
         f"## Dermatomyositis signals new or changed in {latest}",
         "## Methods",
+        "## Appendix: the run",
     ]
     assert f"]({FOREST_FILE})" in markdown and f"]({IC_FILE})" in markdown
     for word in ("Report-level", "without", "GPS (gamma-Poisson shrinkage) prior", "MedDRA", "Evans"):
@@ -157,12 +159,13 @@ def test_markdown_and_html_render_the_same_document(report, latest):
     page = (folder / "report.html").read_text(encoding="utf-8")
     md_headings, md_tables, md_methods = _markdown_blocks(markdown)
     html_headings, html_tables, html_methods = _html_blocks(page)
-    assert md_headings == html_headings and len(md_headings) == 11
+    assert md_headings == html_headings and len(md_headings) == 12
     assert md_tables == html_tables and len(md_tables) >= 3
     assert md_methods == html_methods
     assert [heading for heading, _ in md_methods][:2] == ["Counting", "Variants"]
     signals = _table_after(markdown, "### Rows meeting at least one rule")
-    assert page.count('<tr class="signal">') == len(signals)
+    answered = [row for row in md_tables[0] if row[-1].startswith("signal")]
+    assert page.count('<tr class="signal">') == len(signals) + len(answered)
 
 
 def test_report_and_run_summary_state_prior_convergence_in_words(report, latest, db):
@@ -536,3 +539,100 @@ def test_unknown_quarter_is_a_user_error(db, tmp_path):
         write_report(db, tmp_path, "2099Q1")
     with pytest.raises(UserError, match="not a quarter"):
         write_report(db, tmp_path, "last")
+
+
+def _answer_rows(**changes):
+    """The 12 headline rows of one pair (every variant), a = 4 and no rule met, then ``changes`` applied
+    to the (role, comparator, duplicates) rows named by their keys."""
+    rows = []
+    for role in ("suspect", "any"):
+        for comparator in ("all", "oncology", "breast_cancer"):
+            for duplicates in ("without", "with"):
+                row = {
+                    "drug": "paclitaxel",
+                    "drug_level": "ingredient",
+                    "event": "dm_narrow",
+                    "event_level": "group",
+                    "role": role,
+                    "comparator": comparator,
+                    "duplicates": duplicates,
+                    "a": 4.0,
+                    "ror": 2.5,
+                    "ror_lower": 0.9,
+                    "ror_upper": 6.9,
+                    "ic": 1.1,
+                    "ic025": -0.2,
+                    "ic975": 2.0,
+                    "ebgm": np.nan,
+                    "eb05": np.nan,
+                    "eb95": np.nan,
+                    "ebgm_status": "prior_not_converged",
+                    "drug_class": "taxane",
+                    **dict.fromkeys(RULES, False),
+                }
+                row.update(changes.get(f"{role}/{comparator}/{duplicates}", {}))
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_the_answer_reads_the_primary_analysis_and_the_restricted_comparisons():
+    from pv.report import CAVEATS, answer_text, answers
+
+    quiet = answers(_answer_rows())
+    assert [(a.drug, a.event, a.a, a.verdict, a.flagged_variants) for a in quiet] == [
+        ("paclitaxel", "dm_narrow", 4, "no_signal", 0)
+    ]
+    assert quiet[0].sentence == (
+        "Paclitaxel and dermatomyositis terms (dm_narrow): 4 reports, ROR 2.5 [0.9, 6.9], IC 1.1 [-0.2, 2], "
+        "EBGM not computed (prior not converged); no signal rule flags it among all reports."
+    )
+    flagged = {"signal_ror": True, "ror_lower": 1.2}
+    lost = answers(_answer_rows(**{"suspect/all/without": flagged, "any/all/without": flagged}))[0]
+    assert (lost.verdict, lost.rules, lost.flagged_variants) == (
+        "signal_confounding_possible",
+        ("signal_ror",),
+        2,
+    )
+    assert lost.sentence.endswith(
+        "flagged by ROR025>1 among all reports, but not among reports with a cancer indication (4 there) or "
+        "reports with a breast-cancer indication (4 there)."
+    )
+    kept = answers(
+        _answer_rows(
+            **{"suspect/all/without": flagged, "suspect/oncology/without": {"signal_ror": True, "a": 3.0}}
+        )
+    )[0]
+    assert kept.verdict == "signal_survives_restriction"
+    assert kept.restricted == {"oncology": (3, ("signal_ror",)), "breast_cancer": (4, ())}
+    assert "and still flagged among reports with a cancer indication, but not among reports with a " in (
+        kept.sentence
+    )
+    none = answers(_answer_rows(**{"suspect/all/without": {"a": 0.0}}))[0]
+    assert (
+        none.sentence
+        == "No report names paclitaxel as suspect with dermatomyositis terms (dm_narrow) in these data."
+    )
+    assert answer_text(_answer_rows()).splitlines() == [
+        "- All 1 target drug/class × DM pairs: 1 no signal.",
+        CAVEATS,
+    ]
+
+
+def test_the_report_opens_with_the_answer_of_every_target_pair(report, latest, db):
+    markdown = (report[0] / latest / "report.md").read_text(encoding="utf-8")
+    assert (
+        markdown.index("## The answer")
+        < markdown.index("## Headline signals")
+        < markdown.index("## Appendix: the run")
+        < markdown.index("### Rows loaded per quarter")
+    )
+    rows = _table_after(markdown, "## The answer")
+    with duckdb.connect(str(db), read_only=True) as con:
+        primary = con.sql(
+            "select drug, drug_level, event, a from marts.headline "
+            "where role = 'suspect' and comparator = 'all' and duplicates = 'without'"
+        ).fetchall()
+    assert sorted((row[0], row[1], row[2], row[3]) for row in rows) == sorted(
+        (drug, level, event, f"{a:.0f}") for drug, level, event, a in primary
+    )
+    assert "Disproportionality compares reporting, not risk" in markdown

@@ -12,6 +12,7 @@ across every analysis variant, and what changed this quarter. Everything is read
 * :mod:`pv.report.render`: one Jinja2 document template (``templates/``) rendered as Markdown and HTML.
 """
 
+from pv.report.answer import CAVEATS, Answer, answer_bullets, answer_text, answers
 from pv.report.facts import (
     headline_frame,
     headline_records,
@@ -35,6 +36,11 @@ from pv.report.methods import prior_sentence
 from pv.report.render import markdown_summary, run_report_command, write_report
 
 __all__ = [
+    "CAVEATS",
+    "Answer",
+    "answer_bullets",
+    "answer_text",
+    "answers",
     "DPI",
     "FOREST_FILE",
     "FOREST_WIDTH_IN",

@@ -23,6 +23,7 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from pv.errors import UserError
+from pv.report.answer import CAVEATS, TABLE_NOTE, answer_bullets, answer_table, answers
 from pv.report.facts import report_facts
 from pv.report.figures import FOREST_FILE, IC_FILE, forest_plot, ic_over_time_plot, not_computable
 from pv.report.methods import methods, prior_sentence
@@ -222,6 +223,11 @@ def write_report(db_path: Path, out_dir: Path, quarter: str | None = None) -> Pa
             "caption": "",
         },
         "methods": methods(facts.prior),
+        "provenance": facts.summary.get("provenance") or "",
+        "answer_lines": answer_bullets(headline),
+        "answers": answer_table(answers(headline)),
+        "caveats": CAVEATS,
+        "table_note": TABLE_NOTE,
     }
     _write_text(folder / "report.md", _markdown(_render("report.j2", format="markdown", **context)))
     context["forest"]["data"] = _image_data(forest)
