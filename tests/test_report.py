@@ -85,6 +85,24 @@ def test_report_files_are_written_for_the_latest_quarter(report, latest):
     assert not list(folder.glob(".*")), "temporary files left behind"
 
 
+def test_figures_are_also_svg_with_text_kept_as_text(report, latest, db):
+    """Each PNG has an SVG twin whose labels are text; the forest plot writes a (primary analysis) on every
+    row with reports and the IC plot spans calendar years."""
+    folder = report[0] / latest
+    forest = (folder / FOREST_FILE).with_suffix(".svg").read_text(encoding="utf-8")
+    ic_plot = (folder / IC_FILE).with_suffix(".svg").read_text(encoding="utf-8")
+    assert forest.lstrip().startswith("<?xml") and "<svg" in forest and "<svg" in ic_plot
+    with duckdb.connect(str(db), read_only=True) as con:
+        counts = con.sql(
+            "select distinct a from marts.headline where role = 'suspect' and comparator = 'all' "
+            "and duplicates = 'without' and a > 0"
+        ).fetchall()
+        first, last = con.sql("select min(quarter), max(quarter) from marts.headline_history").fetchall()[0]
+    assert counts and all(f"a = {a:.0f}" in forest for (a,) in counts)
+    ticks = [int(year) for year in re.findall(r">(\d{4})</text>", ic_plot)]
+    assert min(ticks) <= int(first[:4]) and max(ticks) >= int(last[:4])  # calendar years, first to last
+
+
 def test_html_embeds_exactly_the_two_pngs_and_nothing_remote(report, latest):
     folder = report[0] / latest
     page = (folder / "report.html").read_text(encoding="utf-8")

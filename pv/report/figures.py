@@ -10,6 +10,7 @@ import math
 import textwrap
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib import ticker
@@ -54,6 +55,13 @@ FOREST_STATISTICS: tuple[tuple[str, str, str, str, str, str, bool], ...] = (
     ("ror", "ror_lower", "ror_upper", "ROR", "95% CI", "signal_ror", True),
     ("ic", "ic025", "ic975", "IC", "IC025–IC975", "signal_ic", False),
 )
+
+
+def _save(fig: Figure, path: Path) -> None:
+    """The figure as ``path`` (PNG, embedded in the HTML report) and beside it as SVG (print, editing)."""
+    fig.savefig(path, dpi=DPI)
+    with matplotlib.rc_context({"svg.fonttype": "none"}):  # text stays text: searchable and editable
+        fig.savefig(path.with_suffix(".svg"))
 
 
 def _drug_rows(frame: pd.DataFrame) -> list[tuple[str, str, str, int]]:
@@ -138,7 +146,7 @@ def forest_plot(frame: pd.DataFrame, path: Path, *, title: str | None = None) ->
     )
     if not rows:
         fig.text(0.5, 0.5, "No report of dermatomyositis with a taxane or anti-HER2 agent.", ha="center")
-        fig.savefig(path, dpi=DPI)
+        _save(fig, path)
         return path
 
     grid = fig.add_gridspec(
@@ -191,6 +199,7 @@ def forest_plot(frame: pd.DataFrame, path: Path, *, title: str | None = None) ->
                 drawable[drawable["event"] == event],
                 rows,
                 (estimate, lower, upper, rule),
+                counts=column == len(FOREST_STATISTICS) - 1,
             )
             if log:
                 _log_axis(ax, *limits)
@@ -228,7 +237,8 @@ def forest_plot(frame: pd.DataFrame, path: Path, *, title: str | None = None) ->
     notes = [
         "Each drug row stacks the 12 variants (role/comparator/duplicates) top to bottom: "
         f"{order}, … then the oncology and breast_cancer comparators. A variant with no report of the pair "
-        "is absent; 'no report' marks a drug without any report of the event.",
+        "is absent; 'no report' marks a drug without any report of the event; 'a = n' at the right of the "
+        "IC panels is the number of reports in the primary analysis (suspect/all/without).",
         "Black-edged markers meet the statistic's rule: PRR Evans (PRR ≥ 2, Yates χ² ≥ 4, a ≥ 3), "
         "ROR025 > 1 with a ≥ 3, IC025 > 0. PRR and ROR on log axes with the line of no disproportionality "
         "at 1; IC = log2((a+0.5)/(E+0.5)) with the line at 0.",
@@ -249,7 +259,7 @@ def forest_plot(frame: pd.DataFrame, path: Path, *, title: str | None = None) ->
         ha="left",
         linespacing=1.35,
     )
-    fig.savefig(path, dpi=DPI)
+    _save(fig, path)
     return path
 
 
@@ -265,7 +275,11 @@ def _variant_offsets() -> dict[tuple[str, str, str], float]:
     }
 
 
-def _forest_panel(ax, rows_of_event: pd.DataFrame, drawable: pd.DataFrame, rows, columns) -> None:
+def _forest_panel(
+    ax, rows_of_event: pd.DataFrame, drawable: pd.DataFrame, rows, columns, *, counts: bool = False
+) -> None:
+    """One statistic for one event: every drug row's variants; ``counts`` writes each row's a (primary
+    analysis) at the panel's right edge, so a = 1 never looks as weighty as a = 5."""
     estimate, lower, upper, rule = columns
     families = [rank for _, _, _, rank in rows]
     start = 0
@@ -278,9 +292,27 @@ def _forest_panel(ax, rows_of_event: pd.DataFrame, drawable: pd.DataFrame, rows,
             start = index
     for index in range(len(rows) - 1):
         ax.axhline(index + 0.5, color="#d0d4d9", linewidth=0.6, zorder=0.5)
-    present = set(zip(rows_of_event["drug"], rows_of_event["drug_level"], strict=True))
     across = blended_transform_factory(ax.transAxes, ax.transData)
+    primary = rows_of_event
+    for column, value in DEFAULT_VARIANT.items():
+        primary = primary[primary[column] == value]
+    reports = dict(zip(zip(primary["drug"], primary["drug_level"], strict=True), primary["a"], strict=True))
+    anywhere = rows_of_event[rows_of_event["a"] > 0]
+    present = set(zip(anywhere["drug"], anywhere["drug_level"], strict=True))
     for index, (drug, level, _, _) in enumerate(rows):
+        if counts and reports.get((drug, level), 0) > 0:
+            ax.text(
+                1.0,
+                index,
+                f"a = {reports[(drug, level)]:.0f}",
+                transform=across,
+                ha="right",
+                va="center",
+                fontsize=8,
+                color="#333333",
+                bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1.0},
+                zorder=5,
+            )
         if (drug, level) not in present:
             ax.text(
                 0.5,
@@ -293,7 +325,8 @@ def _forest_panel(ax, rows_of_event: pd.DataFrame, drawable: pd.DataFrame, rows,
                 color="#8a8f95",
                 style="italic",
             )
-    for variant, part in drawable.groupby("_variant", sort=False):
+    # A variant without a report of the pair has nothing to show (its IC is the shrinkage towards 0 alone).
+    for variant, part in drawable[drawable["a"] > 0].groupby("_variant", sort=False):
         role, comparator, duplicates = variant
         colour = COMPARATOR_COLOURS.get(comparator, "#555555")
         marker = VARIANT_MARKERS.get((role, duplicates), "o")
@@ -376,7 +409,8 @@ def ic_over_time_plot(history: pd.DataFrame, path: Path, *, title: str | None = 
 
     Classes and ingredients get separate panel rows (classes solid, ingredients dashed) so the bands stay
     readable; one column per event group, a shared y axis so narrow and broad compare directly. The x axis
-    lists the quarters present in order, without gaps for quarters the database does not hold.
+    is time (each quarter at its midpoint), so a gap of years between quarters shows as one; a star marks the
+    first quarter the IC rule flagged each pair.
     """
     path = Path(path)
     frame = history
@@ -386,7 +420,7 @@ def ic_over_time_plot(history: pd.DataFrame, path: Path, *, title: str | None = 
             keep &= (frame[column] == value).to_numpy()
         frame = frame[keep]
     quarters = sorted(set(frame.get("quarter", [])), key=Quarter.parse)
-    x_of = {quarter: index for index, quarter in enumerate(quarters)}
+    x_of = {quarter: _decimal_year(quarter) for quarter in quarters}
     fig = Figure(figsize=IC_FIGSIZE_IN, dpi=DPI)
     fig.suptitle(
         title
@@ -432,6 +466,23 @@ def ic_over_time_plot(history: pd.DataFrame, path: Path, *, title: str | None = 
                     label=label,
                     zorder=3,
                 )
+                flagged = (
+                    lines[lines["signal_ic"].fillna(False).astype(bool)]
+                    if "signal_ic" in lines
+                    else lines[:0]
+                )
+                if len(flagged):
+                    onset = flagged.iloc[0]
+                    ax.scatter(
+                        [x_of[onset["quarter"]]],
+                        [onset["ic"]],
+                        marker="*",
+                        s=150,
+                        color=colour,
+                        edgecolors="black",
+                        linewidths=0.8,
+                        zorder=4,
+                    )
             if part.empty:
                 ax.text(
                     0.5,
@@ -466,30 +517,37 @@ def ic_over_time_plot(history: pd.DataFrame, path: Path, *, title: str | None = 
                         title_fontproperties={"weight": "bold"},
                     )
     if quarters and first is not None:
-        step = max(1, math.ceil(len(quarters) / 16))
-        first.set_xticks(range(0, len(quarters), step), quarters[::step])
-        first.set_xlim(-0.5, len(quarters) - 0.5)
+        start, end = x_of[quarters[0]], x_of[quarters[-1]]
+        pad = max(0.25, 0.03 * (end - start))
+        first.set_xlim(start - pad, end + pad)
+        years = range(math.floor(start), math.ceil(end) + 1)
+        step = max(1, math.ceil(len(years) / 12))
+        first.set_xticks([year for year in years][::step], [str(year) for year in years][::step])
         for ax in fig.axes:
-            ax.tick_params(axis="x", labelrotation=45, labelsize=8.5, labelbottom=True)
-            for label in ax.get_xticklabels():
-                label.set_horizontalalignment("right")
-                label.set_rotation_mode("anchor")
+            ax.tick_params(axis="x", labelsize=8.5, labelbottom=True)
     fig.text(
         0.012,
         0.015,
         _wrap(
             "Cumulative statistics through each quarter (a case counts from the quarter it was first "
-            "published). IC025 > 0, i.e. a band wholly above the zero line, is the IC signal rule. Lines "
-            "start in the first quarter with a report of the pair; quarters are those the database holds, "
-            "evenly spaced.",
+            "published). IC025 > 0, i.e. a band wholly above the zero line, is the IC signal rule; a star "
+            "marks the first quarter it flagged the pair. Lines start in the first quarter with a report of "
+            "the pair; the axis is calendar time (tick = start of the year), so gaps between the quarters "
+            "the database holds show as gaps.",
             200,
         ),
         fontsize=8,
         color="#333333",
         va="bottom",
     )
-    fig.savefig(path, dpi=DPI)
+    _save(fig, path)
     return path
+
+
+def _decimal_year(quarter: str) -> float:
+    """A quarter's midpoint in years (2024Q1 → 2024.125), for a time axis."""
+    parsed = Quarter.parse(quarter)
+    return parsed.year + (parsed.q - 0.5) / 4
 
 
 def _drug_colours(frame: pd.DataFrame) -> dict[tuple[str, str], str]:

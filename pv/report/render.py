@@ -179,8 +179,10 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def _save_figure(draw, data: pd.DataFrame, path: Path, **options: Any) -> Path:
+    """Draw the PNG and its SVG twin under temporary names, then rename both into place."""
     temporary = path.with_name(f".{path.stem}.tmp.png")
     draw(data, temporary, **options)
+    os.replace(temporary.with_suffix(".svg"), path.with_suffix(".svg"))
     os.replace(temporary, path)
     return path
 
