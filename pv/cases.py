@@ -257,17 +257,18 @@ def _missing(value: object) -> bool:
     return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
-def _roles(roles: Sequence[str] | str | None) -> list[str] | None:
-    """Role codes asked for; None for "any": every exposure, as SQL's ``pv_is_exposure`` defines it."""
-    if roles is None or (isinstance(roles, str) and roles.strip().lower() == "any"):
-        return None
+def _roles(roles: Sequence[str] | str | None) -> tuple[str, list[str] | None]:
+    """(rule, codes): ``suspect`` and ``any`` are the analysis roles, defined once in SQL (``pv_is_suspect``,
+    ``pv_is_exposure``); otherwise the role codes asked for."""
+    if roles is None or (isinstance(roles, str) and roles.strip().lower() in ("suspect", "any")):
+        return (roles or "any").strip().lower(), None
     parts = roles.split(",") if isinstance(roles, str) else list(roles)
     codes = tuple(dict.fromkeys(part.strip().upper() for part in parts if part.strip()))
     unknown = [code for code in codes if code not in ROLE_CODES]
     if not codes or unknown:
         bad = ", ".join(unknown) if unknown else "nothing"
-        raise UserError(f"unknown drug role {bad}; use codes from {', '.join(ROLE_CODES)} or 'any'")
-    return list(codes)
+        raise UserError(f"unknown drug role {bad}; use suspect, any, or codes from {', '.join(ROLE_CODES)}")
+    return "codes", list(codes)
 
 
 def case_series(
@@ -275,19 +276,19 @@ def case_series(
     drug: str | DrugSelector,
     event: str | EventSelector,
     *,
-    roles: Sequence[str] | str | None = ("PS", "SS"),
+    roles: Sequence[str] | str | None = "suspect",
     include_duplicates: bool = False,
     comparator: str = "all",
     legacy_therapy_padding: bool = True,
 ) -> pd.DataFrame:
     """One row per retained case reporting the drug (in ``roles``) and the event, columns ``SERIES_COLUMNS``.
 
-    ``roles``: role codes, a comma-separated string, or ``"any"``/``None`` (PS, SS, I, C: DN is not exposure).
-    Suspect-only is the default because a concomitant drug is, by the reporter's account, not the cause.
-    ``include_duplicates`` keeps cases flagged as cross-case duplicates (one patient reported twice would
-    otherwise count twice). ``comparator`` restricts to cases where some drug was given for cancer
-    (``oncology``) or breast cancer (``breast_cancer``), the population where confounding by indication is
-    comparable.
+    ``roles``: ``"suspect"`` (PS, SS; the default, because a concomitant drug is, by the reporter's account,
+    not the cause), ``"any"`` or None (every role but DN, which is no exposure), or role codes (a sequence
+    or a comma-separated string). ``include_duplicates`` keeps cases flagged as cross-case duplicates (one
+    patient reported twice would otherwise count twice). ``comparator`` restricts to cases where some drug
+    was given for cancer (``oncology``) or breast cancer (``breast_cancer``), the population where
+    confounding by indication is comparable.
 
     When several drug records of a case match (two drug_seqs, or two taxanes for a class), ``drug_seqs`` and
     ``ingredients`` list them all, ``role_cod`` is the strongest role, ``dechal``/``rechal`` the most
@@ -306,11 +307,13 @@ def case_series(
     if comparator not in COMPARATORS:
         raise UserError(f"unknown comparator {comparator!r}; use one of {', '.join(COMPARATORS)}")
     _require_curated(con)
+    role_rule, codes = _roles(roles)
     params = {
         "ingredients": list(drug_sel.ingredients),
         "drug_class": drug_sel.drug_class,
         "match_all": drug_sel.match_all,
-        "roles": _roles(roles),
+        "role_rule": role_rule,
+        "roles": codes,
         "event_group": event_sel.group,
         "event_pt": event_sel.pt,
         "include_duplicates": include_duplicates,
@@ -331,7 +334,7 @@ def case_series(
         frame[column] = frame[column].astype("boolean")
     frame.attrs["drug"] = drug_sel
     frame.attrs["event"] = event_sel
-    frame.attrs["roles"] = params["roles"] or ["any exposure (not DN)"]
+    frame.attrs["roles"] = codes or [{"suspect": "PS, SS", "any": "any but DN"}[role_rule]]
     frame.attrs["include_duplicates"] = include_duplicates
     frame.attrs["comparator"] = comparator
     return frame.loc[:, list(SERIES_COLUMNS)].reset_index(drop=True)

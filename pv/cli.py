@@ -244,8 +244,8 @@ def _cmd_cases(args: argparse.Namespace) -> int:
         args.db,
         args.drug,
         args.event,
-        args.roles,
-        args.with_duplicates,
+        args.role,
+        args.duplicates == "with",
         args.comparator,
         args.format,
         sys.stdout,
@@ -388,6 +388,12 @@ def _completeness_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+DB_HELP = "the analyst database (default: data/pv.duckdb, or PV_DATA_DIR/pv.duckdb)"
+LAKE_HELP = "the Parquet lake (default: data/lake, or PV_DATA_DIR/lake)"
+QUARTERS_HELP = "a quarter or a range, e.g. 2024Q1 or 2023Q1..2024Q4"
+QUIET_HELP = "print only errors"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pv", description="FAERS pharmacovigilance signal-detection pipeline"
@@ -397,12 +403,8 @@ def build_parser() -> argparse.ArgumentParser:
     ingest = commands.add_parser("ingest", help="load FAERS/AERS quarters into the lake and database")
     ingest.add_argument("source", help="'fda' to download, a folder of zips/extracted files, or one zip")
     ingest.add_argument("--quarters", help="e.g. 2023Q1..2024Q2, or 2023Q1,2023Q3")
-    ingest.add_argument(
-        "--db", type=Path, default=config.default_db(), help="DuckDB file (default data/pv.duckdb)"
-    )
-    ingest.add_argument(
-        "--lake", type=Path, default=config.default_lake(), help="Parquet lake (default data/lake)"
-    )
+    ingest.add_argument("--db", type=Path, default=config.default_db(), help=DB_HELP)
+    ingest.add_argument("--lake", type=Path, default=config.default_lake(), help=LAKE_HELP)
     ingest.add_argument("--base-url", help="FDA download base URL (default FDA's Exports folder)")
     ingest.add_argument("--quiet", action="store_true", help="no progress bar")
     ingest.add_argument("--raw-only", action="store_true", help="skip the curated layer (build it later)")
@@ -410,8 +412,8 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.set_defaults(run=_cmd_ingest)
 
     build = commands.add_parser("build", help="rebuild the database (raw, staging, curated) from the lake")
-    build.add_argument("--db", type=Path, default=config.default_db())
-    build.add_argument("--lake", type=Path, default=config.default_lake())
+    build.add_argument("--db", type=Path, default=config.default_db(), help=DB_HELP)
+    build.add_argument("--lake", type=Path, default=config.default_lake(), help=LAKE_HELP)
     build.add_argument("--list", action="store_true", help="print the build plan (steps, outputs, grain)")
     build.add_argument(
         "--from",
@@ -424,18 +426,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo", help="generate demo quarters and ingest them with the shipped real extracts"
     )
-    demo.add_argument("--quiet", action="store_true")
+    demo.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     demo.set_defaults(run=_cmd_demo)
 
     unmapped = commands.add_parser("unmapped", help="drug names that map to nothing, to grow the dictionary")
-    unmapped.add_argument("--db", type=Path, default=config.default_db())
-    unmapped.add_argument("--limit", type=int, default=30)
+    unmapped.add_argument("--db", type=Path, default=config.default_db(), help=DB_HELP)
+    unmapped.add_argument("--limit", type=int, default=30, help="how many names to list (default 30)")
     unmapped.set_defaults(run=_cmd_unmapped)
 
     signals = commands.add_parser(
         "signals", help="disproportionality table (default: DM x taxanes/anti-HER2)"
     )
-    signals.add_argument("--db", type=Path, default=config.default_db())
+    signals.add_argument("--db", type=Path, default=config.default_db(), help=DB_HELP)
     signals.add_argument(
         "--drug",
         action="append",
@@ -445,21 +447,42 @@ def build_parser() -> argparse.ArgumentParser:
         "--event", action="append", help="PT or event group (repeatable; default: dm_narrow, dm_broad)"
     )
     for column, values in VARIANT_VALUES.items():
-        signals.add_argument(f"--{column}", choices=values)
-    signals.add_argument("--format", choices=("table", "csv", "parquet"), default="table")
-    signals.add_argument("--out", help="file to write (csv or parquet)")
+        signals.add_argument(f"--{column}", choices=values, help=f"only this {column} (default: every one)")
+    signals.add_argument(
+        "--format",
+        choices=("table", "csv", "parquet"),
+        default="table",
+        help="table (default, for a terminal), or every column as csv / parquet",
+    )
+    signals.add_argument("--out", help="file to write (csv or parquet; default: standard output for csv)")
     signals.set_defaults(run=_cmd_signals)
 
     cases = commands.add_parser("cases", help="case series for a drug-event pair, with time to onset")
-    cases.add_argument("--db", type=Path, default=config.default_db())
+    cases.add_argument("--db", type=Path, default=config.default_db(), help=DB_HELP)
     cases.add_argument("--drug", required=True, help="ingredient, class or drug name")
     cases.add_argument("--event", required=True, help="event group or PT")
-    cases.add_argument("--roles", default="PS,SS", help="PS,SS (default) or any")
-    cases.add_argument("--with-duplicates", action="store_true")
     cases.add_argument(
-        "--comparator", choices=VARIANT_VALUES["comparator"], default=DEFAULT_VARIANT["comparator"]
+        "--role",
+        "--roles",
+        default="suspect",
+        help="suspect (PS, SS; default), any (every role but DN), or role codes such as PS,SS,C",
     )
-    cases.add_argument("--format", choices=("table", "csv"), default="table")
+    cases.add_argument(
+        "--duplicates",
+        choices=VARIANT_VALUES["duplicates"],
+        default=DEFAULT_VARIANT["duplicates"],
+        help="leave cases flagged as cross-case duplicates out (without, default) or keep them (with)",
+    )
+    cases.add_argument(
+        "--with-duplicates", dest="duplicates", action="store_const", const="with", help=argparse.SUPPRESS
+    )
+    cases.add_argument(
+        "--comparator",
+        choices=VARIANT_VALUES["comparator"],
+        default=DEFAULT_VARIANT["comparator"],
+        help="the population: all reports, or those with a cancer / breast-cancer indication",
+    )
+    cases.add_argument("--format", choices=("table", "csv"), default="table", help="output format")
     cases.set_defaults(run=_cmd_cases)
 
     run = commands.add_parser("run", help="the quarterly Prefect flow: ingest what is new, rebuild, report")
@@ -471,19 +494,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="run once (default) or serve the quarterly schedule",
     )
     run.add_argument("--source", default="fda", help="'fda' or a folder of zips / extracted quarters")
-    run.add_argument("--quarters")
-    run.add_argument("--db", type=Path)
-    run.add_argument("--lake", type=Path)
-    run.add_argument("--reports", type=Path)
-    run.add_argument("--base-url")
+    run.add_argument("--quarters", help=QUARTERS_HELP + " (default: every quarter the lake lacks)")
+    run.add_argument("--db", type=Path, help=DB_HELP)
+    run.add_argument("--lake", type=Path, help=LAKE_HELP)
+    run.add_argument("--reports", type=Path, help="folder for the reports (default: data/reports)")
+    run.add_argument("--base-url", help="where FDA's zips are served (default: FDA's download site)")
     run.add_argument("--dask", action="store_true", help="quarter tasks on a local Dask cluster")
     _completeness_options(run)
     run.set_defaults(run=_cmd_run)
 
     report = commands.add_parser("report", help="write the HTML/Markdown report with the plots")
-    report.add_argument("--db", type=Path, default=config.default_db())
-    report.add_argument("--out", type=Path, default=config.data_dir() / "reports")
-    report.add_argument("--quarter")
+    report.add_argument("--db", type=Path, default=config.default_db(), help=DB_HELP)
+    report.add_argument(
+        "--out",
+        type=Path,
+        default=config.data_dir() / "reports",
+        help="folder for the reports (default: data/reports)",
+    )
+    report.add_argument("--quarter", help="report as of this quarter (default: the latest)")
     report.add_argument(
         "--allow-stale", action="store_true", help="report even when the database is behind the lake"
     )
@@ -491,10 +519,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     synth = commands.add_parser("synth", help="write synthetic quarters in FDA's zip format")
     synth.add_argument("--out", required=True, help="folder for the zips and the ground truth")
-    synth.add_argument("--quarters", required=True, help="e.g. 2023Q1..2024Q4")
+    synth.add_argument("--quarters", required=True, help=QUARTERS_HELP)
     synth.add_argument("--scale", type=float, default=0.01, help="1.0 = real quarter size (default 0.01)")
-    synth.add_argument("--seed", type=int, default=0)
-    synth.add_argument("--quiet", action="store_true")
+    synth.add_argument("--seed", type=int, default=0, help="random seed: the same seed writes the same bytes")
+    synth.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     synth.set_defaults(run=_cmd_synth)
     return parser
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pv.cli import main
+from pv.cli import build_parser, main
 
 
 def _pv(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -120,3 +120,52 @@ def test_the_demo_states_the_answer_first(generated, capsys):
     ]
     assert "SYNTHETIC" in provenance
     assert bullets[-1].startswith(("The other ", "All ")) and " target drug/class × DM pairs: " in bullets[-1]
+
+
+def test_every_option_of_every_command_has_help_text():
+    import argparse
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    undocumented = [
+        f"{name} {'/'.join(action.option_strings) or action.dest}"
+        for name, sub in commands.choices.items()
+        for action in sub._actions
+        if not isinstance(action, argparse._HelpAction) and not action.help
+    ]
+    assert undocumented == []
+
+
+def test_cases_takes_the_same_variant_options_as_signals(generated, capsys):
+    """--role and --duplicates as in `pv signals`; the old --roles / --with-duplicates still work."""
+    db = str(generated / "data" / "pv.duckdb")
+    runs = {}
+    for options in (
+        ["--role", "suspect", "--duplicates", "without"],
+        ["--roles", "PS,SS"],
+        ["--role", "any", "--duplicates", "with"],
+        ["--with-duplicates", "--roles", "any"],
+    ):
+        assert (
+            main(
+                [
+                    "cases",
+                    "--db",
+                    db,
+                    "--drug",
+                    "docetaxel",
+                    "--event",
+                    "dm_broad",
+                    "--format",
+                    "csv",
+                    *options,
+                ]
+            )
+            == 0
+        )
+        runs[" ".join(options)] = capsys.readouterr().out
+    assert runs["--role suspect --duplicates without"] == runs["--roles PS,SS"]
+    assert runs["--role any --duplicates with"] == runs["--with-duplicates --roles any"]
+    suspect_rows = runs["--roles PS,SS"].count("\n")
+    any_rows = runs["--role any --duplicates with"].count("\n")
+    assert 1 < suspect_rows <= any_rows

@@ -93,7 +93,7 @@ final as (
         collapsed.ingredient,
         coalesce(ingredient_classes.class, 'none') as drug_class,
         collapsed.role_cod,
-        collapsed.role_cod in ('PS', 'SS') as is_suspect,
+        pv_is_suspect(collapsed.role_cod) as is_suspect,
         collapsed.drugname,
         collapsed.prod_ai,
         collapsed.route,

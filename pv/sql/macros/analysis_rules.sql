@@ -5,6 +5,10 @@
 create or replace macro pv_is_exposure(role_cod) as
     coalesce(role_cod, '') <> 'DN';
 
+-- A suspect drug: primary or secondary suspect.
+create or replace macro pv_is_suspect(role_cod) as
+    coalesce(role_cod in ('PS', 'SS'), false);
+
 -- How strong a drug's role in a case is, for keeping one role per drug: PS, then SS, I, C, DN (1 = strongest).
 create or replace macro pv_role_rank(role_cod) as
     list_position(['PS', 'SS', 'I', 'C', 'DN'], role_cod);

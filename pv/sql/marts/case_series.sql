@@ -4,7 +4,8 @@
 --   $ingredients VARCHAR[]  the drug's ingredients (ignored when $drug_class is set)
 --   $drug_class VARCHAR     a class (taxane, anti_her2_adc, ...) or NULL
 --   $match_all BOOLEAN      a combination name: one drug_seq must carry every ingredient
---   $roles VARCHAR[]        role codes of the drug records that count as exposure (NULL: any exposure)
+--   $role_rule VARCHAR      'suspect' (PS, SS), 'any' (every role but DN) or 'codes' ($roles)
+--   $roles VARCHAR[]        with 'codes': the role codes of the drug records that count as exposure
 --   $event_group VARCHAR    an event group (dm_narrow, ...) or NULL
 --   $event_pt VARCHAR       a canonical PT (compared case-insensitively) or NULL
 --   $include_duplicates BOOLEAN, $comparator VARCHAR ('all', 'oncology', 'breast_cancer')
@@ -53,8 +54,9 @@ drug_records as (
     from case_drugs
     inner join event_hits on event_hits.caseid = case_drugs.caseid
     where case_drugs.ingredient is not null
-        and case
-            when $roles is null then pv_is_exposure(case_drugs.role_cod)
+        and case $role_rule
+            when 'suspect' then pv_is_suspect(case_drugs.role_cod)
+            when 'any' then pv_is_exposure(case_drugs.role_cod)
             else list_contains($roles::varchar[], case_drugs.role_cod)
         end
         and case
