@@ -121,6 +121,8 @@ def score(counts: pd.DataFrame, fit: PriorFit) -> pd.DataFrame:
     family = labels["quarter"].to_numpy() if "quarter" in labels else None
     adjusted = stats.ror_fdr(measures, family)
     result = pd.concat([labels, measures, shrunk, flagged[list(RULES)], adjusted], axis=1)
+    # Counts are whole numbers (checked): stored as integers, so CSV, SQL and artifacts print "3", not "3.0".
+    result = result.astype(dict.fromkeys("abcd", "int64"))
     result["ebgm_status"] = pd.Series(status, dtype="str")
     used = status == "ok"
     theta = fit.prior.theta if fit.usable else (math.nan,) * 5
