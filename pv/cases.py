@@ -585,16 +585,25 @@ def headline_onset(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     the first start and the challenge answer kept), the comparator and the duplicates setting which cases
     count. One series per pair and role is read with every case in (duplicates included, comparator all);
     each variant keeps the cases the analysis rules ``pv_in_comparator`` and ``pv_in_duplicates`` admit, the
-    same rules the counts use, so ``n_cases`` is the variant's ``a``.
+    same rules the counts use, so ``n_cases`` is the variant's ``a``. A pair and role no case reports
+    (``a`` = 0 in every variant) has the empty series without reading it: most headline pairs, on a small
+    database.
     """
     keys = ["drug_level", "drug", "event_level", "event", "role", "comparator", "duplicates"]
-    headline = con.sql(f"select {', '.join(keys)} from marts.headline order by all").df()
+    headline = con.sql(f"select {', '.join(keys)}, a from marts.headline order by all").df()
+    nobody = pd.DataFrame(columns=list(SERIES_COLUMNS))
+    no_cases = series_evidence(nobody)
     rows = []
     for (drug_level, drug, event_level, event, role), variants in headline.groupby(keys[:5], sort=False):
         drug_sel, event_sel = _selectors(drug_level, drug, event_level, event)
-        series = case_series(
-            con, drug_sel, event_sel, roles=VARIANT_ROLES[role], include_duplicates=True, comparator="all"
+        series = (
+            case_series(
+                con, drug_sel, event_sel, roles=VARIANT_ROLES[role], include_duplicates=True, comparator="all"
+            )
+            if variants["a"].max() > 0
+            else nobody
         )
+        series.attrs = {}  # pandas deep-copies attrs into every column it hands out: slow over 12 variants
         members = con.execute(
             "select variants.comparator, variants.duplicates, list(cases.caseid) "
             "from curated.cases as cases, "
@@ -613,7 +622,8 @@ def headline_onset(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         for comparator, duplicates in zip(variants["comparator"], variants["duplicates"], strict=True):
             chosen = series[series["caseid"].isin(admitted.get((comparator, duplicates), set()))]
             key = (drug_level, drug, event_level, event, role, comparator, duplicates)
-            rows.append(dict(zip(keys, key, strict=True)) | series_evidence(chosen))
+            evidence = series_evidence(chosen) if len(chosen) else no_cases
+            rows.append(dict(zip(keys, key, strict=True)) | evidence)
     frame = pd.DataFrame(rows, columns=[*keys, *EVIDENCE_COLUMNS])
     return frame.astype({column: "string" for column in keys} | EVIDENCE_COLUMNS)
 
@@ -767,6 +777,15 @@ def summary_lines(series: pd.DataFrame) -> list[str]:
         if kind == "rechallenge" and challenge["rechal_filler_as_not_given"]:
             text += f" (incl. {challenge['rechal_filler_as_not_given']} 'D' of 2012Q4–2015Q3, a filler)"
         lines.append(f"{kind}: {text}")
+        share = challenge_share(counts)
+        if share["share"] is None:
+            lines.append(f"  positive share: not estimated: {share['reason']}")
+        else:
+            low, high = share["ci"]
+            lines.append(
+                f"  positive share: {counts['positive']} of {share['known']} known (Y or N) = "
+                f"{share['share']:.0%} (Wilson 95% CI {low:.0%}–{high:.0%})"
+            )
     return lines
 
 

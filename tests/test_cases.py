@@ -717,6 +717,9 @@ def test_run_cases_command_table(db):
         "rechallenge: positive 1, negative 0, unknown 1, not applicable 2, not given 6 "
         "(incl. 1 'D' of 2012Q4–2015Q3, a filler)" in text
     )
+    # the mart's share (series_evidence): 2 of 2 dechallenges, 1 of 1 rechallenge known
+    assert "  positive share: 2 of 2 known (Y or N) = 100% (Wilson 95% CI 34%–100%)" in text
+    assert "  positive share: 1 of 1 known (Y or N) = 100% (Wilson 95% CI 21%–100%)" in text
 
 
 def test_run_cases_command_csv(db, capsys):
