@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -699,6 +700,23 @@ def test_pv_signals_shows_onset_beside_each_headline_row(generated, capsys):
     assert header.split()[-3:] == ["tto_median", "weibull_shape", "dechal_pos"]
     default = next(line for line in lines if " suspect " in line and " all " in line and " without " in line)
     assert " ".join(default.split()[-9:]) == "39 d (n=1) too few onsets (1) no Y/N"
+
+
+def test_pv_signals_reads_a_database_built_before_the_onset_mart(generated, tmp_path, capsys):
+    from pv.cli import main
+
+    db = tmp_path / "pv.duckdb"
+    shutil.copyfile(generated / "data/pv.duckdb", db)
+    with duckdb.connect(str(db)) as connection:
+        connection.execute("drop table marts.headline_onset")
+    selection = ["--drug", "taxane", "--event", "dm_broad"]
+    assert main(["signals", "--db", str(db), *selection, "--format", "csv"]) == 0
+    frame = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert len(frame) == 12 and "onset_median_days" not in frame
+    assert main(["signals", "--db", str(db), *selection]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    default = next(line for line in lines if " suspect " in line and " all " in line and " without " in line)
+    assert default.split()[-1] == "prior_not_converged"  # the three onset columns are blank
 
 
 # ------------------------------------------------------------------------------------------- command
