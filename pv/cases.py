@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from pv.counts import PAIR_COLUMNS, VARIANT_COLUMNS
 from pv.errors import UserError
 from pv.normalize import drug_names, event_terms
 from pv.normalize.drugs import TARGET_CLASSES, dictionary_names
@@ -589,41 +590,39 @@ def headline_onset(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     (``a`` = 0 in every variant) has the empty series without reading it: most headline pairs, on a small
     database.
     """
-    keys = ["drug_level", "drug", "event_level", "event", "role", "comparator", "duplicates"]
+    keys = [*PAIR_COLUMNS, *VARIANT_COLUMNS]
     headline = con.sql(f"select {', '.join(keys)}, a from marts.headline order by all").df()
-    nobody = pd.DataFrame(columns=list(SERIES_COLUMNS))
-    no_cases = series_evidence(nobody)
+    no_cases = series_evidence(pd.DataFrame(columns=list(SERIES_COLUMNS)))
     rows = []
-    for (drug_level, drug, event_level, event, role), variants in headline.groupby(keys[:5], sort=False):
-        drug_sel, event_sel = _selectors(drug_level, drug, event_level, event)
-        series = (
-            case_series(
+    for (drug, drug_level, event, event_level, role), variants in headline.groupby(
+        [*PAIR_COLUMNS, "role"], sort=False
+    ):
+        admitted: dict[tuple[str, str], set[int]] = {}
+        if variants["a"].max() > 0:
+            drug_sel, event_sel = _selectors(drug_level, drug, event_level, event)
+            series = case_series(
                 con, drug_sel, event_sel, roles=VARIANT_ROLES[role], include_duplicates=True, comparator="all"
             )
-            if variants["a"].max() > 0
-            else nobody
-        )
-        series.attrs = {}  # pandas deep-copies attrs into every column it hands out: slow over 12 variants
-        members = con.execute(
-            "select variants.comparator, variants.duplicates, list(cases.caseid) "
-            "from curated.cases as cases, "
-            "(select unnest($comparators) as comparator, unnest($duplicates) as duplicates) as variants "
-            "where list_contains($caseids, cases.caseid) "
-            "and pv_in_comparator(variants.comparator, cases.has_oncology_indication, "
-            "cases.has_breast_cancer_indication) "
-            "and pv_in_duplicates(variants.duplicates, cases.is_duplicate) group by all",
-            {
-                "comparators": list(variants["comparator"]),
-                "duplicates": list(variants["duplicates"]),
-                "caseids": [int(caseid) for caseid in series["caseid"]],
-            },
-        ).fetchall()
-        admitted = {(comparator, duplicates): set(caseids) for comparator, duplicates, caseids in members}
-        for comparator, duplicates in zip(variants["comparator"], variants["duplicates"], strict=True):
-            chosen = series[series["caseid"].isin(admitted.get((comparator, duplicates), set()))]
-            key = (drug_level, drug, event_level, event, role, comparator, duplicates)
-            evidence = series_evidence(chosen) if len(chosen) else no_cases
-            rows.append(dict(zip(keys, key, strict=True)) | evidence)
+            series.attrs = {}  # pandas deep-copies attrs into every column it hands out: slow
+            members = con.execute(
+                "select variants.comparator, variants.duplicates, list(cases.caseid) "
+                "from curated.cases as cases, "
+                "(select unnest($comparators) as comparator, unnest($duplicates) as duplicates) as variants "
+                "where list_contains($caseids, cases.caseid) "
+                "and pv_in_comparator(variants.comparator, cases.has_oncology_indication, "
+                "cases.has_breast_cancer_indication) "
+                "and pv_in_duplicates(variants.duplicates, cases.is_duplicate) group by all",
+                {
+                    "comparators": list(variants["comparator"]),
+                    "duplicates": list(variants["duplicates"]),
+                    "caseids": [int(caseid) for caseid in series["caseid"]],
+                },
+            ).fetchall()
+            admitted = {(comparator, duplicates): set(ids) for comparator, duplicates, ids in members}
+        for variant in variants[keys].itertuples(index=False):
+            chosen = admitted.get((variant.comparator, variant.duplicates))
+            evidence = series_evidence(series[series["caseid"].isin(chosen)]) if chosen else no_cases
+            rows.append(dict(zip(keys, variant, strict=True)) | evidence)
     frame = pd.DataFrame(rows, columns=[*keys, *EVIDENCE_COLUMNS])
     return frame.astype({column: "string" for column in keys} | EVIDENCE_COLUMNS)
 

@@ -156,8 +156,6 @@ TERMINAL_COLUMNS = (
     "weibull_shape",
     "dechal_pos",
 )
-# The grain of marts.signals and marts.headline_onset.
-SIGNAL_KEY = ("drug_level", "drug", "event_level", "event", "role", "comparator", "duplicates")
 
 
 def _shape_text(row: dict) -> str:
@@ -207,7 +205,7 @@ def _onset_columns(frame: pandas.DataFrame) -> pandas.DataFrame:
 def _cmd_signals(args: argparse.Namespace) -> int:
     import duckdb
 
-    from pv.counts import VARIANT_COLUMNS
+    from pv.counts import PAIR_COLUMNS, VARIANT_COLUMNS
     from pv.db import provenance_line
 
     if not args.db.exists():
@@ -241,7 +239,8 @@ def _cmd_signals(args: argparse.Namespace) -> int:
         # Time to onset and challenges beside each headline row (a database built before them has none).
         onset_tables = "select count(*) from duckdb_tables() where schema_name = 'marts' and table_name = ?"
         if con.execute(onset_tables, ["headline_onset"]).fetchall()[0][0]:
-            relation += f" left join marts.headline_onset using ({', '.join(SIGNAL_KEY)})"
+            keys = ", ".join(PAIR_COLUMNS + VARIANT_COLUMNS)
+            relation += f" left join marts.headline_onset using ({keys})"
         frame = con.execute(
             f"select * from {relation}{where} "
             "order by event, drug_level desc, drug, role desc, comparator, duplicates desc",
