@@ -18,6 +18,7 @@ from types import MappingProxyType
 import duckdb
 
 from pv import db
+from pv.cases import store_headline_onset
 from pv.dedup import flag_cross_case_duplicates, flag_duplicates_by_quarter
 from pv.errors import UserError
 from pv.normalize import build_drug_map, build_term_maps
@@ -306,6 +307,12 @@ PLAN: tuple[Step, ...] = (
         lambda con, context: check_and_store(con),
     ),
     _sql("marts/headline", "signals", {"marts.headline": _PAIR_VARIANT}),
+    _python(
+        "marts.headline_onset",
+        "signals",
+        {"marts.headline_onset": _PAIR_VARIANT},
+        lambda con, context: store_headline_onset(con),
+    ),
     _sql(
         "marts/deprecated_names",
         "signals",

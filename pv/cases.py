@@ -39,14 +39,16 @@ from typing import Any, Literal, TextIO
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-from pv.counts import VARIANT_VALUES
+from pv.counts import PAIR_COLUMNS, VARIANT_COLUMNS, VARIANT_VALUES
 from pv.db import open_published
 from pv.errors import UserError
 from pv.normalize import drug_names, event_terms
 from pv.normalize.drugs import TARGET_CLASSES, dictionary_names
 from pv.normalize.events import VOCAB_DIR
 from pv.sqlfiles import render
+from pv.stats.proportion import wilson_interval
 from pv.stats.weibull import weibull_exact, weibull_interval
 
 ROLE_CODES = ("PS", "SS", "I", "C", "DN")
@@ -349,10 +351,10 @@ def onset_summary(series: pd.DataFrame) -> dict[str, Any]:
     Keys: ``n_cases``; ``n_onset_known`` (both dates present) split into ``n_exact`` (day precision) and
     ``n_partial`` (month/year; ``n_partial_from_padding`` of them only because a padded date was read as
     partial); ``n_onset_unknown``; ``n_negative`` (event certainly before start), ``n_possibly_negative``;
-    ``n_exact_zero`` (same-day onsets); ``median_exact_days`` and ``iqr_exact_days`` over exact onsets ≥ 0
-    (a negative onset is not a time since exposure); ``weibull`` (exact positive onsets, the primary
-    estimate) and ``weibull_interval`` (also the partial-date intervals). A fit with fewer than 3 onsets has
-    shape None and a ``reason``.
+    ``n_exact_zero`` (same-day onsets); ``median_exact_days`` and ``iqr_exact_days`` over the
+    ``n_exact_non_negative`` exact onsets ≥ 0 (a negative onset is not a time since exposure);
+    ``weibull`` (exact positive onsets, the primary estimate) and ``weibull_interval`` (also the
+    partial-date intervals). A fit with fewer than 3 onsets has shape None and a ``reason``.
     """
     precision = series["onset_precision"]
     exact_mask = (precision == "day").fillna(False).to_numpy(dtype=bool)
@@ -402,6 +404,7 @@ def onset_summary(series: pd.DataFrame) -> dict[str, Any]:
         "n_negative": int(series["negative_onset"].fillna(False).sum()),
         "n_possibly_negative": int(series["possibly_negative_onset"].fillna(False).sum()),
         "n_exact_zero": int((exact == 0).sum()),
+        "n_exact_non_negative": len(non_negative),
         "median_exact_days": None if quartiles is None else float(quartiles[1]),
         "iqr_exact_days": None if quartiles is None else (float(quartiles[0]), float(quartiles[2])),
         "weibull": primary,
@@ -439,6 +442,200 @@ def dechallenge_summary(series: pd.DataFrame) -> dict[str, Any]:
         "rechallenge": rechal,
         "rechal_filler_as_not_given": fillers,
     }
+
+
+def challenge_share(counts: dict[str, int]) -> dict[str, Any]:
+    """The share of positive answers among the known ones (positive + negative), with its Wilson 95% CI.
+
+    Unknown (U), not applicable (D: the drug was not withdrawn / restarted) and empty answers say nothing
+    about the drug, so they are left out of the denominator; with no known answer there is no share, and
+    ``reason`` says so.
+    """
+    known = counts["positive"] + counts["negative"]
+    if known == 0:
+        return {"share": None, "ci": (None, None), "known": 0, "reason": "no positive or negative answer"}
+    return {
+        "share": counts["positive"] / known,
+        "ci": wilson_interval(counts["positive"], known),
+        "known": known,
+        "reason": None,
+    }
+
+
+# The columns of marts.headline_onset after its keys (pv/sql/SCHEMA.md), with their pandas dtypes.
+EVIDENCE_COLUMNS: dict[str, str] = {
+    "n_cases": "Int64",
+    "n_onset_exact": "Int64",
+    "n_onset_partial": "Int64",
+    "n_onset_partial_from_padding": "Int64",
+    "n_onset_unknown": "Int64",
+    "n_onset_negative": "Int64",
+    "n_onset_possibly_negative": "Int64",
+    "n_onset_same_day": "Int64",
+    "n_onset_median": "Int64",
+    "onset_median_days": "Float64",
+    "onset_q1_days": "Float64",
+    "onset_q3_days": "Float64",
+    "weibull_n": "Int64",
+    "weibull_shape": "Float64",
+    "weibull_shape_lower": "Float64",
+    "weibull_shape_upper": "Float64",
+    "weibull_scale_days": "Float64",
+    "weibull_status": "string",
+    "weibull_reason": "string",
+    "weibull_reading": "string",
+    **{
+        f"{kind}_{column}": dtype
+        for kind in ("dechal", "rechal")
+        for column, dtype in (
+            ("positive", "Int64"),
+            ("negative", "Int64"),
+            ("unknown", "Int64"),
+            ("not_applicable", "Int64"),
+            ("not_given", "Int64"),
+            ("positive_share", "Float64"),
+            ("positive_share_lower", "Float64"),
+            ("positive_share_upper", "Float64"),
+            ("share_reason", "string"),
+        )
+    },
+    "rechal_filler_as_not_given": "Int64",
+}
+
+
+def _weibull_reason(fit: dict[str, Any]) -> str | None:
+    """Why the fit publishes no shape, or which side of a converged fit's CI the data leave unbounded."""
+    if fit["shape"] is None:
+        return fit["reason"]
+    unbounded = [
+        side for side, bound in zip(("lower", "upper"), fit["shape_ci"], strict=True) if bound is None
+    ]
+    if unbounded:
+        return f"the {' and '.join(unbounded)} CI bound is outside the search range: the data do not bound it"
+    return None
+
+
+def series_evidence(series: pd.DataFrame) -> dict[str, Any]:
+    """A case series' time to onset and challenges as one flat row (the columns ``EVIDENCE_COLUMNS``).
+
+    The same :func:`onset_summary` and :func:`dechallenge_summary` that ``pv cases`` prints, so the mart and
+    the case-series command cannot disagree. The Weibull shape is the primary fit (exact positive onsets),
+    published only when ``weibull_status`` is ``converged``; otherwise ``weibull_reason`` says why.
+    """
+    onset = onset_summary(series)
+    challenge = dechallenge_summary(series)
+    fit = onset["weibull"]
+    low, high = fit["shape_ci"]
+    q1, q3 = onset["iqr_exact_days"] or (None, None)
+    row: dict[str, Any] = {
+        "n_cases": onset["n_cases"],
+        "n_onset_exact": onset["n_exact"],
+        "n_onset_partial": onset["n_partial"],
+        "n_onset_partial_from_padding": onset["n_partial_from_padding"],
+        "n_onset_unknown": onset["n_onset_unknown"],
+        "n_onset_negative": onset["n_negative"],
+        "n_onset_possibly_negative": onset["n_possibly_negative"],
+        "n_onset_same_day": onset["n_exact_zero"],
+        "n_onset_median": onset["n_exact_non_negative"],
+        "onset_median_days": onset["median_exact_days"],
+        "onset_q1_days": q1,
+        "onset_q3_days": q3,
+        "weibull_n": fit["n"],
+        "weibull_shape": fit["shape"],
+        "weibull_shape_lower": low,
+        "weibull_shape_upper": high,
+        "weibull_scale_days": fit["scale"],
+        "weibull_status": fit["status"],
+        "weibull_reason": _weibull_reason(fit),
+        "weibull_reading": fit["interpretation"],
+    }
+    for kind, counts in (("dechal", challenge["dechallenge"]), ("rechal", challenge["rechallenge"])):
+        share = challenge_share(counts)
+        row |= {f"{kind}_{answer}": count for answer, count in counts.items()}
+        row |= {
+            f"{kind}_positive_share": share["share"],
+            f"{kind}_positive_share_lower": share["ci"][0],
+            f"{kind}_positive_share_upper": share["ci"][1],
+            f"{kind}_share_reason": share["reason"],
+        }
+    row["rechal_filler_as_not_given"] = challenge["rechal_filler_as_not_given"]
+    return row
+
+
+def _selectors(
+    drug_level: str, drug: str, event_level: str, event: str
+) -> tuple[DrugSelector, EventSelector]:
+    """The selectors of a marts.signals pair: an ingredient or class, an event group or PT, as counted."""
+    drug_sel = (
+        DrugSelector(drug, "class", (), drug_class=drug)
+        if drug_level == "class"
+        else DrugSelector(drug, "ingredient", (drug,))
+    )
+    event_sel = (
+        EventSelector(event, "group", group=event)
+        if event_level == "group"
+        else EventSelector(event, "pt", pt=event)
+    )
+    return drug_sel, event_sel
+
+
+def headline_onset(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """One row of :func:`series_evidence` per marts.headline row (same grain: pair × variant).
+
+    The case series depends on every variant key: the role decides which drug records are exposure (and so
+    the first start and the challenge answer kept), the comparator and the duplicates setting which cases
+    count. One series per pair and role is read with every case in (duplicates included, comparator all);
+    each variant keeps the cases the analysis rules ``pv_in_comparator`` and ``pv_in_duplicates`` admit, the
+    same rules the counts use, so ``n_cases`` is the variant's ``a``. A pair and role no case reports
+    (``a`` = 0 in every variant) has the empty series without reading it: most headline pairs, on a small
+    database.
+    """
+    keys = [*PAIR_COLUMNS, *VARIANT_COLUMNS]
+    headline = con.sql(f"select {', '.join(keys)}, a from marts.headline order by all").df()
+    no_cases = series_evidence(pd.DataFrame(columns=list(SERIES_COLUMNS)))
+    rows = []
+    for (drug, drug_level, event, event_level, role), variants in headline.groupby(
+        [*PAIR_COLUMNS, "role"], sort=False
+    ):
+        admitted: dict[tuple[str, str], set[int]] = {}
+        if variants["a"].max() > 0:
+            drug_sel, event_sel = _selectors(drug_level, drug, event_level, event)
+            series = case_series(
+                con, drug_sel, event_sel, roles=role, include_duplicates=True, comparator="all"
+            )
+            series.attrs = {}  # pandas deep-copies attrs into every column it hands out: slow
+            members = con.execute(
+                "select variants.comparator, variants.duplicates, list(cases.caseid) "
+                "from curated.cases as cases, "
+                "(select unnest($comparators) as comparator, unnest($duplicates) as duplicates) as variants "
+                "where list_contains($caseids, cases.caseid) "
+                "and pv_in_comparator(variants.comparator, cases.has_oncology_indication, "
+                "cases.has_breast_cancer_indication) "
+                "and pv_in_duplicates(variants.duplicates, cases.is_duplicate) group by all",
+                {
+                    "comparators": list(variants["comparator"]),
+                    "duplicates": list(variants["duplicates"]),
+                    "caseids": [int(caseid) for caseid in series["caseid"]],
+                },
+            ).fetchall()
+            admitted = {(comparator, duplicates): set(ids) for comparator, duplicates, ids in members}
+        for variant in variants[keys].itertuples(index=False):
+            chosen = admitted.get((variant.comparator, variant.duplicates))
+            evidence = series_evidence(series[series["caseid"].isin(chosen)]) if chosen else no_cases
+            rows.append(dict(zip(keys, variant, strict=True)) | evidence)
+    frame = pd.DataFrame(rows, columns=[*keys, *EVIDENCE_COLUMNS])
+    return frame.astype({column: "string" for column in keys} | EVIDENCE_COLUMNS)
+
+
+def store_headline_onset(con: duckdb.DuckDBPyConnection) -> int:
+    """Write marts.headline_onset (:func:`headline_onset`); rows written."""
+    frame = headline_onset(con)
+    con.register("headline_onset_frame", pa.Table.from_pandas(frame, preserve_index=False))
+    try:
+        con.execute("create or replace table marts.headline_onset as select * from headline_onset_frame")
+    finally:
+        con.unregister("headline_onset_frame")
+    return len(frame)
 
 
 # ------------------------------------------------------------------------------------------- command
@@ -579,6 +776,15 @@ def summary_lines(series: pd.DataFrame) -> list[str]:
         if kind == "rechallenge" and challenge["rechal_filler_as_not_given"]:
             text += f" (incl. {challenge['rechal_filler_as_not_given']} 'D' of 2012Q4–2015Q3, a filler)"
         lines.append(f"{kind}: {text}")
+        share = challenge_share(counts)
+        if share["share"] is None:
+            lines.append(f"  positive share: not estimated: {share['reason']}")
+        else:
+            low, high = share["ci"]
+            lines.append(
+                f"  positive share: {counts['positive']} of {share['known']} known (Y or N) = "
+                f"{share['share']:.0%} (Wilson 95% CI {low:.0%}–{high:.0%})"
+            )
     return lines
 
 

@@ -10,11 +10,15 @@ import sys
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pv import config
 from pv.counts import DEFAULT_VARIANT, VARIANT_VALUES
 from pv.errors import UserError
 from pv.quarters import quarter_range
+
+if TYPE_CHECKING:
+    import pandas
 
 
 def _progress_bar(enabled: bool):
@@ -144,12 +148,60 @@ TERMINAL_COLUMNS = (
     "signal_ic",
     "signal_ebgm",
     "ebgm_status",
+    # beside the disproportionality: time to onset and dechallenge (marts.headline_onset, _onset_columns)
+    "tto_median",
+    "weibull_shape",
+    "dechal_pos",
 )
+
+
+def _shape_text(row: dict) -> str:
+    """β (95% CI) of a converged fit, else the status: the mart publishes no shape without its check."""
+    import pandas as pd
+
+    status = row.get("weibull_status")
+    if status is None or pd.isna(status):
+        return ""
+    if status != "converged":
+        return f"{status.replace('_', ' ')} ({row['weibull_n']})" if status == "too_few_onsets" else status
+    low, high = (row[f"weibull_shape_{side}"] for side in ("lower", "upper"))
+    bounds = "–".join("?" if pd.isna(bound) else f"{bound:.2f}" for bound in (low, high))
+    return f"{row['weibull_shape']:.2f} ({bounds})"
+
+
+def _dechal_text(row: dict) -> str:
+    """Positive dechallenges among known ones (Y / (Y + N)), with the share when there is one."""
+    import pandas as pd
+
+    positive, negative = row.get("dechal_positive"), row.get("dechal_negative")
+    if positive is None or pd.isna(positive):
+        return ""
+    known = int(positive) + int(negative)
+    return f"{int(positive)}/{known} ({row['dechal_positive_share']:.0%})" if known else "no Y/N"
+
+
+def _onset_columns(frame: pandas.DataFrame) -> pandas.DataFrame:
+    """The three terminal columns read from marts.headline_onset's columns (empty where a row has none)."""
+    import pandas as pd
+
+    records = frame.to_dict("records")
+    return frame.assign(
+        tto_median=[
+            ""
+            if pd.isna(row.get("n_cases"))
+            else "no exact onset"
+            if pd.isna(row["onset_median_days"])
+            else f"{row['onset_median_days']:g} d (n={row['n_onset_median']})"
+            for row in records
+        ],
+        weibull_shape=[_shape_text(row) for row in records],
+        dechal_pos=[_dechal_text(row) for row in records],
+    )
 
 
 def _cmd_signals(args: argparse.Namespace) -> int:
 
-    from pv.counts import VARIANT_COLUMNS
+    from pv.counts import PAIR_COLUMNS, VARIANT_COLUMNS
     from pv.db import open_published, provenance_line
 
     with open_published(args.db) as con:
@@ -178,6 +230,11 @@ def _cmd_signals(args: argparse.Namespace) -> int:
                 conditions.append(f"{column} = ?")
                 params.append(value)
         where = f" where {' and '.join(conditions)}" if conditions else ""
+        # Time to onset and challenges beside each headline row (a database built before them has none).
+        onset_tables = "select count(*) from duckdb_tables() where schema_name = 'marts' and table_name = ?"
+        if con.execute(onset_tables, ["headline_onset"]).fetchall()[0][0]:
+            keys = ", ".join(PAIR_COLUMNS + VARIANT_COLUMNS)
+            relation += f" left join marts.headline_onset using ({keys})"
         frame = con.execute(
             f"select * from {relation}{where} "
             "order by event, drug_level desc, drug, role desc, comparator, duplicates desc",
@@ -201,7 +258,7 @@ def _cmd_signals(args: argparse.Namespace) -> int:
             if status != "ok":
                 print(f"EBGM, EB05, EB95 not reported: {status.replace('_', ' ')} ({reason})")
         with_options = {"index": False, "float_format": lambda value: f"{value:.3g}"}
-        print(frame[list(TERMINAL_COLUMNS)].to_string(**with_options))
+        print(_onset_columns(frame)[list(TERMINAL_COLUMNS)].to_string(**with_options))
     if args.out:
         print(f"{len(frame):,} rows written to {args.out}", file=sys.stderr)
     return 0

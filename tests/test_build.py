@@ -21,11 +21,11 @@ from pv.resources import sql_dir
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 PUBLISHED_SCHEMAS = ("raw", "meta", "staging", "curated", "marts", "vocab")
-# What the plan moved (pv/sql/SCHEMA.md, "Deprecated names") and the tables it added.
+# What the plan moved (pv/sql/SCHEMA.md, "Deprecated names") and the tables it and later work added.
 MOVED = {
     f"main.{name}": f"marts.{name}" for name in ("signals", "signal_history", "gps_priors", "signal_checks")
 }
-ADDED = {"vocab.analysis_variants", "vocab.headline_targets"}
+ADDED = {"vocab.analysis_variants", "vocab.headline_targets", "marts.headline_onset"}
 # Counts the code before stored as DOUBLE (whole numbers) and the plan stores as BIGINT: compared as integers.
 RETYPED = {f"marts.{table}.{column}" for table in ("signals", "signal_history") for column in "abcd"}
 # Builds by the code before the plan, each with what the plan's build legitimately has beyond them.
@@ -49,12 +49,12 @@ BEFORE_THE_PLAN = {
 
 def test_the_plan_is_one_ordered_list_of_uniquely_named_steps():
     names = [step.name for step in PLAN]
-    assert len(names) == len(set(names)) == 48
+    assert len(names) == len(set(names)) == 49
     outputs = [output for step in PLAN for output in step.outputs]
-    assert len(outputs) == len(set(outputs)) == 68
+    assert len(outputs) == len(set(outputs)) == 69
     assert all(output.count(".") == 1 for output in outputs)  # schema-qualified
     assert [step.layer for step in PLAN] == sorted((step.layer for step in PLAN), key=LAYERS.index)
-    assert [len(steps_for_layer(layer)) for layer in LAYERS] == [4, 10, 10, 16, 8]
+    assert [len(steps_for_layer(layer)) for layer in LAYERS] == [4, 10, 10, 16, 9]
     # The content models, today's and past versions', run in buckets of caseids (pv.db.run_content_model).
     assert [step.name for step in PLAN if step.bucketed] == [
         "curated.case_drugs",
@@ -68,7 +68,7 @@ def test_the_plan_is_one_ordered_list_of_uniquely_named_steps():
     for step in PLAN:
         if step.model:
             assert (sql_dir() / f"{step.model}.sql").is_file()
-    assert steps_from("marts.signals")[0].name == "marts.signals" and len(steps_from("marts.signals")) == 4
+    assert steps_from("marts.signals")[0].name == "marts.signals" and len(steps_from("marts.signals")) == 5
     with pytest.raises(UserError, match="no such build step"):
         find_step("signals")
 
@@ -100,9 +100,10 @@ def test_every_declared_grain_holds_on_a_generated_database(generated):
                 ).fetchall()[0]
                 assert (distinct, nulls) == (rows, 0), f"{output}: grain ({keys})"
                 checked.append((output, rows))
-    assert len(checked) == 52
+    assert len(checked) == 53
     assert dict(checked)["marts.signals"] == dict(checked)["marts.drug_event_counts"] > 100_000
     assert dict(checked)["marts.headline"] == 360  # 15 target drugs present x 2 events x 12 variants
+    assert dict(checked)["marts.headline_onset"] == 360  # one row per headline row
 
 
 def documented_columns(text: str) -> dict[str, list[str]]:
@@ -163,7 +164,7 @@ def test_every_published_column_is_documented_and_every_documented_one_exists(ge
         for relation in documented
         if relation.split(".")[0] in PUBLISHED_SCHEMAS and relation not in published
     ]
-    assert len(published) == 66
+    assert len(published) == 67
 
 
 def test_build_from_a_step_reruns_the_rest_on_a_copy_and_swaps_it_in(generated, tmp_path):

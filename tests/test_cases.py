@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -13,15 +14,19 @@ from crafted import CraftedQuarter
 
 from pv.build import BuildContext, run_plan, steps_for_layer
 from pv.cases import (
+    EVIDENCE_COLUMNS,
     case_series,
+    challenge_share,
     dechallenge_summary,
     onset_summary,
     resolve_drug,
     resolve_event,
     run_cases_command,
+    series_evidence,
 )
 from pv.errors import UserError
 from pv.ingest import ingest
+from pv.stats.proportion import wilson_interval
 from pv.stats.weibull import weibull_exact, weibull_interval
 
 # ------------------------------------------------------------------------------------------- fixture
@@ -530,6 +535,189 @@ def test_dechallenge_summary_counts_d_filler_as_not_given(docetaxel_dm):
     assert summary["rechal_filler_as_not_given"] == 1
 
 
+def test_series_evidence_is_the_summaries_as_one_row(docetaxel_dm):
+    """The mart's row for docetaxel x dm_narrow: exact onsets 14, 16, 20 (one more is negative), a
+    converged fit on them, and dechallenges Y, Y, U, D, D (2 of 2 known positive)."""
+    row = series_evidence(docetaxel_dm)
+    assert list(row) == list(EVIDENCE_COLUMNS)
+    counts = {key: row[key] for key in EVIDENCE_COLUMNS if key.startswith("n_")}
+    assert counts == {
+        "n_cases": 10,
+        "n_onset_exact": 4,
+        "n_onset_partial": 5,
+        "n_onset_partial_from_padding": 4,
+        "n_onset_unknown": 1,
+        "n_onset_negative": 1,
+        "n_onset_possibly_negative": 0,
+        "n_onset_same_day": 0,
+        "n_onset_median": 3,
+    }
+    assert (row["onset_q1_days"], row["onset_median_days"], row["onset_q3_days"]) == (15, 16, 18)
+    fit = weibull_exact(np.array([14.0, 16.0, 20.0]))  # up to summation order
+    assert fit["status"] == "converged" and row["weibull_status"] == "converged" and row["weibull_n"] == 3
+    published = (row["weibull_shape"], row["weibull_scale_days"], row["weibull_shape_lower"])
+    assert published == pytest.approx((fit["shape"], fit["scale"], fit["shape_ci"][0]), rel=1e-12)
+    assert row["weibull_shape_upper"] == pytest.approx(fit["shape_ci"][1], rel=1e-12)
+    assert row["weibull_reading"] == fit["interpretation"]
+    assert row["weibull_reason"] is None
+    assert (row["dechal_positive"], row["dechal_negative"], row["dechal_unknown"]) == (2, 0, 1)
+    assert (row["dechal_not_applicable"], row["dechal_not_given"]) == (2, 5)
+    assert row["dechal_positive_share"] == 1.0 and row["dechal_share_reason"] is None
+    low, high = row["dechal_positive_share_lower"], row["dechal_positive_share_upper"]
+    assert (round(low, 4), high) == (0.3424, 1.0)  # Wilson 95% for 2 of 2
+    assert (row["rechal_positive"], row["rechal_positive_share"], row["rechal_filler_as_not_given"]) == (
+        1,
+        1,
+        1,
+    )
+
+
+def test_a_fit_that_does_not_converge_publishes_no_shape_and_says_why(con):
+    small = case_series(con, "docetaxel", "dm_narrow", comparator="breast_cancer")  # one exact onset
+    row = series_evidence(small)
+    assert (row["weibull_status"], row["weibull_n"]) == ("too_few_onsets", 1)
+    assert row["weibull_reason"] == "fewer than 3 exact positive onsets (1)"
+    shape = [row[key] for key in ("weibull_shape", "weibull_shape_lower", "weibull_shape_upper")]
+    assert shape + [row["weibull_scale_days"], row["weibull_reading"]] == [None] * 5
+    equal = series_evidence(docetaxel_like_onsets([9, 9, 9]))
+    assert (equal["weibull_status"], equal["weibull_shape"]) == ("not_identified", None)
+    assert equal["weibull_reason"] == "all 3 exact onsets are equal (9 days): the shape is not identified"
+
+
+def docetaxel_like_onsets(days: list[int]) -> pd.DataFrame:
+    frame = _synthetic(np.array(days, dtype=float))
+    frame["quarter"] = "2020Q3"
+    frame["dechal"] = None
+    frame["rechal"] = None
+    return frame
+
+
+def test_challenge_share_leaves_unknown_answers_out():
+    counts = {"positive": 3, "negative": 4, "unknown": 9, "not_applicable": 5, "not_given": 20}
+    assert challenge_share(counts) == {
+        "share": 3 / 7,
+        "ci": wilson_interval(3, 7),
+        "known": 7,
+        "reason": None,
+    }
+    nothing_known = challenge_share(counts | {"positive": 0, "negative": 0})
+    assert nothing_known == {
+        "share": None,
+        "ci": (None, None),
+        "known": 0,
+        "reason": "no positive or negative answer",
+    }
+
+
+# ------------------------------------------------------------------------------------------- headline mart
+
+KEYS = ["drug_level", "drug", "event_level", "event", "role", "comparator", "duplicates"]
+
+
+@pytest.fixture(scope="module")
+def generated_con(generated):
+    with duckdb.connect(str(generated / "data/pv.duckdb"), read_only=True) as connection:
+        yield connection
+
+
+def test_headline_onset_has_a_row_per_headline_row_with_its_cases(generated_con):
+    """n_cases is the variant's a for all 360 headline rows: the series and the counts agree on who counts."""
+    joined = generated_con.sql(
+        "select count(*), count(*) filter (where onset.n_cases = headline.a), sum(onset.n_cases) "
+        f"from marts.headline as headline join marts.headline_onset as onset using ({', '.join(KEYS)})"
+    ).fetchall()[0]
+    assert joined == (360, 360, 120)
+
+
+def test_headline_onset_equals_the_case_series_of_each_variant(generated_con):
+    """Every variant of taxane x dm_broad: the mart row is series_evidence of the series read directly with
+    that variant's roles, comparator and duplicates setting (the mart reads one series per role and
+    subsets it by the analysis rules)."""
+    mart = generated_con.sql(
+        "select * from marts.headline_onset where drug = 'taxane' and event = 'dm_broad' order by all"
+    ).df()
+    assert len(mart) == 12
+    for row in mart.to_dict("records"):
+        series = case_series(
+            generated_con,
+            "taxane",
+            "dm_broad",
+            roles=row["role"],
+            include_duplicates=row["duplicates"] == "with",
+            comparator=row["comparator"],
+        )
+        expected = series_evidence(series)
+        published = {key: None if pd.isna(row[key]) else row[key] for key in EVIDENCE_COLUMNS}
+        assert published == expected, (row["role"], row["comparator"], row["duplicates"])
+
+
+def test_headline_onset_median_and_counts_from_the_case_series(generated_con):
+    """taxane x dm_broad, default variant: recomputed by hand from the case series rows."""
+    series = case_series(generated_con, "taxane", "dm_broad")
+    exact = series.loc[series["onset_precision"] == "day", "time_to_onset_days"].astype(float)
+    row = (
+        generated_con.sql(
+            "select * from marts.headline_onset where drug = 'taxane' and event = 'dm_broad' "
+            "and role = 'suspect' and comparator = 'all' and duplicates = 'without'"
+        )
+        .df()
+        .iloc[0]
+    )
+    assert (row["n_cases"], row["n_onset_exact"], row["n_onset_median"]) == (len(series), 1, 1) == (4, 1, 1)
+    assert row["onset_median_days"] == float(np.median(exact[exact >= 0])) == 39.0
+    assert row["n_onset_unknown"] == int(series["onset_precision"].isna().sum()) == 3
+    # no converged fit on the generated quarters: NULL with the reason, never a number
+    assert pd.isna(row["weibull_shape"]) and row["weibull_status"] == "too_few_onsets"
+    assert row["weibull_reason"] == "fewer than 3 exact positive onsets (1)"
+    hand = series["dechal"].value_counts(dropna=False).to_dict()
+    answers = {answer: int(hand.get(code, 0)) for answer, code in (("positive", "Y"), ("negative", "N"))}
+    assert (row["dechal_positive"], row["dechal_negative"]) == (answers["positive"], answers["negative"])
+    assert row["dechal_unknown"] == int(hand.get("U", 0)) and row["dechal_not_applicable"] == int(
+        hand.get("D", 0)
+    )
+    assert (
+        pd.isna(row["dechal_positive_share"])
+        and row["dechal_share_reason"] == "no positive or negative answer"
+    )
+    statuses = generated_con.sql(
+        "select weibull_status, count(*), count(weibull_shape) from marts.headline_onset group by all"
+    ).fetchall()
+    assert statuses == [("too_few_onsets", 360, 0)]
+
+
+def test_pv_signals_shows_onset_beside_each_headline_row(generated, capsys):
+    from pv.cli import main
+
+    assert (
+        main(
+            ["signals", "--db", str(generated / "data/pv.duckdb"), "--drug", "taxane", "--event", "dm_broad"]
+        )
+        == 0
+    )
+    lines = capsys.readouterr().out.splitlines()
+    header = next(line for line in lines if line.lstrip().startswith("drug"))
+    assert header.split()[-3:] == ["tto_median", "weibull_shape", "dechal_pos"]
+    default = next(line for line in lines if " suspect " in line and " all " in line and " without " in line)
+    assert " ".join(default.split()[-9:]) == "39 d (n=1) too few onsets (1) no Y/N"
+
+
+def test_pv_signals_reads_a_database_built_before_the_onset_mart(generated, tmp_path, capsys):
+    from pv.cli import main
+
+    db = tmp_path / "pv.duckdb"
+    shutil.copyfile(generated / "data/pv.duckdb", db)
+    with duckdb.connect(str(db)) as connection:
+        connection.execute("drop table marts.headline_onset")
+    selection = ["--drug", "taxane", "--event", "dm_broad"]
+    assert main(["signals", "--db", str(db), *selection, "--format", "csv"]) == 0
+    frame = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert len(frame) == 12 and "onset_median_days" not in frame
+    assert main(["signals", "--db", str(db), *selection]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    default = next(line for line in lines if " suspect " in line and " all " in line and " without " in line)
+    assert default.split()[-1] == "prior_not_converged"  # the three onset columns are blank
+
+
 # ------------------------------------------------------------------------------------------- command
 
 
@@ -546,6 +734,9 @@ def test_run_cases_command_table(db):
         "rechallenge: positive 1, negative 0, unknown 1, not applicable 2, not given 6 "
         "(incl. 1 'D' of 2012Q4–2015Q3, a filler)" in text
     )
+    # the mart's share (series_evidence): 2 of 2 dechallenges, 1 of 1 rechallenge known
+    assert "  positive share: 2 of 2 known (Y or N) = 100% (Wilson 95% CI 34%–100%)" in text
+    assert "  positive share: 1 of 1 known (Y or N) = 100% (Wilson 95% CI 21%–100%)" in text
 
 
 def test_run_cases_command_csv(db, capsys):

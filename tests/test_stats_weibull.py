@@ -14,7 +14,7 @@ from pv.stats.weibull import MIN_WEIBULL_ONSETS, weibull_exact, weibull_interval
 def test_weibull_shape_recovered_from_known_distribution():
     onsets = stats.weibull_min.rvs(0.7, scale=30, size=400, random_state=np.random.default_rng(20240501))
     fit = weibull_exact(onsets)
-    assert fit["n"] == 400 and fit["reason"] is None
+    assert fit["n"] == 400 and fit["reason"] is None and fit["status"] == "converged"
     assert abs(fit["shape"] - 0.7) < 0.08
     low, high = fit["shape_ci"]
     assert low < 0.7 < high and high - low < 0.2
@@ -60,8 +60,9 @@ def test_unidentified_shapes_give_a_reason_not_a_number():
     few = weibull_exact(np.array([3.0, 9.0]))
     assert (few["shape"], few["shape_ci"]) == (None, (None, None))
     assert few["reason"] == f"fewer than {MIN_WEIBULL_ONSETS} exact positive onsets (2)"
+    assert few["status"] == "too_few_onsets"
     equal = weibull_exact(np.array([7.0, 7.0, 7.0]))
-    assert equal["shape"] is None
+    assert equal["shape"] is None and equal["status"] == "not_identified"
     assert equal["reason"] == "all 3 exact onsets are equal (7 days): the shape is not identified"
     sparse = weibull_interval(np.array([0.0, 1.0]), np.array([5.0, 9.0]), None)
-    assert sparse["reason"] == "fewer than 3 usable onsets (2)"
+    assert sparse["reason"] == "fewer than 3 usable onsets (2)" and sparse["status"] == "too_few_onsets"

@@ -5,8 +5,9 @@ The shape β of a two-parameter Weibull (location 0) fitted to times since the s
 failure"), β > 1 a hazard growing with exposure ("wear-out"). The reading is decided by the CI against 1,
 never by the point estimate alone. Two fits: :func:`weibull_exact` on exact positive onsets (closed-form
 scale, 1-D score equation) and :func:`weibull_interval` on interval-censored onsets. Each returns a dict
-with ``shape`` None and a ``reason`` when the data do not identify the shape, so a caller never publishes
-an unconverged fit. :mod:`pv.cases` builds the onsets (and their intervals) from FAERS dates.
+with a ``status`` (``converged``, ``too_few_onsets``, ``not_identified``); unless converged, ``shape`` is
+None and a ``reason`` says why, so a caller never publishes an unconverged fit. :mod:`pv.cases` builds
+the onsets (and their intervals) from FAERS dates.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ CI_LEVEL = 0.95
 CHI2_CUT = float(stats.chi2.ppf(CI_LEVEL, 1))
 # The shape search range; a shape outside it is reported as not identified.
 SHAPE_LIMITS = (1e-3, 1e3)
+# A fit's ``status``: the shape is published only when ``converged``; otherwise ``reason`` says why not.
+CONVERGED = "converged"
+TOO_FEW_ONSETS = "too_few_onsets"
+NOT_IDENTIFIED = "not_identified"
 
 
 def _interpret_shape(shape: float, ci: tuple[float | None, float | None]) -> str:
@@ -82,11 +87,13 @@ def weibull_exact(onsets: np.ndarray) -> dict[str, Any]:
         "shape_ci": (None, None),
         "scale": None,
         "interpretation": None,
+        "status": TOO_FEW_ONSETS,
         "reason": None,
     }
     if n < MIN_WEIBULL_ONSETS:
         result["reason"] = f"fewer than {MIN_WEIBULL_ONSETS} exact positive onsets ({n})"
         return result
+    result["status"] = NOT_IDENTIFIED
     if np.ptp(x) == 0:
         result["reason"] = f"all {n} exact onsets are equal ({x[0]:g} days): the shape is not identified"
         return result
@@ -115,6 +122,7 @@ def weibull_exact(onsets: np.ndarray) -> dict[str, Any]:
         shape_ci=ci,
         scale=math.exp(log_mean_pow(shape) / shape),
         interpretation=_interpret_shape(shape, ci),
+        status=CONVERGED,
     )
     return result
 
@@ -146,11 +154,13 @@ def weibull_interval(low: np.ndarray, high: np.ndarray, start_shape: float | Non
         "shape_ci": (None, None),
         "scale": None,
         "interpretation": None,
+        "status": TOO_FEW_ONSETS,
         "reason": None,
     }
     if n < MIN_WEIBULL_ONSETS:
         result["reason"] = f"fewer than {MIN_WEIBULL_ONSETS} usable onsets ({n})"
         return result
+    result["status"] = NOT_IDENTIFIED
     mid = (low + high) / 2.0
     scale_lo, scale_hi = math.log(max(float(high.min()), 1e-3)) - 12.0, math.log(float(high.max())) + 12.0
 
@@ -187,6 +197,10 @@ def weibull_interval(low: np.ndarray, high: np.ndarray, start_shape: float | Non
     best = max(profile(shape), -float(fit.fun))
     ci = _profile_bounds(profile, shape, best)
     result.update(
-        shape=shape, shape_ci=ci, scale=math.exp(log_scale), interpretation=_interpret_shape(shape, ci)
+        shape=shape,
+        shape_ci=ci,
+        scale=math.exp(log_scale),
+        interpretation=_interpret_shape(shape, ci),
+        status=CONVERGED,
     )
     return result
