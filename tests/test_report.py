@@ -655,3 +655,34 @@ def test_the_report_opens_with_the_answer_of_every_target_pair(report, latest, d
         (drug, level, event, f"{a:.0f}") for drug, level, event, a in primary
     )
     assert "Disproportionality compares reporting, not risk" in markdown
+
+
+def test_the_answer_adds_time_to_onset_and_dechallenge_when_the_database_holds_them():
+    from pv.report import answers
+
+    onset = {
+        "n_onset_median": 4,
+        "onset_median_days": 21.5,
+        "weibull_status": "converged",
+        "weibull_shape": 0.62,
+        "weibull_shape_lower": 0.31,
+        "weibull_shape_upper": 1.1,
+        "dechal_positive": 2,
+        "dechal_negative": 1,
+    }
+    flagged = {"signal_ror": True, "ror_lower": 1.2, **onset}
+    answer = answers(_answer_rows(**{"suspect/all/without": flagged}))[0]
+    assert answer.sentence.endswith(
+        "; median time to onset 21.5 days (4 exact onsets, Weibull shape 0.62 [0.31, 1.1]); dechallenge "
+        "positive in 2 of 3 cases that answered."
+    )
+    silent = {
+        **flagged,
+        "n_onset_median": 0,
+        "weibull_status": "too_few_onsets",
+        "dechal_positive": 0,
+        "dechal_negative": 0,
+    }
+    assert answers(_answer_rows(**{"suspect/all/without": silent}))[0].sentence.endswith(
+        "; no exact time to onset; no positive or negative dechallenge reported."
+    )

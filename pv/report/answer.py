@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pv.counts import DEFAULT_VARIANT, VARIANT_VALUES
@@ -147,7 +148,30 @@ def _sentence(
             f"{COMPARATOR_WORDS[c]} ({restricted[c][0]:,} there)" for c in lost
         )
     verdict = "signal_survives_restriction" if "oncology" in kept else "signal_confounding_possible"
-    return verdict, text + "."
+    return verdict, text + _case_evidence(primary) + "."
+
+
+def _case_evidence(row: pd.Series) -> str:
+    """Time to onset and dechallenge of the pair's case series, when the database holds them."""
+    if pd.isna(row.get("n_onset_median", np.nan)):
+        return ""
+    if row["n_onset_median"] > 0:
+        days = "day" if row["onset_median_days"] == 1 else "days"
+        onset = f"median time to onset {row['onset_median_days']:g} {days} ("
+        onset += f"{row['n_onset_median']:.0f} exact onsets"
+        if row.get("weibull_status") == "converged":
+            shape = interval(row["weibull_shape"], row["weibull_shape_lower"], row["weibull_shape_upper"])
+            onset += f", Weibull shape {shape}"
+        onset += ")"
+    else:
+        onset = "no exact time to onset"
+    known = int(row["dechal_positive"]) + int(row["dechal_negative"])
+    dechallenge = (
+        f"dechallenge positive in {int(row['dechal_positive'])} of {known} cases that answered"
+        if known
+        else "no positive or negative dechallenge reported"
+    )
+    return f"; {onset}; {dechallenge}"
 
 
 def answers(headline: pd.DataFrame) -> list[Answer]:

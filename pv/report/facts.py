@@ -63,6 +63,19 @@ RECORD_COLUMNS: tuple[str, ...] = (
 )
 
 
+# What the answer says of a pair's case series (marts.headline_onset; the latest quarter only).
+ONSET_COLUMNS: tuple[str, ...] = (
+    "n_onset_median",
+    "onset_median_days",
+    "weibull_shape",
+    "weibull_shape_lower",
+    "weibull_shape_upper",
+    "weibull_status",
+    "dechal_positive",
+    "dechal_negative",
+)
+
+
 def _exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
     schema, _, name = qualified.rpartition(".")
     return bool(
@@ -159,7 +172,18 @@ def headline_frame(con: duckdb.DuckDBPyConnection, quarter: str | None = None) -
     """
     present = _quarters_present(con)
     if quarter is None or not present or quarter == present[-1]:
-        return headline_order(_with_drug_class(con, "select * from marts.headline", []))
+        if not _exists(con, "marts.headline_onset"):
+            return headline_order(_with_drug_class(con, "select * from marts.headline", []))
+        keys = ", ".join(LABEL_COLUMNS)
+        onset = ", ".join(f"onset.{column}" for column in ONSET_COLUMNS)
+        return headline_order(
+            _with_drug_class(
+                con,
+                f"select headline.*, {onset} from marts.headline as headline "
+                f"left join marts.headline_onset as onset using ({keys})",
+                [],
+            )
+        )
     Quarter.parse(quarter)  # a quarter label, safe to write into the query
     keys = ", ".join(LABEL_COLUMNS)
     select_sql = (
