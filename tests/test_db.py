@@ -11,11 +11,13 @@ import subprocess
 import sys
 import textwrap
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from pv.build import step_names
 from pv.cli import main
 from pv.resources import sql_dir
 
@@ -219,6 +221,17 @@ def _paused(data_dir: Path, point: str, marker: Path, *argv: str) -> subprocess.
     return process
 
 
+def _finished_steps(pending: Path) -> dict:
+    """The steps a half-built copy records as finished, with when."""
+    with duckdb.connect(str(pending), read_only=True) as con:
+        return dict(
+            con.sql(
+                "select step, finished_at from meta.build_progress "
+                "where finished_at is not null order by position"
+            ).fetchall()
+        )
+
+
 def test_build_killed_at_any_point_leaves_the_database_then_rebuilds_it_identically(tmp_path, reference_db):
     from crafted import database_fingerprint
 
@@ -229,20 +242,24 @@ def test_build_killed_at_any_point_leaves_the_database_then_rebuilds_it_identica
     db = data / "pv.duckdb"
     before = _sha(db)
     runs = [  # the first run is an ingest: killed after 2025Q4 is published, in its database build
-        ("raw.tables", ["ingest", str(SAMPLES / "2025q4"), "--quiet"]),
-        ("curated.dedup_summary", ["build"]),
-        ("marts.signals", ["build"]),
+        ("raw.tables", ["ingest", str(SAMPLES / "2025q4"), "--quiet"], 0),
+        ("curated.dedup_summary", ["build"], 0),  # resumes the first: none of its steps finished
+        ("marts.signals", ["build"], 23),  # resumes the second's 23 finished steps
     ]
-    previous: list[str] = []
-    for point, argv in runs:
+    for point, argv, resumed in runs:
+        started = datetime.now(UTC)
         process = _paused(data, point, tmp_path / "paused", *argv)
         process.send_signal(signal.SIGKILL)
         process.wait()
         assert _sha(db) == before  # the old database, untouched
-        left = _temporaries(data)
-        assert left and all(f".p{process.pid}-" in name for name in left)  # earlier dead runs' were cleared
-        assert not set(left) & set(previous)
-        previous = left
+        left = [name for name in _temporaries(data) if not name.endswith(".wal")]
+        # the half-built copy, and only the killed process's own temporaries: earlier dead runs' were cleared
+        assert left[0] == ".pv.duckdb.pending"
+        assert all(f".p{process.pid}-" in name for name in left[1:])
+        finished = _finished_steps(data / ".pv.duckdb.pending")
+        assert list(finished) == step_names()[: step_names().index(point)]  # up to the step before the kill
+        # the steps an earlier killed run finished were not run again
+        assert all(at < started for at in list(finished.values())[:resumed])
         assert (
             database_lag(db)
             == f"{db} is behind the lake (2025Q4 published to the lake after it was built); run `pv build`"
@@ -270,9 +287,10 @@ def test_full_disk_during_the_build_is_one_line_saying_the_lake_is_ahead(tmp_pat
     assert lines[0].startswith(f"pv: error: {db}: cannot build the database (")
     assert lines[0].endswith(
         "File too large); the lake is ahead of the database (2025Q4 published to the lake after it was "
-        "built): free disk space, then run `pv build`"
+        "built): free disk space, then run `pv build` (it resumes at the failed step)"
     )
-    assert _sha(db) == before and _temporaries(data) == []
+    assert _sha(db) == before
+    assert [name for name in _temporaries(data) if not name.endswith(".wal")] == [".pv.duckdb.pending"]
     # Readers are told in one line; the report is refused.
     signals = _pv(data, "signals")
     assert signals.returncode == 0
