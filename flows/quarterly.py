@@ -126,7 +126,8 @@ def rebuild(db: str, lake: str) -> None:
     with database_lock(Path(db)):
         clear_dead_builds(Path(db))
         build = StagedBuild.open(Path(db), Path(lake))
-        print(build.note)
+        if build.note:
+            print(build.note)
         for layer in dict.fromkeys(step.layer for step in build.steps):
             build_layer(db, lake, layer)
         swap_database(db, lake)
@@ -229,7 +230,7 @@ def flow_parameters(args: argparse.Namespace) -> dict:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Run (or serve) the quarterly FAERS flow")
     parser.add_argument("command", nargs="?", choices=("run", "serve"), default="run")
     parser.add_argument("--source", default="fda", help="'fda', or a folder of zips / extracted quarters")
@@ -243,7 +244,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--force", action="store_true", help="replace stored quarters by less complete copies"
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         if args.quarters is not None:
             quarter_range(args.quarters)  # a bad or empty --quarters fails before Prefect starts

@@ -441,14 +441,15 @@ class StagedBuild:
     The copy records every planned step in ``meta.build_progress`` (rows, seconds, when it finished), so a
     build that failed or was killed resumes at the failed step when run again, provided the lake, the plan
     and (for a re-run from a step) the database are unchanged; otherwise the copy is discarded and a fresh
-    build starts (:attr:`note` says which). The table stays in the published database as its build log.
+    build starts (:attr:`note` says which, when there was a copy). The table stays in the published
+    database as its build log.
 
     The caller holds the lake's writer lock and the database's (:func:`pv.db.database_lock`); nothing here
     takes a lock, so that one holder (the flow) can run the layers in several tasks.
     """
 
     def __init__(
-        self, db_path: Path, lake: Path, steps: tuple[Step, ...], key: str, snapshot: bool, note: str
+        self, db_path: Path, lake: Path, steps: tuple[Step, ...], key: str, snapshot: bool, note: str | None
     ):
         self.db_path = db_path
         self.lake = lake
@@ -456,7 +457,7 @@ class StagedBuild:
         self.key = key
         self.snapshot = snapshot
         self.pending = db.pending_build_path(db_path)
-        # What opening did: started a fresh build, resumed one, or discarded a stale copy and started afresh.
+        # What opening did when there was a half-built copy: resumed it, or discarded it and started afresh.
         self.note = note
 
     @classmethod
@@ -491,7 +492,7 @@ class StagedBuild:
                 f"going on {after}"
             )
             return cls(db_path, lake, steps, key, snapshot, note)
-        note = "building into a new copy"
+        note = None
         if pending.exists():
             reason = "unreadable" if stale is None else "built from another lake state, plan or database"
             note = f"discarded the half-built {pending.name} ({reason}); building afresh"
@@ -520,11 +521,11 @@ class StagedBuild:
         """Run the steps of ``layer`` this build has not run yet, in order, recording each as it ends;
         the records of all its steps (those done by an earlier run marked ``resumed``). A failure leaves the
         copy at the last finished step."""
-        mine = [step for step in self.steps if step.layer == layer]
-        if layer not in LAYERS:
-            raise UserError(f"{layer}: no such layer; the layers are {', '.join(LAYERS)}")
+        mine = [step for step in steps_for_layer(layer) if step in self.steps]
+        if not mine:
+            return []
         done = {record.step: record for record in self.records()}
-        first = self.steps.index(mine[0]) if mine else len(self.steps)
+        first = self.steps.index(mine[0])
         missing = [step.name for step in self.steps[:first] if step.name not in done]
         if missing:
             raise UserError(f"{self.db_path}: the {layer} layer needs {missing[0]} (an earlier layer) first")
@@ -547,7 +548,8 @@ class StagedBuild:
     def finish(self) -> Path:
         """Swap the complete build in for ``db_path`` with one atomic rename; a build with steps left is
         refused (run their layers first)."""
-        left = [step.name for step in self.steps if step.name not in {r.step for r in self.records()}]
+        finished = {record.step for record in self.records()}
+        left = [step.name for step in self.steps if step.name not in finished]
         if left:
             raise UserError(
                 f"{self.db_path}: the build is not complete ({len(left)} steps left, from {left[0]})"
@@ -643,7 +645,7 @@ def build_database(
         db.clear_dead_builds(db_path)
         db.refuse_another_lake(db_path, lake)
         build = StagedBuild.open(db_path, lake, curated, signals, snapshot, from_step)
-        if say is not None:
+        if say is not None and build.note:
             say(build.note)
         for layer in dict.fromkeys(step.layer for step in build.steps):
             build.run_layer(layer)

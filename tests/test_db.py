@@ -161,16 +161,17 @@ def test_dead_builds_leftovers_are_cleared_and_only_theirs(crafted_lake, tmp_pat
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    stem = f".pv.duckdb.p{dead.pid}-0123abcd.tmp"
+    stem = f".pv.duckdb.pending.p{dead.pid}-0123abcd.tmp"
     for name in (stem, stem + ".wal"):
         (crafted_lake / name).write_bytes(b"\0" * 4096)
     (crafted_lake / (stem + ".spill")).mkdir()
     (crafted_lake / (stem + ".spill") / "block").write_bytes(b"\0")
-    running = crafted_lake / f".pv.duckdb.p{os.getppid()}-0123abcd.tmp"  # a live process's: kept
+    running = crafted_lake / f".pv.duckdb.pending.p{os.getppid()}-0123abcd.tmp"  # a live process's: kept
     running.write_bytes(b"\0")
+    (crafted_lake / ".pv.duckdb.pending").write_bytes(b"\0" * 4096)  # a copy killed while made: unreadable
     folder = crafted_quarter(tmp_path / "in" / "2023Q3", "2023Q3")
     assert main(["ingest", str(folder), "--quiet", "--raw-only"]) == 0
-    assert _temporaries(crafted_lake) == [running.name]
+    assert _temporaries(crafted_lake) == [running.name]  # the unreadable copy was discarded, then built
 
 
 @pytest.fixture(scope="module")
