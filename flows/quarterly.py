@@ -18,6 +18,7 @@ import argparse
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -26,6 +27,9 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pv import config, download
 from pv.errors import UserError
 from pv.quarters import Quarter, quarter_range
+
+if TYPE_CHECKING:
+    from pv.build import StepRecord
 
 # A few weeks after FDA's usual publication dates (quarters appear about 6-8 weeks after they end).
 QUARTERLY_CRON = "0 6 15 2,5,8,11 *"
@@ -82,12 +86,8 @@ def build_layer(db: str, lake: str, layer: str) -> list[dict]:
 
     records = StagedBuild.open(Path(db), Path(lake)).run_layer(layer)
     for record in records:
-        rows = ", ".join(
-            f"{name} {count:,}" if count is not None else f"{name} (view)"
-            for name, count in record.rows.items()
-        )
         done = "done by an earlier run" if record.resumed else f"{record.seconds:.2f} s"
-        print(f"{record.step}: {rows or 'macros'} ({done})")
+        print(f"{record.step}: {record.rows_text()} ({done})")
     return [asdict(record) for record in records]
 
 
@@ -97,24 +97,18 @@ def swap_database(db: str, lake: str) -> str:
     from pv.build import StagedBuild
 
     build = StagedBuild.open(Path(db), Path(lake))
-    records = build.records()
     create_markdown_artifact(
         key="faers-build-steps",
-        markdown=build_steps_markdown([asdict(record) for record in records]),
+        markdown=build_steps_markdown(build.records()),
         description="Every build step: layer, rows of each output, seconds",
     )
     return str(build.finish())
 
 
-def build_steps_markdown(records: list[dict]) -> str:
+def build_steps_markdown(records: list[StepRecord]) -> str:
     """The build log as a Markdown table (one row per step)."""
     lines = ["| step | layer | rows | seconds |", "|---|---|---|---|"]
-    for record in records:
-        rows = "; ".join(
-            f"{name} {count:,}" if count is not None else f"{name} (view)"
-            for name, count in record["rows"].items()
-        )
-        lines.append(f"| {record['step']} | {record['layer']} | {rows} | {record['seconds']:.2f} |")
+    lines += [f"| {r.step} | {r.layer} | {r.rows_text()} | {r.seconds:.2f} |" for r in records]
     return "\n".join(lines)
 
 

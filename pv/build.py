@@ -4,7 +4,8 @@ One ordered tuple of same-shaped steps run by one loop (as sqlglot runs its opti
 model (``pv/sql/<layer>/<name>.sql``, run as rendered) or a named Python step, and declares its layer, its
 schema-qualified outputs and the grain (key columns) of each. This is the only place that knows the build
 order; ``pv build --list`` prints it, ``pv build --from STEP`` re-runs it from a step on a copy of the
-database, and a flow can run it layer by layer (:func:`steps_for_layer`, :func:`run_plan`).
+database, and :class:`StagedBuild` runs it layer by layer into a half-built copy that a failed build
+resumes (``pv build``, ``pv ingest`` and the flow's layer tasks all build through it).
 """
 
 from __future__ import annotations
@@ -407,6 +408,14 @@ class StepRecord:
     rows: Mapping[str, int | None]
     seconds: float
     resumed: bool = False
+
+    def rows_text(self) -> str:
+        """``schema.table 1,234; schema.view (view)``, or ``macros`` for a step that writes no relation."""
+        parts = [
+            f"{name} {count:,}" if count is not None else f"{name} (view)"
+            for name, count in self.rows.items()
+        ]
+        return "; ".join(parts) or "macros"
 
 
 _PROGRESS = "meta.build_progress"

@@ -493,7 +493,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"pv: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("pv: interrupted; nothing half-written was kept", file=sys.stderr)
+        print(
+            "pv: interrupted; nothing half-written was published (a build resumes where it stopped)",
+            file=sys.stderr,
+        )
         return 130
 
 

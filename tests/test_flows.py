@@ -1,5 +1,7 @@
-"""The Prefect flows: a run ingests what the lake lacks, re-runs are idempotent, readers are never
-blocked, a killed run re-run ends where an uninterrupted one does, and the Dask runner works."""
+"""The Prefect flows: a run ingests what the lake lacks and shows as its named steps, re-runs are
+idempotent, readers are never blocked, a killed or failed run re-run resumes and ends where an
+uninterrupted one does, `pv run` stays in its process, deployments store absolute paths, and the Dask
+runner works."""
 
 from __future__ import annotations
 
@@ -259,6 +261,17 @@ def _task_runs(flow_run_id) -> list:
     return sorted(runs, key=lambda run: run.start_time)
 
 
+def _artifacts(flow_run_id, key: str) -> list:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+
+    wanted = ArtifactFilter(
+        flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]), key=ArtifactFilterKey(any_=[key])
+    )
+    with get_client(sync_client=True) as client:
+        return client.read_artifacts(artifact_filter=wanted)
+
+
 def _task_run_names(flow_run_id) -> list[str]:
     return [run.name for run in _task_runs(flow_run_id)]
 
@@ -278,6 +291,11 @@ def test_a_run_shows_as_its_named_steps(source, tmp_path, monkeypatch):
         signals_rows = con.sql("select count(*) from marts.signals").fetchall()[0][0]
     assert dict(logged) == {layer: len(steps_for_layer(layer)) for layer in LAYERS}
     assert signals_rows > 0
+    (artifact,) = _artifacts(state.state_details.flow_run_id, "faers-build-steps")
+    lines = artifact.data.splitlines()
+    assert len(lines) == 2 + len(step_names())
+    assert lines[2].startswith("| raw.tables | raw | raw.demo ")
+    assert f"| marts.signals | signals | marts.signals {signals_rows:,} | " in artifact.data
 
 
 def test_a_failed_build_resumes_at_the_failed_layer_and_swaps_in_at_the_end(source, tmp_path, monkeypatch):
