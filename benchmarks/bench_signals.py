@@ -35,7 +35,7 @@ with duckdb.connect(str(work / "pv.duckdb")) as con:
     con.execute(f"set temp_directory = '{work / 'spill'}'")
     con.execute("set preserve_insertion_order = false")
     for timed, layers in (("staging", ("raw", "staging")), ("curated", ("curated",)),
-                          ("signals", ("counts", "signals"))):
+                          ("signals", ("counts", "history", "signals"))):
         started = time.perf_counter()
         for layer in layers:
             run_plan(con, steps_for_layer(layer), context)

@@ -4,17 +4,21 @@
     python -m flows.quarterly --source ~/faers --quarters 2024Q1..2024Q4
     python -m flows.quarterly serve --source fda           # the schedule (needs `prefect server start`)
 
-All logic lives in ``pv``; this file only wires it into Prefect. Every step is idempotent: quarters
-already in the lake are skipped, each quarter is published atomically, and the database is rebuilt into a
-new file and swapped in whenever it is behind the lake, so a re-run after a failure continues where the
-failed run stopped.
+All logic lives in ``pv``; this file only wires it into Prefect. A run shows as its named steps: ``fetch
+<quarter>`` and ``ingest <quarter>`` per quarter, one task per layer of the build plan (``raw``,
+``staging``, ``curated``, ``counts``, ``history``, ``signals``), ``swap`` and ``report``. Every step is
+idempotent: quarters already in the lake are skipped, each quarter is published atomically, and the
+database is rebuilt into a half-built copy and swapped in whenever it is behind the lake, so a re-run after
+a failure continues where the failed run stopped, down to the failed build step.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -24,6 +28,9 @@ from pv import config, download
 from pv.errors import UserError
 from pv.quarters import Quarter, quarter_range
 
+if TYPE_CHECKING:
+    from pv.build import StepRecord
+
 # A few weeks after FDA's usual publication dates (quarters appear about 6-8 weeks after they end).
 QUARTERLY_CRON = "0 6 15 2,5,8,11 *"
 
@@ -31,7 +38,7 @@ QUARTERLY_CRON = "0 6 15 2,5,8,11 *"
 # Extract - one task per quarter, run in parallel by the task runner
 
 
-@task(retries=3, retry_delay_seconds=[10, 60, 300])
+@task(retries=3, retry_delay_seconds=[10, 60, 300], task_run_name="fetch {quarter}")
 def fetch_quarter(quarter: str, downloads: str, base_url: str | None) -> str | None:
     """FDA's zip for one quarter, verified against the manifest; None when FDA has not published it yet."""
     wanted = Quarter.parse(quarter)
@@ -44,7 +51,7 @@ def fetch_quarter(quarter: str, downloads: str, base_url: str | None) -> str | N
         raise
 
 
-@task
+@task(task_run_name="ingest {quarter}")
 def ingest_one(
     source: str, quarter: str, lake: str, work_dir: str, allow_partial: bool = False, force: bool = False
 ) -> dict:
@@ -67,20 +74,63 @@ def ingest_one(
     }
 
 
-# Transform - one rebuild of the database from the lake, swapped in atomically
+# Transform - the build plan a layer per task into a half-built copy (pv.build.StagedBuild), swapped in at
+# the end. The flow holds the database's lock while the tasks (threads or Dask workers) run; a failed run
+# re-run resumes at the failed step on the same copy when the lake has not changed.
 
 
-@task
-def rebuild_database(db: str, lake: str) -> str:
-    from pv.build import build_database
+@task(task_run_name="{layer}")
+def build_layer(db: str, lake: str, layer: str) -> list[dict]:
+    """Every step of one layer of the plan not run yet; each step's rows per output and seconds."""
+    from pv.build import StagedBuild
 
-    return str(build_database(Path(db), Path(lake), snapshot=True))
+    records = StagedBuild.open(Path(db), Path(lake)).run_layer(layer)
+    for record in records:
+        done = "done by an earlier run" if record.resumed else f"{record.seconds:.2f} s"
+        print(f"{record.step}: {record.rows_text()} ({done})")
+    return [asdict(record) for record in records]
+
+
+@task(task_run_name="swap")
+def swap_database(db: str, lake: str) -> str:
+    """The complete build swapped in for the database with one atomic rename; its steps as an artifact."""
+    from pv.build import StagedBuild
+
+    build = StagedBuild.open(Path(db), Path(lake))
+    create_markdown_artifact(
+        key="faers-build-steps",
+        markdown=build_steps_markdown(build.records()),
+        description="Every build step: layer, rows of each output, seconds",
+    )
+    return str(build.finish())
+
+
+def build_steps_markdown(records: list[StepRecord]) -> str:
+    """The build log as a Markdown table (one row per step)."""
+    lines = ["| step | layer | rows | seconds |", "|---|---|---|---|"]
+    lines += [f"| {r.step} | {r.layer} | {r.rows_text()} | {r.seconds:.2f} |" for r in records]
+    return "\n".join(lines)
+
+
+def rebuild(db: str, lake: str) -> None:
+    """The database rebuilt from the lake, one task per layer, then swapped in (under its lock)."""
+    from pv.build import StagedBuild
+    from pv.db import clear_dead_builds, database_lock
+
+    with database_lock(Path(db)):
+        clear_dead_builds(Path(db))
+        build = StagedBuild.open(Path(db), Path(lake))
+        if build.note:
+            print(build.note)
+        for layer in dict.fromkeys(step.layer for step in build.steps):
+            build_layer(db, lake, layer)
+        swap_database(db, lake)
 
 
 # Load - what the run tells its user
 
 
-@task
+@task(task_run_name="report")
 def publish_report(db: str, reports: str) -> dict:
     import duckdb
 
@@ -147,12 +197,34 @@ def quarterly(
         if behind and not ingested:
             print(f"{db} is behind the lake ({'; '.join(behind)}): rebuilding it")
         if ingested or behind or not Path(db).exists():
-            rebuild_database(db, str(lake_path))
+            rebuild(db, str(lake_path))
     published = publish_report(db, reports)
     return {"ingested": ingested, **published, "database": db}
 
 
-def main(argv: list[str] | None = None) -> int:
+def flow_parameters(args: argparse.Namespace) -> dict:
+    """The flow's parameters, paths absolute (the configured defaults filled in): a deployment stores them,
+    and its runs start in another working directory."""
+
+    def absolute(path: str | Path | None, default: Path) -> str:
+        return str(Path(path or default).expanduser().resolve())
+
+    source = args.source
+    if str(source).lower() != "fda":
+        source = absolute(source, Path(source))
+    return {
+        "source": source,
+        "quarters": args.quarters,
+        "db": absolute(args.db, config.default_db()),
+        "lake": absolute(args.lake, config.default_lake()),
+        "reports": absolute(args.reports, config.data_dir() / "reports"),
+        "base_url": args.base_url,
+        "allow_partial": args.allow_partial,
+        "force": args.force,
+    }
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Run (or serve) the quarterly FAERS flow")
     parser.add_argument("command", nargs="?", choices=("run", "serve"), default="run")
     parser.add_argument("--source", default="fda", help="'fda', or a folder of zips / extracted quarters")
@@ -166,23 +238,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--force", action="store_true", help="replace stored quarters by less complete copies"
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         if args.quarters is not None:
             quarter_range(args.quarters)  # a bad or empty --quarters fails before Prefect starts
     except UserError as error:
         print(f"pv: error: {error}", file=sys.stderr)
         return 2
-    parameters = {
-        "source": args.source,
-        "quarters": args.quarters,
-        "db": args.db,
-        "lake": args.lake,
-        "reports": args.reports,
-        "base_url": args.base_url,
-        "allow_partial": args.allow_partial,
-        "force": args.force,
-    }
+    parameters = flow_parameters(args)
     if args.command == "serve":
         quarterly.serve(name="quarterly", cron=QUARTERLY_CRON, parameters=parameters, tags=["faers"])
         return 0

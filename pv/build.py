@@ -4,30 +4,41 @@ One ordered tuple of same-shaped steps run by one loop (as sqlglot runs its opti
 model (``pv/sql/<layer>/<name>.sql``, run as rendered) or a named Python step, and declares its layer, its
 schema-qualified outputs and the grain (key columns) of each. This is the only place that knows the build
 order; ``pv build --list`` prints it, ``pv build --from STEP`` re-runs it from a step on a copy of the
-database, and a flow can run it layer by layer (:func:`steps_for_layer`, :func:`run_plan`).
+database, and :class:`StagedBuild` runs it layer by layer into a half-built copy that a failed build
+resumes (``pv build``, ``pv ingest`` and the flow's layer tasks all build through it).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import shutil
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 
 import duckdb
 
+import pv
 from pv import db
 from pv.cases import store_headline_onset
 from pv.dedup import flag_cross_case_duplicates, flag_duplicates_by_quarter
 from pv.errors import UserError
+from pv.lake import lake_id, lake_state
+from pv.locks import owned_id
 from pv.normalize import build_drug_map, build_term_maps
 from pv.normalize.meddra import load_meddra, meddra_dir
 from pv.signals import check_and_store, fit_and_store_prior, score_history, score_today
-from pv.sqlfiles import render
+from pv.sqlfiles import render, render_text
 
 # In build order; a build without the curated layer stops after staging, one without signals after curated.
-LAYERS: tuple[str, ...] = ("raw", "staging", "curated", "counts", "signals")
+# history (the GPS prior and every pair's statistics by quarter) precedes signals: today's rows carry the
+# quarter each rule first flagged the pair, read from the history.
+LAYERS: tuple[str, ...] = ("raw", "staging", "curated", "counts", "history", "signals")
 
 
 @dataclass(frozen=True)
@@ -279,21 +290,22 @@ PLAN: tuple[Step, ...] = (
     _sql("marts/headline_targets", "counts", {"marts.headline_targets": ("kind", "level", "name")}),
     _sql("marts/drug_event_counts", "counts", {"marts.drug_event_counts": _PAIR_VARIANT}),
     _sql("marts/history_counts", "counts", {"marts.history_counts": ("quarter", *_PAIR_VARIANT)}),
-    # signals: the GPS prior, every pair's statistics today and by quarter, their checks, the headline
+    # history: the GPS prior, every pair's statistics by quarter and the first quarter each rule flagged it
     _python(
         "marts.gps_priors",
-        "signals",
+        "history",
         {"marts.gps_priors": ("drug_level", "event_level")},
         lambda con, context: fit_and_store_prior(con),
     ),
     _python(
         "marts.signal_history",
-        "signals",
+        "history",
         {"marts.signal_history": ("quarter", *_PAIR_VARIANT)},
         lambda con, context: score_history(con),
     ),
-    _sql("marts/first_flags", "signals", {"marts.first_flags": _PAIR_VARIANT}),
-    _sql("marts/headline_history", "signals", {"marts.headline_history": ("quarter", *_PAIR_VARIANT)}),
+    _sql("marts/first_flags", "history", {"marts.first_flags": _PAIR_VARIANT}),
+    _sql("marts/headline_history", "history", {"marts.headline_history": ("quarter", *_PAIR_VARIANT)}),
+    # signals: every pair's statistics today, their checks, the headline
     _python(
         "marts.signals",
         "signals",
@@ -394,6 +406,239 @@ def describe_plan(steps: Iterable[Step] = PLAN) -> str:
     return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class StepRecord:
+    """One step of a build as run: rows of each output (None for a view: counted when read), seconds, and
+    whether an earlier, failed run of the same build did it (``resumed``)."""
+
+    step: str
+    layer: str
+    rows: Mapping[str, int | None]
+    seconds: float
+    resumed: bool = False
+
+    def rows_text(self) -> str:
+        """``schema.table 1,234; schema.view (view)``, or ``macros`` for a step that writes no relation."""
+        parts = [
+            f"{name} {count:,}" if count is not None else f"{name} (view)"
+            for name, count in self.rows.items()
+        ]
+        return "; ".join(parts) or "macros"
+
+
+_PROGRESS = "meta.build_progress"
+
+
+def _build_key(
+    db_path: Path, lake: Path, steps: tuple[Step, ...], snapshot: bool, copy_existing: bool
+) -> str:
+    """What a build is built from: the lake (identity and each quarter's ingest), the steps and their SQL,
+    the pipeline version, and for a re-run from a step the database it copies. A half-built copy is resumed
+    only under the same key."""
+    source = None
+    if copy_existing and db_path.exists():
+        stat = db_path.stat()
+        source = [stat.st_size, stat.st_mtime_ns]
+    payload = {
+        "lake_id": lake_id(lake),
+        "lake_state": sorted((quarter, state.ingest_id) for quarter, state in lake_state(lake).items()),
+        "steps": [step.name for step in steps],
+        "sql": [render_text(step.model) for step in steps if step.model],
+        "snapshot": snapshot,
+        "database": source,
+        "pipeline_version": pv.__version__,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class StagedBuild:
+    """A resumable build of ``db_path``: the plan's steps run layer by layer into a half-built copy beside
+    it (:func:`pv.db.pending_build_path`), which :meth:`finish` swaps in with one atomic rename.
+
+    The copy records every planned step in ``meta.build_progress`` (rows, seconds, when it finished), so a
+    build that failed or was killed resumes at the failed step when run again, provided the lake, the plan
+    and (for a re-run from a step) the database are unchanged; otherwise the copy is discarded and a fresh
+    build starts (:attr:`note` says which, when there was a copy). The table stays in the published
+    database as its build log.
+
+    The caller holds the lake's writer lock and the database's (:func:`pv.db.database_lock`); nothing here
+    takes a lock, so that one holder (the flow) can run the layers in several tasks.
+    """
+
+    def __init__(
+        self, db_path: Path, lake: Path, steps: tuple[Step, ...], key: str, snapshot: bool, note: str | None
+    ):
+        self.db_path = db_path
+        self.lake = lake
+        self.steps = steps
+        self.key = key
+        self.snapshot = snapshot
+        self.pending = db.pending_build_path(db_path)
+        # What opening did when there was a half-built copy: resumed it, or discarded it and started afresh.
+        self.note = note
+
+    @classmethod
+    def open(
+        cls,
+        db_path: Path,
+        lake: Path,
+        curated: bool = True,
+        signals: bool = True,
+        snapshot: bool = True,
+        from_step: str | None = None,
+    ) -> StagedBuild:
+        """The build of ``db_path`` from ``lake`` (arguments as :func:`build_database`): the half-built copy
+        a failed run of this same build left, or a new one (an empty database, or a copy of the current one
+        for ``from_step``)."""
+        last = "signals" if curated and signals else "curated" if curated else "staging"
+        steps = steps_through(last)
+        if from_step is not None:
+            steps = steps_from(from_step, steps)
+            if not db_path.exists():
+                raise UserError(f"{db_path}: no database to re-run steps on; run `pv build` first")
+        key = _build_key(db_path, lake, steps, snapshot, copy_existing=from_step is not None)
+        pending = db.pending_build_path(db_path)
+        stale = _pending_key(pending) if pending.exists() else None
+        if stale == key:
+            with duckdb.connect(str(pending), read_only=True) as con:
+                done = con.sql(f"select count(*) from {_PROGRESS} where finished_at is not null").fetchall()
+            count = done[0][0]
+            after = f"after {steps[count - 1].name}" if count else "at the start"
+            note = (
+                f"resuming the half-built {pending.name}: {count} of {len(steps)} steps done, "
+                f"going on {after}"
+            )
+            return cls(db_path, lake, steps, key, snapshot, note)
+        note = None
+        if pending.exists():
+            reason = "unreadable" if stale is None else "built from another lake state, plan or database"
+            note = f"discarded the half-built {pending.name} ({reason}); building afresh"
+        _start(pending, db_path, lake, steps, key, curated, signals, copy_existing=from_step is not None)
+        return cls(db_path, lake, steps, key, snapshot, note)
+
+    def records(self) -> list[StepRecord]:
+        """Every finished step of the build, in order."""
+        with duckdb.connect(str(self.pending), read_only=True) as con:
+            rows = con.sql(
+                f"select step, layer, outputs, rows, seconds from {_PROGRESS} "
+                "where finished_at is not null order by position"
+            ).fetchall()
+        return [
+            StepRecord(step, layer, dict(zip(outputs, counts, strict=True)), seconds, resumed=True)
+            for step, layer, outputs, counts, seconds in rows
+        ]
+
+    def layers_done(self) -> list[str]:
+        """The layers all of whose steps have run."""
+        finished = {record.step for record in self.records()}
+        layers = dict.fromkeys(step.layer for step in self.steps)
+        return [layer for layer in layers if all(s.name in finished for s in self.steps if s.layer == layer)]
+
+    def run_layer(self, layer: str) -> list[StepRecord]:
+        """Run the steps of ``layer`` this build has not run yet, in order, recording each as it ends;
+        the records of all its steps (those done by an earlier run marked ``resumed``). A failure leaves the
+        copy at the last finished step."""
+        mine = [step for step in steps_for_layer(layer) if step in self.steps]
+        if not mine:
+            return []
+        done = {record.step: record for record in self.records()}
+        first = self.steps.index(mine[0])
+        missing = [step.name for step in self.steps[:first] if step.name not in done]
+        if missing:
+            raise UserError(f"{self.db_path}: the {layer} layer needs {missing[0]} (an earlier layer) first")
+        records = []
+        context = BuildContext(self.lake, self.snapshot)
+        with db.build_connection(self.pending, self.db_path, self.lake) as con:
+            for step in mine:
+                if step.name in done:
+                    records.append(done[step.name])
+                    continue
+                seconds = run_step(con, step, context)
+                rows = _output_rows(con, step)
+                con.execute(
+                    f"update {_PROGRESS} set rows = ?, seconds = ?, finished_at = ? where step = ?",
+                    [[rows[output] for output in step.outputs], seconds, datetime.now(UTC), step.name],
+                )
+                records.append(StepRecord(step.name, step.layer, rows, seconds))
+        return records
+
+    def finish(self) -> Path:
+        """Swap the complete build in for ``db_path`` with one atomic rename; a build with steps left is
+        refused (run their layers first)."""
+        finished = {record.step for record in self.records()}
+        left = [step.name for step in self.steps if step.name not in finished]
+        if left:
+            raise UserError(
+                f"{self.db_path}: the build is not complete ({len(left)} steps left, from {left[0]})"
+            )
+        with duckdb.connect(str(self.pending)) as con:
+            con.execute("checkpoint")  # everything in the file itself: its WAL would not follow the rename
+        os.replace(self.pending, self.db_path)
+        self.pending.with_name(self.pending.name + ".wal").unlink(missing_ok=True)
+        return self.db_path
+
+
+def _pending_key(pending: Path) -> str | None:
+    """The key a half-built copy was started under; None if it cannot be read (killed while being made)."""
+    try:
+        with duckdb.connect(str(pending), read_only=True) as con:
+            keys = con.sql(f"select distinct build_key from {_PROGRESS}").fetchall()
+    except duckdb.Error:
+        return None
+    return keys[0][0] if len(keys) == 1 else None
+
+
+def _start(
+    pending: Path,
+    db_path: Path,
+    lake: Path,
+    steps: tuple[Step, ...],
+    key: str,
+    curated: bool,
+    signals: bool,
+    copy_existing: bool,
+) -> None:
+    """A new half-built copy: made under a temporary name (a killed start leaves only a dead PID's file),
+    then renamed into place with its plan recorded."""
+    for leftover in (pending, pending.with_name(pending.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+    starting = pending.with_name(f"{pending.name}.{owned_id()}.tmp")
+    try:
+        if copy_existing:
+            shutil.copyfile(db_path, starting)
+        with db.build_connection(starting, db_path, lake) as con:
+            if steps[0] == PLAN[0]:
+                db.write_meta(con, lake, curated, signals)
+            else:
+                con.execute("update meta.build set curated = ?, signals = ?", [curated, curated and signals])
+            con.execute("create schema if not exists meta")
+            con.execute(
+                f"create or replace table {_PROGRESS} (build_key varchar, position integer, step varchar, "
+                "layer varchar, outputs varchar[], rows bigint[], seconds double, "
+                "finished_at timestamp with time zone)"
+            )
+            con.executemany(
+                f"insert into {_PROGRESS} (build_key, position, step, layer, outputs) values (?, ?, ?, ?, ?)",
+                [[key, position, s.name, s.layer, list(s.outputs)] for position, s in enumerate(steps, 1)],
+            )
+        os.replace(starting, pending)
+    finally:
+        for leftover in (starting, starting.with_name(starting.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+
+
+def _output_rows(con: duckdb.DuckDBPyConnection, step: Step) -> dict[str, int | None]:
+    """Rows of each table ``step`` wrote; None for a view (counting it would run it)."""
+    tables = {
+        f"{schema}.{name}"
+        for schema, name in con.sql("select schema_name, table_name from duckdb_tables()").fetchall()
+    }
+    return {
+        output: con.sql(f"select count(*) from {output}").fetchall()[0][0] if output in tables else None
+        for output in step.outputs
+    }
+
+
 def build_database(
     db_path: Path,
     lake: Path,
@@ -401,22 +646,24 @@ def build_database(
     signals: bool = True,
     snapshot: bool = True,
     from_step: str | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> Path:
-    """Build the database from the lake with the plan and swap it in atomically (:func:`pv.db.replacing`).
+    """Build the database from the lake with the plan and swap it in atomically (:class:`StagedBuild`).
 
     ``curated=False`` stops after staging, ``signals=False`` after the curated layer. ``from_step`` re-runs
     the plan from that step on a copy of the existing database (what it recorded of the lake stays, unless
     the raw layer is re-run). ``snapshot=False`` (raw tables as live views over the lake) is for benchmarks
-    only: such a database follows the lake.
+    only: such a database follows the lake. A build that failed resumes at the failed step (``say`` is told
+    whether it resumed). The caller holds the lake's writer lock; this takes the database's, clears what
+    dead builds left beside it and refuses a database built from another lake.
     """
-    last = "signals" if curated and signals else "curated" if curated else "staging"
-    steps = steps_through(last)
-    if from_step is not None:
-        steps = steps_from(from_step, steps)
-    with db.replacing(db_path, lake, copy_existing=from_step is not None) as con:
-        if steps[0] == PLAN[0]:
-            db.write_meta(con, lake, curated, signals)
-        else:
-            con.execute("update meta.build set curated = ?, signals = ?", [curated, curated and signals])
-        run_plan(con, steps, BuildContext(lake, snapshot))
-    return db_path
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    with db.database_lock(db_path):
+        db.clear_dead_builds(db_path)
+        db.refuse_another_lake(db_path, lake)
+        build = StagedBuild.open(db_path, lake, curated, signals, snapshot, from_step)
+        if say is not None and build.note:
+            say(build.note)
+        for layer in dict.fromkeys(step.layer for step in build.steps):
+            build.run_layer(layer)
+        return build.finish()

@@ -101,7 +101,9 @@ def _cmd_build(args: argparse.Namespace) -> int:
         raise UserError(f"{args.lake}: no ingested quarters; run `pv ingest` first")
     started = time.perf_counter()
     with writer_lock(args.lake):
-        build_database(args.db, args.lake, from_step=args.from_step)
+        build_database(
+            args.db, args.lake, from_step=args.from_step, say=lambda note: print(note, file=sys.stderr)
+        )
     print(f"database: {args.db} ({time.perf_counter() - started:.1f} s)")
     return 0
 
@@ -310,21 +312,19 @@ def _cmd_cases(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    """The quarterly Prefect flow, in its own interpreter so that pv itself never imports Prefect."""
-    import subprocess
+    """The quarterly Prefect flow, run in this process (an interrupt stops it and leaves no child behind);
+    Prefect is imported here only, so that every other command starts without it."""
+    from flows.quarterly import main as flow_main
 
-    command = [sys.executable, "-m", "flows.quarterly", args.command_name, "--source", args.source]
+    argv = [args.command_name, "--source", str(args.source)]
     for option in ("quarters", "db", "lake", "reports", "base_url"):
         value = getattr(args, option)
         if value is not None:
-            command += [f"--{option.replace('_', '-')}", str(value)]
+            argv += [f"--{option.replace('_', '-')}", str(value)]
     for flag in ("dask", "allow_partial", "force"):
         if getattr(args, flag):
-            command.append(f"--{flag.replace('_', '-')}")
-    repo = Path(__file__).resolve().parent.parent
-    return subprocess.run(
-        command, cwd=repo, env=os.environ | {"PV_DATA_DIR": str(config.data_dir().resolve())}
-    ).returncode
+            argv.append(f"--{flag.replace('_', '-')}")
+    return flow_main(argv)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -592,7 +592,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"pv: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("pv: interrupted; nothing half-written was kept", file=sys.stderr)
+        print(
+            "pv: interrupted; nothing half-written was published (a build resumes where it stopped)",
+            file=sys.stderr,
+        )
         return 130
 
 

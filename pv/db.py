@@ -355,46 +355,38 @@ def _build_failure(db_path: Path, lake: Path, error: BaseException) -> UserError
         else "free disk space"
     )
     return UserError(
-        f"{db_path}: cannot build the database ({problem}); {state}: {hint}, then run `pv build`"
+        f"{db_path}: cannot build the database ({problem}); {state}: {hint}, then run `pv build` "
+        "(it resumes at the failed step)"
     )
 
 
-@contextmanager
-def replacing(db_path: Path, lake: Path, copy_existing: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection to a new database file that replaces ``db_path`` with one atomic rename when the block
-    ends without error (``copy_existing``: the new file starts as a copy of the current database).
+def pending_build_path(db_path: Path) -> Path:
+    """The half-built copy of ``db_path`` a build fills step by step and a failed build leaves to resume
+    (``.<name>.pending``: no PID in its name, so :func:`clear_dead_builds` keeps it)."""
+    return db_path.with_name(f".{db_path.name}.pending")
 
-    Readers holding the old file keep reading it; nobody ever sees a half-built database. The caller holds
-    the lake's writer lock (the lake must not change during the build); this takes the database's, clears
-    what dead builds left beside it, and refuses a database built from another lake. A full disk ends in
-    one line saying whether the lake is now ahead of the database.
+
+@contextmanager
+def build_connection(path: Path, db_path: Path, lake: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to the build file ``path`` of ``db_path``, capped in memory and spilling beside it.
+
+    A full disk or exhausted memory ends in one line saying whether the lake is now ahead of the database
+    (which is never touched here: the build is swapped in only when it is complete).
     """
-    db_path.parent.mkdir(parents=True, exist_ok=True)
-    with database_lock(db_path):
-        clear_dead_builds(db_path)
-        refuse_another_lake(db_path, lake)
-        temporary = db_path.with_name(f".{db_path.name}.{owned_id()}.tmp")
-        spill = temporary.with_name(temporary.name + ".spill")
-        try:
-            if copy_existing:
-                if not db_path.exists():
-                    raise UserError(f"{db_path}: no database to re-run steps on; run `pv build` first")
-                shutil.copyfile(db_path, temporary)
-            with duckdb.connect(str(temporary)) as con:
-                # DuckDB's default is 80% of RAM; a laptop-size machine needs room for everything else too.
-                con.execute(f"set memory_limit = '{memory_limit()}'")
-                con.execute(f"set temp_directory = '{spill}'")
-                con.execute("set preserve_insertion_order = false")
-                yield con
-            os.replace(temporary, db_path)
-        except Exception as error:
-            if is_disk_full(error) or isinstance(error, (duckdb.IOException, duckdb.OutOfMemoryException)):
-                raise _build_failure(db_path, lake, error) from None
-            raise
-        finally:
-            for leftover in (temporary, temporary.with_name(temporary.name + ".wal")):
-                leftover.unlink(missing_ok=True)
-            shutil.rmtree(spill, ignore_errors=True)
+    spill = path.with_name(f"{path.name}.{owned_id()}.spill")
+    try:
+        with duckdb.connect(str(path)) as con:
+            # DuckDB's default is 80% of RAM; a laptop-size machine needs room for everything else too.
+            con.execute(f"set memory_limit = '{memory_limit()}'")
+            con.execute(f"set temp_directory = '{spill}'")
+            con.execute("set preserve_insertion_order = false")
+            yield con
+    except Exception as error:
+        if is_disk_full(error) or isinstance(error, (duckdb.IOException, duckdb.OutOfMemoryException)):
+            raise _build_failure(db_path, lake, error) from None
+        raise
+    finally:
+        shutil.rmtree(spill, ignore_errors=True)
 
 
 def open_published(db_path: Path) -> duckdb.DuckDBPyConnection:

@@ -20,9 +20,14 @@ def literal(value: object) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+def render_text(name: str) -> str:
+    """The text of ``pv/sql/<name>.sql`` as written, placeholders and all."""
+    return (sql_dir() / f"{name}.sql").read_text()
+
+
 def render(name: str, **params: object) -> str:
     """The SQL of ``pv/sql/<name>.sql`` with ``{{ param }}`` replaced by literals (``ident_*`` verbatim)."""
-    text = (sql_dir() / f"{name}.sql").read_text()
+    text = render_text(name)
 
     def substitute(match: re.Match[str]) -> str:
         key = match.group(1)

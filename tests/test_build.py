@@ -14,8 +14,18 @@ import duckdb
 import pytest
 from crafted import database_fingerprint
 
-from pv.build import LAYERS, PLAN, build_database, describe_plan, find_step, steps_for_layer, steps_from
+from pv.build import (
+    LAYERS,
+    PLAN,
+    StagedBuild,
+    build_database,
+    describe_plan,
+    find_step,
+    steps_for_layer,
+    steps_from,
+)
 from pv.cli import main
+from pv.db import clear_dead_builds
 from pv.errors import UserError
 from pv.resources import sql_dir
 
@@ -54,7 +64,7 @@ def test_the_plan_is_one_ordered_list_of_uniquely_named_steps():
     assert len(outputs) == len(set(outputs)) == 69
     assert all(output.count(".") == 1 for output in outputs)  # schema-qualified
     assert [step.layer for step in PLAN] == sorted((step.layer for step in PLAN), key=LAYERS.index)
-    assert [len(steps_for_layer(layer)) for layer in LAYERS] == [4, 10, 10, 16, 9]
+    assert [len(steps_for_layer(layer)) for layer in LAYERS] == [4, 10, 10, 16, 4, 5]
     # The content models, today's and past versions', run in buckets of caseids (pv.db.run_content_model).
     assert [step.name for step in PLAN if step.bucketed] == [
         "curated.case_drugs",
@@ -164,7 +174,7 @@ def test_every_published_column_is_documented_and_every_documented_one_exists(ge
         for relation in documented
         if relation.split(".")[0] in PUBLISHED_SCHEMAS and relation not in published
     ]
-    assert len(published) == 67
+    assert len(published) == 68
 
 
 def test_build_from_a_step_reruns_the_rest_on_a_copy_and_swaps_it_in(generated, tmp_path):
@@ -237,3 +247,46 @@ def test_the_database_is_the_one_the_code_before_the_plan_built(generated, tmp_p
     assert {name: new[name] for name in old} == old
     # every table (views are over them), meta.lake_state included
     assert len(old) + len(later["tables"]) == 42
+
+
+def test_a_half_built_copy_resumes_only_for_the_lake_state_it_was_started_from(generated, tmp_path, capsys):
+    """``pv build`` after a failed build resumes it and says so; a copy started from another lake state is
+    discarded (saying so) and the build starts afresh; dead builds' clean-up keeps the copy."""
+    lake = tmp_path / "lake"
+    shutil.copytree(generated / "data/lake", lake)
+    db = tmp_path / "pv.duckdb"
+    pending = tmp_path / ".pv.duckdb.pending"
+    build = StagedBuild.open(db, lake)
+    assert build.note is None  # no copy there: a new one, nothing to say
+    raw = build.run_layer("raw")
+    assert [record.step for record in raw] == [step.name for step in steps_for_layer("raw")]
+    demo = raw[0].rows["raw.demo"]
+    with duckdb.connect(str(generated / "data/pv.duckdb"), read_only=True) as con:
+        assert demo == con.sql("select count(*) from raw.demo").fetchall()[0][0]
+    assert raw[1].rows == {"raw.key_anomalies": None}  # a view: not counted
+    with pytest.raises(UserError, match="the curated layer needs vocab.tables"):
+        build.run_layer("curated")
+    with pytest.raises(UserError, match=r"the build is not complete \(45 steps left, from vocab.tables\)"):
+        build.finish()
+    assert build.layers_done() == ["raw"]
+    clear_dead_builds(db)
+    assert pending.exists()
+
+    again = StagedBuild.open(db, lake)  # same lake: resumed, the raw layer not run again
+    assert again.note == (
+        "resuming the half-built .pv.duckdb.pending: 4 of 47 steps done, going on after meta.provenance"
+    )
+    assert all(record.resumed for record in again.run_layer("raw"))
+
+    shutil.rmtree(next(lake.glob("quarter=2023Q3")))  # the lake moves on
+    assert main(["build", "--db", str(db), "--lake", str(lake)]) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        "discarded the half-built .pv.duckdb.pending (built from another lake state, plan or database); "
+        "building afresh"
+    ]
+    assert not pending.exists()
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.sql("select max(quarter) from raw.demo").fetchall() == [("2021Q4",)]
+        assert con.sql("select count(*), count(finished_at) from meta.build_progress").fetchall() == [
+            (47, 47)
+        ]

@@ -11,11 +11,13 @@ import subprocess
 import sys
 import textwrap
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from pv.build import step_names
 from pv.cli import main
 from pv.resources import sql_dir
 
@@ -159,16 +161,17 @@ def test_dead_builds_leftovers_are_cleared_and_only_theirs(crafted_lake, tmp_pat
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    stem = f".pv.duckdb.p{dead.pid}-0123abcd.tmp"
+    stem = f".pv.duckdb.pending.p{dead.pid}-0123abcd.tmp"
     for name in (stem, stem + ".wal"):
         (crafted_lake / name).write_bytes(b"\0" * 4096)
     (crafted_lake / (stem + ".spill")).mkdir()
     (crafted_lake / (stem + ".spill") / "block").write_bytes(b"\0")
-    running = crafted_lake / f".pv.duckdb.p{os.getppid()}-0123abcd.tmp"  # a live process's: kept
+    running = crafted_lake / f".pv.duckdb.pending.p{os.getppid()}-0123abcd.tmp"  # a live process's: kept
     running.write_bytes(b"\0")
+    (crafted_lake / ".pv.duckdb.pending").write_bytes(b"\0" * 4096)  # a copy killed while made: unreadable
     folder = crafted_quarter(tmp_path / "in" / "2023Q3", "2023Q3")
     assert main(["ingest", str(folder), "--quiet", "--raw-only"]) == 0
-    assert _temporaries(crafted_lake) == [running.name]
+    assert _temporaries(crafted_lake) == [running.name]  # the unreadable copy was discarded, then built
 
 
 @pytest.fixture(scope="module")
@@ -219,6 +222,17 @@ def _paused(data_dir: Path, point: str, marker: Path, *argv: str) -> subprocess.
     return process
 
 
+def _finished_steps(pending: Path) -> dict:
+    """The steps a half-built copy records as finished, with when."""
+    with duckdb.connect(str(pending), read_only=True) as con:
+        return dict(
+            con.sql(
+                "select step, finished_at from meta.build_progress "
+                "where finished_at is not null order by position"
+            ).fetchall()
+        )
+
+
 def test_build_killed_at_any_point_leaves_the_database_then_rebuilds_it_identically(tmp_path, reference_db):
     from crafted import database_fingerprint
 
@@ -229,20 +243,24 @@ def test_build_killed_at_any_point_leaves_the_database_then_rebuilds_it_identica
     db = data / "pv.duckdb"
     before = _sha(db)
     runs = [  # the first run is an ingest: killed after 2025Q4 is published, in its database build
-        ("raw.tables", ["ingest", str(SAMPLES / "2025q4"), "--quiet"]),
-        ("curated.dedup_summary", ["build"]),
-        ("marts.signals", ["build"]),
+        ("raw.tables", ["ingest", str(SAMPLES / "2025q4"), "--quiet"], 0),
+        ("curated.dedup_summary", ["build"], 0),  # resumes the first: none of its steps finished
+        ("marts.signals", ["build"], 23),  # resumes the second's 23 finished steps
     ]
-    previous: list[str] = []
-    for point, argv in runs:
+    for point, argv, resumed in runs:
+        started = datetime.now(UTC)
         process = _paused(data, point, tmp_path / "paused", *argv)
         process.send_signal(signal.SIGKILL)
         process.wait()
         assert _sha(db) == before  # the old database, untouched
-        left = _temporaries(data)
-        assert left and all(f".p{process.pid}-" in name for name in left)  # earlier dead runs' were cleared
-        assert not set(left) & set(previous)
-        previous = left
+        left = [name for name in _temporaries(data) if not name.endswith(".wal")]
+        # the half-built copy, and only the killed process's own temporaries: earlier dead runs' were cleared
+        assert left[0] == ".pv.duckdb.pending"
+        assert all(f".p{process.pid}-" in name for name in left[1:])
+        finished = _finished_steps(data / ".pv.duckdb.pending")
+        assert list(finished) == step_names()[: step_names().index(point)]  # up to the step before the kill
+        # the steps an earlier killed run finished were not run again
+        assert all(at < started for at in list(finished.values())[:resumed])
         assert (
             database_lag(db)
             == f"{db} is behind the lake (2025Q4 published to the lake after it was built); run `pv build`"
@@ -270,9 +288,10 @@ def test_full_disk_during_the_build_is_one_line_saying_the_lake_is_ahead(tmp_pat
     assert lines[0].startswith(f"pv: error: {db}: cannot build the database (")
     assert lines[0].endswith(
         "File too large); the lake is ahead of the database (2025Q4 published to the lake after it was "
-        "built): free disk space, then run `pv build`"
+        "built): free disk space, then run `pv build` (it resumes at the failed step)"
     )
-    assert _sha(db) == before and _temporaries(data) == []
+    assert _sha(db) == before
+    assert [name for name in _temporaries(data) if not name.endswith(".wal")] == [".pv.duckdb.pending"]
     # Readers are told in one line; the report is refused.
     signals = _pv(data, "signals")
     assert signals.returncode == 0

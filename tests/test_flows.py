@@ -1,5 +1,7 @@
-"""The Prefect flows: a run ingests what the lake lacks, re-runs are idempotent, readers are never
-blocked, a killed run re-run ends where an uninterrupted one does, and the Dask runner works."""
+"""The Prefect flows: a run ingests what the lake lacks and shows as its named steps, re-runs are
+idempotent, readers are never blocked, a killed or failed run re-run resumes and ends where an
+uninterrupted one does, `pv run` stays in its process, deployments store absolute paths, and the Dask
+runner works."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from pv.build import LAYERS, step_names, steps_for_layer
 from pv.quarters import quarter_range
 from pv.synth import generate
 
@@ -148,11 +151,17 @@ def test_killed_run_then_rerun_equals_uninterrupted(source, tmp_path, monkeypatc
     _killed(KILLED_RUN, source, tmp_path / "published", killed, tmp_path / "data")
     assert db.read_bytes() == built  # killed before the rebuild: the old database, untouched
     _killed(KILLED_REBUILD, source, tmp_path / "curated", killed, tmp_path / "data")
-    assert db.read_bytes() == built  # killed in the rebuild: still the old one, a temporary file beside it
-    assert list(db.parent.glob(".pv.duckdb.p*.tmp"))
+    assert db.read_bytes() == built  # killed in the rebuild: still the old one, the half-built copy beside it
+    assert (db.parent / ".pv.duckdb.pending").exists()
     assert database_lag(db).startswith(f"{db} is behind the lake (2023Q4, 2024Q1, 2024Q2 published")
     rerun = quarterly(source=str(source), **killed)
-    assert rerun["ingested"] == []  # "quarters to ingest: none", and yet rebuilt
+    assert rerun["ingested"] == []  # "quarters to ingest: none", and yet rebuilt, resuming the copy
+    with duckdb.connect(killed["db"], read_only=True) as con:
+        resumed = con.sql(
+            "select count(*) from meta.build_progress where finished_at < "
+            "(select finished_at from meta.build_progress where step = 'marts.version_lifetimes')"
+        ).fetchall()[0][0]
+    assert resumed == step_names().index("curated.dedup_summary") + 1  # the killed run's steps, not re-run
     assert database_lag(db) is None
     assert not list(db.parent.glob(".pv.duckdb.p*"))
     assert _counts(killed["db"]) == _counts(reference["db"])
@@ -240,3 +249,151 @@ def test_backfill_requires_quarters(tmp_path):
     )
     assert result.returncode == 2 and "needs --quarters" in result.stderr
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def _task_runs(flow_run_id) -> list:
+    """A flow run's task runs, in the order they started."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+    return sorted(runs, key=lambda run: run.start_time)
+
+
+def _artifacts(flow_run_id, key: str) -> list:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+
+    wanted = ArtifactFilter(
+        flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]), key=ArtifactFilterKey(any_=[key])
+    )
+    with get_client(sync_client=True) as client:
+        return client.read_artifacts(artifact_filter=wanted)
+
+
+def _task_run_names(flow_run_id) -> list[str]:
+    return [run.name for run in _task_runs(flow_run_id)]
+
+
+def test_a_run_shows_as_its_named_steps(source, tmp_path, monkeypatch):
+    from flows.quarterly import quarterly
+
+    monkeypatch.setenv("PV_DATA_DIR", str(tmp_path / "data"))
+    paths = _paths(tmp_path)
+    state = quarterly(source=str(source), quarters="2023Q3..2023Q4", **paths, return_state=True)
+    assert state.is_completed()
+    names = _task_run_names(state.state_details.flow_run_id)
+    assert sorted(names[:2]) == ["ingest 2023Q3", "ingest 2023Q4"]  # in parallel: either may start first
+    assert names[2:] == [*LAYERS, "swap", "report"]
+    with duckdb.connect(paths["db"], read_only=True) as con:
+        logged = con.sql("select layer, count(*) from meta.build_progress group by layer").fetchall()
+        signals_rows = con.sql("select count(*) from marts.signals").fetchall()[0][0]
+    assert dict(logged) == {layer: len(steps_for_layer(layer)) for layer in LAYERS}
+    assert signals_rows > 0
+    (artifact,) = _artifacts(state.state_details.flow_run_id, "faers-build-steps")
+    lines = artifact.data.splitlines()
+    assert len(lines) == 2 + len(step_names())
+    assert lines[2].startswith("| raw.tables | raw | raw.demo ")
+    assert f"| marts.signals | signals | marts.signals {signals_rows:,} | " in artifact.data
+
+
+def test_a_failed_build_resumes_at_the_failed_layer_and_swaps_in_at_the_end(source, tmp_path, monkeypatch):
+    """A failure injected in the signals layer: the flow fails, the database is the one before, the
+    half-built copy holds every step up to the failed one; the re-run runs only the signals layer's steps
+    from the failed one and ends in the database a clean build makes."""
+    from crafted import database_fingerprint
+
+    import pv.build as build
+    from flows.quarterly import quarterly
+
+    monkeypatch.setenv("PV_DATA_DIR", str(tmp_path / "data"))
+    paths = _paths(tmp_path)
+    quarterly(source=str(source), quarters="2023Q3..2023Q4", **paths)
+    db = Path(paths["db"])
+    before = db.read_bytes()
+    real = build.run_step
+    ran: list[str] = []
+
+    def failing(con, step, context):
+        if step.name == "marts.signal_checks":
+            raise RuntimeError("injected failure")
+        ran.append(step.name)
+        return real(con, step, context)
+
+    monkeypatch.setattr(build, "run_step", failing)
+    state = quarterly(source=str(source), **paths, return_state=True)
+    assert state.is_failed()
+    assert db.read_bytes() == before  # the published database, untouched
+    pending = db.with_name(".pv.duckdb.pending")
+    names = step_names()
+    failed_at = names.index("marts.signal_checks")
+    assert ran == names[:failed_at]
+    with duckdb.connect(str(pending), read_only=True) as con:
+        finished = [
+            row[0]
+            for row in con.sql(
+                "select step from meta.build_progress where finished_at is not null order by position"
+            ).fetchall()
+        ]
+    assert finished == names[:failed_at]
+    task_states = {run.name: run.state.type.value for run in _task_runs(state.state_details.flow_run_id)}
+    assert task_states["history"] == "COMPLETED" and task_states["signals"] == "FAILED"
+    assert "swap" not in task_states and "report" not in task_states
+
+    ran.clear()
+    monkeypatch.setattr(
+        build, "run_step", lambda con, step, context: ran.append(step.name) or real(con, step, context)
+    )
+    rerun = quarterly(source=str(source), **paths, return_state=True)
+    assert rerun.is_completed()
+    assert ran == names[failed_at:]  # the earlier layers and steps were not run again
+    assert not pending.exists()
+    names_run = _task_run_names(rerun.state_details.flow_run_id)
+    assert names_run == [*LAYERS, "swap", "report"]  # nothing to ingest; every layer task, most skipping
+    clean = tmp_path / "clean.duckdb"
+    build.build_database(clean, Path(paths["lake"]))
+    assert database_fingerprint(db) == database_fingerprint(clean)
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.sql("select count(*) from meta.build_progress where finished_at is null").fetchall() == [
+            (0,)
+        ]
+
+
+def test_pv_run_runs_the_flow_in_this_process(source, tmp_path, monkeypatch, capsys):
+    from pv.cli import main
+
+    def no_child(*args, **kwargs):
+        raise AssertionError("pv run started a child process")
+
+    monkeypatch.setattr(subprocess, "run", no_child)
+    monkeypatch.setattr(subprocess, "Popen", no_child)
+    monkeypatch.setenv("PV_DATA_DIR", str(tmp_path / "data"))
+    paths = _paths(tmp_path)
+    argv = ["run", "--source", str(source), "--quarters", "2024Q2"]
+    assert main([*argv, "--db", paths["db"], "--lake", paths["lake"], "--reports", paths["reports"]]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == f"database: {paths['db']}"
+    with duckdb.connect(paths["db"], read_only=True) as con:
+        assert con.sql("select distinct quarter from raw.demo").fetchall() == [("2024Q2",)]
+
+
+def test_a_deployment_stores_absolute_paths(tmp_path, monkeypatch):
+    import flows.quarterly as quarterly_module
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PV_DATA_DIR", "data")
+    monkeypatch.delenv("PV_DB", raising=False)
+    monkeypatch.delenv("PV_LAKE", raising=False)
+    served = {}
+    monkeypatch.setattr(quarterly_module.quarterly, "serve", lambda **kwargs: served.update(kwargs))
+    assert quarterly_module.main(["serve", "--source", "faers", "--reports", "out/reports"]) == 0
+    assert served["cron"] == quarterly_module.QUARTERLY_CRON
+    parameters = served["parameters"]
+    assert {key: parameters[key] for key in ("source", "db", "lake", "reports")} == {
+        "source": str(tmp_path / "faers"),
+        "db": str(tmp_path / "data/pv.duckdb"),
+        "lake": str(tmp_path / "data/lake"),
+        "reports": str(tmp_path / "out/reports"),
+    }
+    fda = quarterly_module.flow_parameters(quarterly_module.build_parser().parse_args(["--source", "fda"]))
+    assert fda["source"] == "fda" and Path(fda["db"]).is_absolute()
