@@ -730,7 +730,7 @@ def case_in_full(con: duckdb.DuckDBPyConnection, caseid: int) -> list[tuple[str,
         if start or end:
             details.append(f"therapy {start or '?'} to {end or '?'}")
         details.append(f"dechallenge {_challenge(drug['dechal'])}, rechallenge {_challenge(drug['rechal'])}")
-        drug_lines.append(f"#{drug['drug_seq']} {role}: " + "; ".join(details))
+        drug_lines.append(f"drug_seq {drug['drug_seq']}, {role}: " + "; ".join(details))
 
     version = "" if _missing(case["caseversion"]) else f", version {case['caseversion']}"
     report = [

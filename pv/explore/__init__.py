@@ -9,6 +9,7 @@ the rows of ``marts.signals`` and ``marts.signal_history``, the case series and 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -86,16 +87,22 @@ def command(host: str, port: int) -> list[str]:
     ]
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def serve(db_path: Path, host: str = "127.0.0.1", port: int = 2718) -> int:
     """Serve the explorer until interrupted; the database must open read-only first (one-line error if not).
 
-    marimo runs as a child process (its own event loop and one kernel per browser tab); Ctrl-C stops it.
+    marimo runs as a child process (its own event loop and one kernel per browser tab); Ctrl-C or SIGTERM
+    stops it, so the child never outlives ``pv explore``.
     """
     db_path = Path(db_path).resolve()
     open_published(db_path).close()
     environment = {**os.environ, DB_ENV: str(db_path), "MARIMO_SKIP_UPDATE_CHECK": "1"}
     print(f"pv explore: {db_path} (read-only) at http://{host}:{port}/ — Ctrl-C to stop", file=sys.stderr)
     child = subprocess.Popen(command(host, port), env=environment)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         return child.wait()
     except KeyboardInterrupt:
