@@ -655,7 +655,19 @@ def case_in_full(con: duckdb.DuckDBPyConnection, caseid: int) -> list[tuple[str,
     Shared by ``pv case`` and ``pv explore`` so both show the same words. Unknown caseid: ``UserError``.
     """
     _require_curated(con)
-    found = con.execute("select * from curated.cases where caseid = $caseid", {"caseid": int(caseid)}).df()
+    # A day on the 1st where the extracts padded dates stands for its month or year (the case series' rule).
+    found = con.execute(
+        """
+        select *,
+            case
+                when event_dt_precision = 'day' and faers_may_be_padded(event_dt)
+                    and faers_pads_event_dates(layout, quarter) then faers_padded_precision(event_dt)
+                else event_dt_precision
+            end as event_dt_read
+        from curated.cases where caseid = $caseid
+        """,
+        {"caseid": int(caseid)},
+    ).df()
     if found.empty:
         raise UserError(f"no retained case {caseid} in the database (a deleted or superseded case has none)")
     case = found.iloc[0]
@@ -677,8 +689,16 @@ def case_in_full(con: duckdb.DuckDBPyConnection, caseid: int) -> list[tuple[str,
         reported = [term for term in raw_terms or [] if term.lower() != pt.lower()]
         line = pt + (f" (reported as {', '.join(reported)})" if reported else "")
         happened.append(line + (f" [{', '.join(groups)}]" if groups else ""))
-    event_date = _period_text(case["event_dt"], case["event_dt_precision"])
-    happened.append(f"event date: {event_date or 'not given'}")
+    event_date = _period_text(case["event_dt"], case["event_dt_read"])
+    padded = case["event_dt_read"] != case["event_dt_precision"] and event_date
+    happened.append(
+        f"event date: {event_date or 'not given'}"
+        + (
+            f" (given as {_period_text(case['event_dt'], 'day')}, a date this quarter's files pad)"
+            if padded
+            else ""
+        )
+    )
 
     drugs = con.execute(
         """
@@ -694,6 +714,22 @@ def case_in_full(con: duckdb.DuckDBPyConnection, caseid: int) -> list[tuple[str,
             from curated.case_drugs where caseid = $caseid
             group by drug_seq
         ),
+        -- Legacy (AERS) extracts padded every date, therapy dates too (the case series' legacy rule).
+        read_drugs as (
+            select * replace (
+                case
+                    when $layout = 'laers' and start_dt_precision = 'day' and faers_may_be_padded(start_dt)
+                        then faers_padded_precision(start_dt)
+                    else start_dt_precision
+                end as start_dt_precision,
+                case
+                    when $layout = 'laers' and end_dt_precision = 'day' and faers_may_be_padded(end_dt)
+                        then faers_padded_precision(end_dt)
+                    else end_dt_precision
+                end as end_dt_precision
+            )
+            from drugs
+        ),
         indications as (
             select drug_seq, list(pt order by pt) as indications
             from curated.case_indications where caseid = $caseid group by drug_seq
@@ -704,13 +740,18 @@ def case_in_full(con: duckdb.DuckDBPyConnection, caseid: int) -> list[tuple[str,
             where quarter = $quarter and primaryid = $primaryid
             group by all
         )
-        select drugs.*, indications.indications, doses.dose_vbm
-        from drugs
+        select read_drugs.*, indications.indications, doses.dose_vbm
+        from read_drugs
         left join indications using (drug_seq)
         left join doses using (drug_seq)
         order by pv_role_rank(role_cod), drug_seq
         """,
-        {"caseid": int(caseid), "quarter": case["quarter"], "primaryid": str(case["primaryid"])},
+        {
+            "caseid": int(caseid),
+            "quarter": case["quarter"],
+            "primaryid": str(case["primaryid"]),
+            "layout": case["layout"],
+        },
     ).df()
     drug_lines = []
     for _, drug in drugs.iterrows():

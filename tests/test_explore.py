@@ -91,7 +91,11 @@ def test_case_in_full_reads_in_reviewer_order(con):
         "72-year-old woman, reported from US by a consumer; first received by FDA on an unknown date; "
         "serious: other serious (OT)."
     )
-    assert happened == ["Dermatomyositis [dm_broad, dm_narrow]", "Nausea", "event date: 2011-12-01"]
+    assert happened == [
+        "Dermatomyositis [dm_broad, dm_narrow]",
+        "Nausea",
+        "event date: 2011-12 (given as 2011-12-01, a date this quarter's files pad)",  # legacy AERS padding
+    ]
     assert [line.split(":")[0] for line in drugs] == [
         "drug_seq 1340004988, PS primary suspect",
         "drug_seq 1340005002, SS secondary suspect",
@@ -101,6 +105,26 @@ def test_case_in_full_reads_in_reviewer_order(con):
     assert report[0] == "caseid 8329440, primaryid 9980265, published 2012Q3 (legacy AERS)"
     text = case_in_full_text(sections)
     assert text.startswith("Case 8329440\n  72-year-old woman") and "\n\nThe report\n" in text
+
+
+def test_case_in_full_of_a_faers_case_with_therapy_dates(con):
+    sections = dict(case_in_full(con, 8079996))
+    assert sections["Case 8079996"][0] == (
+        "Woman, reported from DE by a health professional; first received by FDA 2011-11-26; "
+        "no serious outcome reported."
+    )
+    assert sections["What happened"][-1] == "event date: 2011-09-26"
+    assert len(sections["What happened"]) == 10
+    assert sections["The drugs, strongest role first"] == [
+        "drug_seq 1, PS primary suspect: as reported 'TAXOTERE'; → docetaxel (exact match), class taxane; "
+        "route INTRAVENOUS (NOT OTHERWISE SPECIFIED); dose 75 MG/M2; indication not given; "
+        "therapy 2011-08-18 to ?; dechallenge unknown, rechallenge unknown",
+        "drug_seq 2, C concomitant: as reported 'PROTONIX'; → protonix (rule match); route ORAL; "
+        "indication not given; dechallenge unknown, rechallenge does not apply",
+    ]
+    assert (
+        sections["The report"][0] == "caseid 8079996, primaryid 80799963, version 3, published 2012Q4 (FAERS)"
+    )
 
 
 def test_unknown_case_is_a_user_error(con):
