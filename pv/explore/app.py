@@ -36,11 +36,13 @@ def _():
     from pv.report.figures import forest_plot, ic_over_time_plot
     from pv.report.text import HEADLINE_HEADER, headline_cells
 
-    database = Path(os.environ.get(DB_ENV) or os.environ.get("PV_DB") or config.default_db())
+    database = Path(os.environ.get(DB_ENV) or config.default_db())
     lag = database_lag(database)  # before connecting: DuckDB reuses an open file within a process
     con = open_published(database)
     provenance = provenance_line(con) or "Data: provenance not recorded (a database built before it was)."
-    synthetic = "SYNTHETIC" in provenance
+    synthetic = provenance_line(con) is not None and bool(
+        con.sql("select count(*) from meta.provenance where origin = 'generated'").fetchall()[0][0]
+    )
     figures = Path(tempfile.mkdtemp(prefix="pv-explore-"))
     return (
         DEFAULT_VARIANT,
