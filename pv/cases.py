@@ -700,7 +700,7 @@ def reading_view(series: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _csv_frame(series: pd.DataFrame) -> pd.DataFrame:
+def series_csv(series: pd.DataFrame) -> pd.DataFrame:
     out = series.copy()
     for column in (*_LIST_COLUMNS, "onset_interval_days"):
         out[column] = ["" if value is None else ";".join(str(v) for v in value) for value in out[column]]
@@ -812,7 +812,7 @@ def run_cases_command(
     lines = summary_lines(series)
     if fmt == "csv":
         buffer = io.StringIO()
-        _csv_frame(series).to_csv(buffer, index=False)
+        series_csv(series).to_csv(buffer, index=False)
         out.write(buffer.getvalue())
         print("\n".join(lines), file=sys.stderr)
         return 0
@@ -822,3 +822,188 @@ def run_cases_command(
         out.write("no cases\n\n")
     out.write("\n".join(lines) + "\n")
     return 0
+
+
+# ------------------------------------------------------------------------------------------- one case in full
+
+# Serious outcome codes of OUTC (faers_format.md §4: only serious outcomes are listed).
+OUTCOME_WORDS = {
+    "DE": "death",
+    "LT": "life-threatening",
+    "HO": "hospitalisation",
+    "DS": "disability",
+    "CA": "congenital anomaly",
+    "RI": "required intervention",
+    "OT": "other serious",
+}
+ROLE_WORDS = {
+    "PS": "primary suspect",
+    "SS": "secondary suspect",
+    "I": "interacting",
+    "C": "concomitant",
+    "DN": "not administered",
+}
+CHALLENGE_WORDS = {"Y": "positive", "N": "negative", "U": "unknown", "D": "does not apply"}
+NO_NARRATIVE = "FDA publishes no narrative: this is everything the structured FAERS files hold for the case."
+
+
+def _age_sex(age: object, sex: object) -> str:
+    age_text = "" if _missing(age) else f"{float(age):.0f}-year-old"
+    sex_text = {"F": "woman", "M": "man"}.get(sex if isinstance(sex, str) else "", "patient, sex not given")
+    return f"{age_text} {sex_text}".strip() if age_text else sex_text.capitalize()
+
+
+def _challenge(value: object) -> str:
+    return CHALLENGE_WORDS.get(value, "not given") if isinstance(value, str) else "not given"
+
+
+def case_in_full(con: duckdb.DuckDBPyConnection, caseid: int) -> list[tuple[str, list[str]]]:
+    """Every fact the database holds on one retained case, as sections in the order a safety reviewer reads
+    them: who and how serious, what happened, the drugs (strongest role first), then the report itself.
+
+    Shared by ``pv case`` and ``pv explore`` so both show the same words. Unknown caseid: ``UserError``.
+    """
+    _require_curated(con)
+    # A day on the 1st where the extracts padded dates stands for its month or year (the case series' rule).
+    found = con.execute(
+        """
+        select *,
+            case
+                when event_dt_precision = 'day' and faers_may_be_padded(event_dt)
+                    and faers_pads_event_dates(layout, quarter) then faers_padded_precision(event_dt)
+                else event_dt_precision
+            end as event_dt_read
+        from curated.cases where caseid = $caseid
+        """,
+        {"caseid": int(caseid)},
+    ).df()
+    if found.empty:
+        raise UserError(f"no retained case {caseid} in the database (a deleted or superseded case has none)")
+    case = found.iloc[0]
+    outcomes = [f"{OUTCOME_WORDS.get(code, code)} ({code})" for code in case["outcomes"]]
+    reporter = case["reporter_type"].replace("_", " ") if isinstance(case["reporter_type"], str) else None
+    country = case["reporter_country"] if isinstance(case["reporter_country"], str) else "country not given"
+    summary = (
+        f"{_age_sex(case['age_years'], case['sex'])}, reported from {country}"
+        f"{f' by a {reporter}' if reporter else ''}; first received by FDA "
+        f"{_period_text(case['init_fda_dt'], 'day') or 'on an unknown date'}; "
+        + (f"serious: {', '.join(outcomes)}." if outcomes else "no serious outcome reported.")
+    )
+    events = con.execute(
+        "select pt, event_groups, raw_terms from curated.case_events where caseid = $caseid order by pt",
+        {"caseid": int(caseid)},
+    ).fetchall()
+    happened = []
+    for pt, groups, raw_terms in events:
+        reported = [term for term in raw_terms or [] if term.lower() != pt.lower()]
+        line = pt + (f" (reported as {', '.join(reported)})" if reported else "")
+        happened.append(line + (f" [{', '.join(groups)}]" if groups else ""))
+    event_date = _period_text(case["event_dt"], case["event_dt_read"])
+    padded = case["event_dt_read"] != case["event_dt_precision"] and event_date
+    happened.append(
+        f"event date: {event_date or 'not given'}"
+        + (
+            f" (given as {_period_text(case['event_dt'], 'day')}, a date this quarter's files pad)"
+            if padded
+            else ""
+        )
+    )
+
+    drugs = con.execute(
+        """
+        with drugs as (
+            select drug_seq, any_value(role_cod) as role_cod, any_value(drugname) as drugname,
+                   any_value(prod_ai) as prod_ai, any_value(route) as route,
+                   list(ingredient order by ingredient) filter (where ingredient is not null) as ingredients,
+                   list(distinct drug_class) filter (where drug_class <> 'none') as classes,
+                   any_value(mapping_method) as mapping_method,
+                   any_value(dechal) as dechal, any_value(rechal) as rechal,
+                   min(start_dt) as start_dt, any_value(start_dt_precision) as start_dt_precision,
+                   max(end_dt) as end_dt, any_value(end_dt_precision) as end_dt_precision
+            from curated.case_drugs where caseid = $caseid
+            group by drug_seq
+        ),
+        -- Legacy (AERS) extracts padded every date, therapy dates too (the case series' legacy rule).
+        read_drugs as (
+            select * replace (
+                case
+                    when $layout = 'laers' and start_dt_precision = 'day' and faers_may_be_padded(start_dt)
+                        then faers_padded_precision(start_dt)
+                    else start_dt_precision
+                end as start_dt_precision,
+                case
+                    when $layout = 'laers' and end_dt_precision = 'day' and faers_may_be_padded(end_dt)
+                        then faers_padded_precision(end_dt)
+                    else end_dt_precision
+                end as end_dt_precision
+            )
+            from drugs
+        ),
+        indications as (
+            select drug_seq, list(pt order by pt) as indications
+            from curated.case_indications where caseid = $caseid group by drug_seq
+        ),
+        doses as (
+            select cast(drug_seq as bigint) as drug_seq, any_value(dose_vbm) as dose_vbm
+            from raw.drug
+            where quarter = $quarter and primaryid = $primaryid
+            group by all
+        )
+        select read_drugs.*, indications.indications, doses.dose_vbm
+        from read_drugs
+        left join indications using (drug_seq)
+        left join doses using (drug_seq)
+        order by pv_role_rank(role_cod), drug_seq
+        """,
+        {
+            "caseid": int(caseid),
+            "quarter": case["quarter"],
+            "primaryid": str(case["primaryid"]),
+            "layout": case["layout"],
+        },
+    ).df()
+    drug_lines = []
+    for _, drug in drugs.iterrows():
+        ingredients = " + ".join(drug["ingredients"]) if not _missing(drug["ingredients"]) else ""
+        mapped = f"{ingredients} ({drug['mapping_method']} match)" if ingredients else "no ingredient mapped"
+        classes = list(drug["classes"]) if not _missing(drug["classes"]) else []
+        role = f"{drug['role_cod']} {ROLE_WORDS.get(drug['role_cod'], '')}".strip()
+        details = [f"as reported {drug['drugname']!r}" if isinstance(drug["drugname"], str) else "no name"]
+        details.append(f"→ {mapped}" + (f", class {', '.join(classes)}" if classes else ""))
+        for label, column in (("route", "route"), ("dose", "dose_vbm")):
+            if isinstance(drug[column], str) and drug[column].strip():
+                details.append(f"{label} {drug[column].strip()}")
+        indications = list(drug["indications"]) if not _missing(drug["indications"]) else []
+        details.append(f"for {', '.join(indications)}" if indications else "indication not given")
+        start = _period_text(drug["start_dt"], drug["start_dt_precision"])
+        end = _period_text(drug["end_dt"], drug["end_dt_precision"])
+        if start or end:
+            details.append(f"therapy {start or '?'} to {end or '?'}")
+        details.append(f"dechallenge {_challenge(drug['dechal'])}, rechallenge {_challenge(drug['rechal'])}")
+        drug_lines.append(f"drug_seq {drug['drug_seq']}, {role}: " + "; ".join(details))
+
+    version = "" if _missing(case["caseversion"]) else f", version {case['caseversion']}"
+    report = [
+        f"caseid {case['caseid']}, primaryid {case['primaryid']}{version}, published {case['quarter']} "
+        f"({'legacy AERS' if case['layout'] == 'laers' else 'FAERS'})",
+        f"report type {case['rept_cod'] or 'not given'}; sender {case['mfr_sndr'] or 'not given'}; "
+        f"manufacturer number {case['mfr_num'] or 'not given'}; "
+        f"this version received {_period_text(case['fda_dt'], 'day') or 'not given'}",
+        (
+            f"flagged duplicate of case {case['duplicate_group']} ({', '.join(case['duplicate_rules'])})"
+            if case["is_duplicate"]
+            else "not flagged as a duplicate of another case"
+        ),
+    ]
+    return [
+        (f"Case {case['caseid']}", [summary, NO_NARRATIVE]),
+        ("What happened", happened),
+        ("The drugs, strongest role first", drug_lines),
+        ("The report", report),
+    ]
+
+
+def case_in_full_text(sections: list[tuple[str, list[str]]]) -> str:
+    """The sections of :func:`case_in_full` as plain text for the terminal."""
+    blocks = ["\n".join([title, *(f"  {line}" for line in lines)]) for title, lines in sections]
+    return "\n\n".join(blocks) + "\n"

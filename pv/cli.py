@@ -311,6 +311,27 @@ def _cmd_cases(args: argparse.Namespace) -> int:
     )
 
 
+def _cmd_case(args: argparse.Namespace) -> int:
+    from pv.cases import case_in_full, case_in_full_text
+    from pv.db import open_published, provenance_line
+
+    with open_published(args.db) as con:
+        _warn_if_stale(args.db)
+        sections = case_in_full(con, args.caseid)
+        provenance = provenance_line(con)
+    if provenance:
+        print(provenance)
+    print(case_in_full_text(sections), end="")
+    return 0
+
+
+def _cmd_explore(args: argparse.Namespace) -> int:
+    from pv.explore import serve
+
+    _warn_if_stale(args.db)
+    return serve(args.db, host=args.host, port=args.port)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     """The quarterly Prefect flow, run in this process (an interrupt stops it and leaves no child behind);
     Prefect is imported here only, so that every other command starts without it."""
@@ -541,6 +562,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cases.add_argument("--format", choices=("table", "csv"), default="table", help="output format")
     cases.set_defaults(run=_cmd_cases)
+
+    case = commands.add_parser("case", help="one case in full, in the order a safety reviewer reads it")
+    case.add_argument("caseid", type=int, help="FDA case number (as `pv cases` lists it)")
+    case.add_argument("--db", type=Path, default=config.default_db(), help="DuckDB file (read-only)")
+    case.set_defaults(run=_cmd_case)
+
+    explore = commands.add_parser(
+        "explore", help="the interactive explorer in the browser (a local marimo app, database read-only)"
+    )
+    explore.add_argument("--db", type=Path, default=config.default_db(), help="DuckDB file (read-only)")
+    explore.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
+    explore.add_argument("--port", type=int, default=2718, help="port (default 2718)")
+    explore.set_defaults(run=_cmd_explore)
 
     run = commands.add_parser("run", help="the quarterly Prefect flow: ingest what is new, rebuild, report")
     run.add_argument(
