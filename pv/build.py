@@ -22,7 +22,13 @@ from pv.dedup import flag_cross_case_duplicates, flag_duplicates_by_quarter
 from pv.errors import UserError
 from pv.normalize import build_drug_map, build_term_maps
 from pv.normalize.meddra import load_meddra, meddra_dir
-from pv.signals import check_and_store, fit_and_store_prior, score_history, score_today
+from pv.signals import (
+    BRESLOW_DAY_MIN_REPORTS,
+    check_and_store,
+    fit_and_store_prior,
+    score_history,
+    score_today,
+)
 from pv.sqlfiles import render
 
 # In build order; a build without the curated layer stops after staging, one without signals after curated.
@@ -277,6 +283,16 @@ PLAN: tuple[Step, ...] = (
     ),
     _sql("marts/headline_targets", "counts", {"marts.headline_targets": ("kind", "level", "name")}),
     _sql("marts/drug_event_counts", "counts", {"marts.drug_event_counts": _PAIR_VARIANT}),
+    _sql("marts/case_strata", "counts", {"marts.case_strata": ("quarter", "primaryid")}),
+    _sql(
+        "marts/stratified_counts",
+        "counts",
+        {
+            "marts.stratified_counts": _PAIR_VARIANT,
+            "marts.stratum_cells": (*_PAIR_VARIANT, "stratum"),
+        },
+        min_reports=BRESLOW_DAY_MIN_REPORTS,
+    ),
     _sql("marts/history_counts", "counts", {"marts.history_counts": ("quarter", *_PAIR_VARIANT)}),
     # signals: the GPS prior, every pair's statistics today and by quarter, their checks, the headline
     _python(

@@ -49,6 +49,46 @@ EBGM_STATUS: dict[str, str] = {
 }
 # Stored quantiles are checked to this (the solver's own contract, statistics.md §5).
 QUANTILE_CHECK = stats.QUANTILE_TOLERANCE
+# The per-stratum sums of marts.stratified_counts that :func:`stratified_scores` turns into estimates.
+STRATIFIED_SUMS: tuple[str, ...] = (
+    "e_stratified",
+    "ror_strata",
+    "mh_r",
+    "mh_s",
+    "mh_pr",
+    "mh_ps_qr",
+    "mh_qs",
+    "prr_strata",
+    "mh_prr_numerator",
+    "mh_prr_denominator",
+    "mh_prr_spread",
+)
+# Breslow-Day needs every stratum's cells; marts.stratum_cells keeps them for pairs with at least this many
+# reports, the minimum every ratio rule asks for (statistics.md §3, §6): the test answers "is one pooled
+# ratio enough?", which matters only where a ratio can flag.
+BRESLOW_DAY_MIN_REPORTS = 3
+STRATIFIED_COLUMNS: tuple[str, ...] = (
+    "e_stratified",
+    "ic_stratified",
+    "ic_stratified025",
+    "ic_stratified975",
+    "ebgm_stratified",
+    "eb05_stratified",
+    "eb95_stratified",
+    "ror_mh",
+    "ror_mh_lower",
+    "ror_mh_upper",
+    "ror_mh_strata",
+    "prr_mh",
+    "prr_mh_lower",
+    "prr_mh_upper",
+    "prr_mh_strata",
+    "breslow_day_chi2",
+    "breslow_day_chi2_tarone",
+    "breslow_day_df",
+    "breslow_day_p",
+    "stratified_reason",
+)
 
 
 class SignalIntegrityError(RuntimeError):
@@ -101,12 +141,116 @@ def fit_prior(con: duckdb.DuckDBPyConnection) -> PriorFit:
     return PriorFit(prior, "ok" if prior.converged else "prior_not_converged", len(table), attempts)
 
 
-def score(counts: pd.DataFrame, fit: PriorFit) -> pd.DataFrame:
+def _reasons(parts: dict[str, np.ndarray]) -> pd.Series:
+    """One readable reason per row from named parts ('' = nothing to say), joined as 'name: text; ...';
+    NULL when every part is empty. Built once per distinct combination (few), not per row."""
+    frame = pd.DataFrame(parts)
+    if frame.empty:
+        return pd.Series([], dtype="object")
+    codes, combos = pd.MultiIndex.from_frame(frame).factorize()
+    texts = [
+        "; ".join(f"{name}: {text}" for name, text in zip(parts, combo, strict=True) if text)
+        for combo in combos
+    ]
+    return pd.Series(np.array([text or None for text in texts], dtype=object)[codes], dtype="object")
+
+
+def stratified_scores(counts: pd.DataFrame, fit: PriorFit, cells: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The stratified statistics of each row of ``counts`` (its :data:`STRATIFIED_SUMS` columns), in the
+    library's arithmetic: MH ROR/PRR from the sums (:func:`pv.stats.mh_ror_from_sums`), IC and EBGM with the
+    stratified E under the build's one prior (openEBGM's ``stratify = TRUE``), and Breslow-Day from the
+    per-stratum ``cells`` (keys, a, n_drug, n_event, n_total) of the rows with a >= BRESLOW_DAY_MIN_REPORTS.
+    ``stratified_reason`` says in words why a value is not published.
+    """
+    ror = stats.mh_ror_from_sums(
+        *(counts[c] for c in ("mh_r", "mh_s", "mh_pr", "mh_ps_qr", "mh_qs", "ror_strata"))
+    )
+    prr = stats.mh_prr_from_sums(
+        *(counts[c] for c in ("mh_prr_numerator", "mh_prr_denominator", "mh_prr_spread", "prr_strata"))
+    )
+    a = counts["a"].to_numpy(dtype=np.float64)
+    e = counts["e_stratified"].to_numpy(dtype=np.float64)
+    ic, ic025, ic975 = stats.shrinkage_ic(a, e)
+    has_e = np.isfinite(e) & (e > 0)
+    if fit.usable:
+        shrunk = stats.ebgm(a, e, fit.prior).to_numpy()
+        ebgm_reason = np.where(has_e, "", EBGM_STATUS["no_expected_count"])
+    else:
+        shrunk = np.full((len(counts), 3), np.nan)
+        ebgm_reason = np.full(len(counts), EBGM_STATUS[fit.status])
+    keys = list(PAIR_COLUMNS + VARIANT_COLUMNS)
+    if cells is not None and len(cells):
+        rows = counts[keys].reset_index(drop=True).reset_index(names="pair")
+        located = cells.merge(rows, on=keys, how="inner", validate="many_to_one")
+        a_s, n_drug, n_event, n_total = (
+            located[c].to_numpy(dtype=np.float64) for c in ("a", "n_drug", "n_event", "n_total")
+        )
+        bd = stats.breslow_day(
+            a_s,
+            n_drug - a_s,
+            n_event - a_s,
+            n_total - n_drug - n_event + a_s,
+            located["pair"].to_numpy(),
+            n_pairs=len(counts),
+        )
+    else:
+        bd = stats.breslow_day([], [], [], [], np.array([], dtype=np.int64), n_pairs=len(counts))
+    few = a < BRESLOW_DAY_MIN_REPORTS
+    bd_status = bd["bd_status"].to_numpy()
+    bd_reason = np.where(
+        few,
+        f"not computed below {BRESLOW_DAY_MIN_REPORTS} reports (no ratio rule can flag the pair)",
+        np.where(bd_status == "ok", "", pd.Series(bd_status).map(stats.BD_STATUS).fillna("").to_numpy()),
+    )
+
+    def mh_reason(frame: pd.DataFrame, prefix: str) -> np.ndarray:
+        status = frame[f"{prefix}_status"]
+        return np.where(status == "ok", "", status.map(stats.MH_STATUS).fillna("").to_numpy())
+
+    result = pd.DataFrame(
+        {
+            "e_stratified": e,
+            "ic_stratified": ic,
+            "ic_stratified025": ic025,
+            "ic_stratified975": ic975,
+            "ebgm_stratified": shrunk[:, 0],
+            "eb05_stratified": shrunk[:, 1],
+            "eb95_stratified": shrunk[:, 2],
+            **{
+                column: ror[column].to_numpy()
+                for column in ("ror_mh", "ror_mh_lower", "ror_mh_upper", "ror_mh_strata")
+            },
+            **{
+                column: prr[column].to_numpy()
+                for column in ("prr_mh", "prr_mh_lower", "prr_mh_upper", "prr_mh_strata")
+            },
+            "breslow_day_chi2": np.where(few, np.nan, bd["bd_chi2"]),
+            "breslow_day_chi2_tarone": np.where(few, np.nan, bd["bd_chi2_tarone"]),
+            "breslow_day_df": np.where(few, 0, bd["bd_df"]).astype(np.int64),
+            "breslow_day_p": np.where(few, np.nan, bd["bd_p"]),
+        }
+    )
+    result["stratified_reason"] = _reasons(
+        {
+            "ror_mh": mh_reason(ror, "ror_mh"),
+            "prr_mh": mh_reason(prr, "prr_mh"),
+            "breslow_day": bd_reason,
+            "ebgm_stratified": ebgm_reason,
+        }
+    )
+    return result[list(STRATIFIED_COLUMNS)]
+
+
+def score(counts: pd.DataFrame, fit: PriorFit, cells: pd.DataFrame | None = None) -> pd.DataFrame:
     """All statistics and signal rules for a frame of 2x2 tables (columns a, b, c, d, plus labels).
 
     EBGM/EB05/EB95 only under a usable prior and where E > 0; ``ebgm_status`` says which case a row is in,
-    and the prior columns are filled only on rows whose EBGM used the prior.
+    and the prior columns are filled only on rows whose EBGM used the prior. When ``counts`` carries the
+    stratified sums (:data:`STRATIFIED_SUMS`), the stratified columns (:func:`stratified_scores`) follow.
     """
+    stratified = all(column in counts for column in STRATIFIED_SUMS)
+    extra = stratified_scores(counts, fit, cells) if stratified else None
+    counts = counts.drop(columns=[column for column in STRATIFIED_SUMS if column in counts])
     measures = stats.disproportionality(counts["a"], counts["b"], counts["c"], counts["d"])
     e = measures["e"].to_numpy()
     if fit.usable:
@@ -126,6 +270,8 @@ def score(counts: pd.DataFrame, fit: PriorFit) -> pd.DataFrame:
     theta = fit.prior.theta if fit.usable else (math.nan,) * 5
     for column, value in zip(PRIOR_COLUMNS, theta, strict=True):
         result[column] = np.where(used, value, np.nan)
+    if extra is not None:
+        result = pd.concat([result, extra], axis=1)
     return result
 
 
@@ -134,18 +280,24 @@ def _chunks(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, ...]]
     return con.sql(f"select distinct {keys} from {table} order by all").fetchall()
 
 
-def _scored(con: duckdb.DuckDBPyConnection, table: str, fit: PriorFit) -> Iterable[pd.DataFrame]:
+def _scored(
+    con: duckdb.DuckDBPyConnection, table: str, fit: PriorFit, cells: str | None = None
+) -> Iterable[pd.DataFrame]:
+    """``table`` scored one chunk (variant x levels) at a time, with that chunk's rows of ``cells``."""
     names = VARIANT_COLUMNS + ("drug_level", "event_level")
     where = " and ".join(f"{name} = ?" for name in names)
     for key in _chunks(con, table):
-        yield score(con.execute(f"select * from {table} where {where}", list(key)).df(), fit)
+        chunk_cells = con.execute(f"select * from {cells} where {where}", list(key)).df() if cells else None
+        yield score(con.execute(f"select * from {table} where {where}", list(key)).df(), fit, chunk_cells)
 
 
-def _empty_scores(label_columns: Sequence[str]) -> pd.DataFrame:
+def _empty_scores(label_columns: Sequence[str], stratified: bool = False) -> pd.DataFrame:
     """The scored frame of zero pairs, so an empty database still gets typed signal tables."""
     counts = pd.DataFrame({column: pd.Series(dtype="str") for column in label_columns})
     for column in "abcd":
         counts[column] = pd.Series(dtype="int64")
+    for column in STRATIFIED_SUMS if stratified else ():
+        counts[column] = pd.Series(dtype="float64")
     return score(counts, PriorFit(None, "too_few_pairs", 0, 0))
 
 
@@ -223,6 +375,7 @@ def stored_fit(con: duckdb.DuckDBPyConnection) -> PriorFit:
 
 
 _LABELS = list(PAIR_COLUMNS + VARIANT_COLUMNS)
+_PAIR_KEYS = PAIR_COLUMNS + VARIANT_COLUMNS
 
 
 def score_history(con: duckdb.DuckDBPyConnection) -> int:
@@ -241,11 +394,23 @@ def score_today(con: duckdb.DuckDBPyConnection) -> int:
     each rule flagged it (``first_quarter_<rule>``, event groups only) from marts.first_flags."""
     fit = stored_fit(con)
     scores = "marts.signal_scores"  # dropped once marts.signals holds it
-    _write(con, scores, _scored(con, "marts.drug_event_counts", fit), _empty_scores(_LABELS))
+    inputs = "signal_inputs"  # today's 2x2 tables with their stratified sums (marts.stratified_counts)
+    keys = ", ".join(_PAIR_KEYS)
+    con.execute(
+        f"create or replace temp view {inputs} as select counts.*, {', '.join(STRATIFIED_SUMS)} "
+        f"from marts.drug_event_counts as counts inner join marts.stratified_counts using ({keys})"
+    )
     try:
+        _write(
+            con,
+            scores,
+            _scored(con, inputs, fit, "marts.stratum_cells"),
+            _empty_scores(_LABELS, stratified=True),
+        )
         con.execute(render("marts/signals", ident_scores=scores))
     finally:
         con.execute(f"drop table if exists {scores}")
+        con.execute(f"drop view if exists {inputs}")
     return con.sql("select count(*) from marts.signals").fetchall()[0][0]
 
 
