@@ -23,6 +23,7 @@ from pv.errors import UserError
 from pv.normalize import build_drug_map, build_term_maps
 from pv.normalize.meddra import load_meddra, meddra_dir
 from pv.signals import (
+    BRESLOW_DAY_EVENT_LEVELS,
     BRESLOW_DAY_MIN_REPORTS,
     check_and_store,
     fit_and_store_prior,
@@ -292,6 +293,7 @@ PLAN: tuple[Step, ...] = (
             "marts.stratum_cells": (*_PAIR_VARIANT, "stratum"),
         },
         min_reports=BRESLOW_DAY_MIN_REPORTS,
+        cell_event_levels=BRESLOW_DAY_EVENT_LEVELS,
     ),
     _sql("marts/history_counts", "counts", {"marts.history_counts": ("quarter", *_PAIR_VARIANT)}),
     # signals: the GPS prior, every pair's statistics today and by quarter, their checks, the headline

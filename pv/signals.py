@@ -67,6 +67,8 @@ STRATIFIED_SUMS: tuple[str, ...] = (
 # reports, the minimum every ratio rule asks for (statistics.md §3, §6): the test answers "is one pooled
 # ratio enough?", which matters only where a ratio can flag.
 BRESLOW_DAY_MIN_REPORTS = 3
+# ... and for these event levels only: PT-level cells would be millions of pairs x hundreds of strata.
+BRESLOW_DAY_EVENT_LEVELS: tuple[str, ...] = ("group",)
 STRATIFIED_COLUMNS: tuple[str, ...] = (
     "e_stratified",
     "ic_stratified",
@@ -195,12 +197,17 @@ def stratified_scores(counts: pd.DataFrame, fit: PriorFit, cells: pd.DataFrame |
         )
     else:
         bd = stats.breslow_day([], [], [], [], np.array([], dtype=np.int64), n_pairs=len(counts))
-    few = a < BRESLOW_DAY_MIN_REPORTS
+    other_level = ~counts["event_level"].isin(BRESLOW_DAY_EVENT_LEVELS).to_numpy()
+    not_computed = (a < BRESLOW_DAY_MIN_REPORTS) | other_level
     bd_status = bd["bd_status"].to_numpy()
-    bd_reason = np.where(
-        few,
-        f"not computed below {BRESLOW_DAY_MIN_REPORTS} reports (no ratio rule can flag the pair)",
-        np.where(bd_status == "ok", "", pd.Series(bd_status).map(stats.BD_STATUS).fillna("").to_numpy()),
+    bd_reason = np.select(
+        [other_level, a < BRESLOW_DAY_MIN_REPORTS, bd_status == "ok"],
+        [
+            "computed for event groups only (per-stratum cells of every PT-level pair would not fit)",
+            f"not computed below {BRESLOW_DAY_MIN_REPORTS} reports (no ratio rule can flag the pair)",
+            "",
+        ],
+        default=pd.Series(bd_status).map(stats.BD_STATUS).fillna("").to_numpy(),
     )
 
     def mh_reason(frame: pd.DataFrame, prefix: str) -> np.ndarray:
@@ -224,10 +231,10 @@ def stratified_scores(counts: pd.DataFrame, fit: PriorFit, cells: pd.DataFrame |
                 column: prr[column].to_numpy()
                 for column in ("prr_mh", "prr_mh_lower", "prr_mh_upper", "prr_mh_strata")
             },
-            "breslow_day_chi2": np.where(few, np.nan, bd["bd_chi2"]),
-            "breslow_day_chi2_tarone": np.where(few, np.nan, bd["bd_chi2_tarone"]),
-            "breslow_day_df": np.where(few, 0, bd["bd_df"]).astype(np.int64),
-            "breslow_day_p": np.where(few, np.nan, bd["bd_p"]),
+            "breslow_day_chi2": np.where(not_computed, np.nan, bd["bd_chi2"]),
+            "breslow_day_chi2_tarone": np.where(not_computed, np.nan, bd["bd_chi2_tarone"]),
+            "breslow_day_df": np.where(not_computed, 0, bd["bd_df"]).astype(np.int64),
+            "breslow_day_p": np.where(not_computed, np.nan, bd["bd_p"]),
         }
     )
     result["stratified_reason"] = _reasons(
@@ -476,6 +483,189 @@ group by all
 """
 
 
+def _differs(mine: object, theirs: object, rtol: float, atol: float = 0.0) -> np.ndarray:
+    """Which entries differ beyond ``rtol`` / ``atol`` (NaN equals NaN; NULL is NaN)."""
+    mine, theirs = np.asarray(mine, dtype=np.float64), np.asarray(theirs, dtype=np.float64)
+    return ~((np.isnan(mine) & np.isnan(theirs)) | np.isclose(mine, theirs, rtol=rtol, atol=atol))
+
+
+# Sums over strata are added in another order by DuckDB than by numpy: equal to this relative tolerance.
+STRATIFIED_CHECK_RTOL = 1e-9
+# Each analysis variant's today population with its confounder stratum, from marts.analysis_cases and
+# marts.case_strata by the variant rules (pv/sql/macros/analysis_rules.sql), without the variant strata
+# sums of marts.stratified_counts: the headline pairs' per-stratum cells counted case by case.
+_HEADLINE_STRATUM_CELLS = """
+with cases as (
+    select
+        analysis.caseid,
+        analysis.is_duplicate,
+        analysis.has_oncology_indication as oncology,
+        analysis.has_breast_cancer_indication as breast_cancer,
+        analysis.has_suspect_drug as suspect,
+        strata.stratum
+    from marts.analysis_cases as analysis
+    inner join marts.case_strata as strata using (quarter, primaryid)
+    where analysis.live_to is null
+),
+population as (
+    select variants.role, variants.comparator, variants.duplicates, cases.caseid, cases.stratum
+    from (select distinct role, comparator, duplicates from marts.signals) as variants
+    inner join cases
+        on pv_in_role(variants.role, cases.suspect)
+        and pv_in_duplicates(variants.duplicates, cases.is_duplicate)
+        and pv_in_comparator(variants.comparator, cases.oncology, cases.breast_cancer)
+),
+exposed as (
+    select population.*, exposures.drug_level, exposures.drug
+    from population
+    inner join marts.case_exposures as exposures using (caseid)
+    inner join marts.headline_targets as targets
+        on targets.kind = 'drug' and targets.level = exposures.drug_level and targets.name = exposures.drug
+    where population.role = 'any' or exposures.is_suspect
+),
+with_event as (
+    select population.*, outcomes.event_level, outcomes.event
+    from population
+    inner join marts.case_outcomes as outcomes using (caseid)
+    inner join marts.headline_targets as targets
+        on targets.kind = 'event' and outcomes.event_level = 'group' and targets.name = outcomes.event
+),
+totals as (
+    select role, comparator, duplicates, stratum, count(*) as n_total from population group by all
+),
+drug_counts as (
+    select role, comparator, duplicates, stratum, drug_level, drug, count(*) as n_drug
+    from exposed
+    group by all
+),
+event_counts as (
+    select role, comparator, duplicates, stratum, event_level, event, count(*) as n_event
+    from with_event
+    group by all
+),
+pair_counts as (
+    select role, comparator, duplicates, stratum, drug_level, drug, event_level, event, count(*) as a
+    from exposed
+    inner join with_event using (role, comparator, duplicates, stratum, caseid)
+    group by all
+)
+select
+    drug_counts.role, drug_counts.comparator, drug_counts.duplicates, drug_counts.drug_level,
+    drug_counts.drug, event_counts.event_level, event_counts.event,
+    coalesce(pair_counts.a, 0) as a, drug_counts.n_drug, event_counts.n_event, totals.n_total
+from drug_counts
+inner join event_counts using (role, comparator, duplicates, stratum)
+inner join totals using (role, comparator, duplicates, stratum)
+left join pair_counts using (role, comparator, duplicates, stratum, drug_level, drug, event_level, event)
+"""
+
+
+def _library_on_cells(stored: pd.DataFrame, cells: pd.DataFrame, rtol: float) -> int:
+    """Rows of ``stored`` (keys and stratified columns) whose MH ROR/PRR with CIs, stratified E and IC, and
+    Breslow-Day (where stored) differ from pv.stats run on the per-stratum ``cells`` of the same keys."""
+    keys = list(PAIR_COLUMNS + VARIANT_COLUMNS)
+    rows = stored[keys].reset_index(drop=True).reset_index(names="pair")
+    located = cells.merge(rows, on=keys, how="inner", validate="many_to_one")
+    a, n_drug, n_event, n_total = (
+        located[column].to_numpy(dtype=np.float64) for column in ("a", "n_drug", "n_event", "n_total")
+    )
+    tables = (a, n_drug - a, n_event - a, n_total - n_drug - n_event + a, located["pair"].to_numpy())
+    n_pairs = len(stored)
+    again = pd.concat(
+        [stats.mh_ror(*tables, n_pairs=n_pairs), stats.mh_prr(*tables, n_pairs=n_pairs)], axis=1
+    )
+    again["e_stratified"] = stats.stratified_expected(*tables, n_pairs=n_pairs)
+    again["ic_stratified"] = stats.shrinkage_ic(
+        stored["a"].to_numpy(dtype=np.float64), again["e_stratified"]
+    )[0]
+    columns = ["ror_mh", "ror_mh_lower", "ror_mh_upper", "prr_mh", "prr_mh_lower", "prr_mh_upper"]
+    columns += ["e_stratified", "ic_stratified"]
+    bad = np.zeros(n_pairs, dtype=bool)
+    for column in columns:
+        bad |= _differs(again[column], stored[column], rtol, atol=1e-12)
+    if "breslow_day_p" in stored:
+        bd = stats.breslow_day(*tables, n_pairs=n_pairs)
+        has = stored["breslow_day_p"].notna().to_numpy()
+        for column, theirs in (("bd_p", "breslow_day_p"), ("bd_chi2", "breslow_day_chi2")):
+            bad[has] |= _differs(bd[column].to_numpy()[has], stored[theirs].to_numpy()[has], rtol, atol=1e-12)
+    return int(bad.sum())
+
+
+def _stratified_checks(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int, int, str]]:
+    """The stratified columns of marts.signals: recomputed by pv.stats from per-stratum cells (the stored
+    ones of marts.stratum_cells, and the headline pairs' cells counted case by case from marts.case_strata),
+    every interval around its estimate, and the strata adding up to the crude table."""
+    keys = ", ".join(PAIR_COLUMNS + VARIANT_COLUMNS)
+    wanted = (
+        f"{keys}, a, {', '.join(column for column in STRATIFIED_COLUMNS if column != 'stratified_reason')}"
+    )
+    checked, off, worst = _quantile_violations(con, "marts.signals", "_stratified")
+    results = [
+        ("signals: stratified EB05/EB95 exact quantiles", checked, off, f"worst |F(q) - p| = {worst:.2e}")
+    ]
+    outside_prior = con.sql(
+        "select count(*) from marts.signals where ebgm_status <> 'ok' and (ebgm_stratified is not null "
+        "or eb05_stratified is not null or eb95_stratified is not null)"
+    ).fetchall()[0][0]
+    results.append(
+        ("signals: stratified EBGM only under the prior the crude EBGM used", checked, outside_prior, "")
+    )
+    stored = con.sql(
+        f"select {wanted} from marts.signals semi join marts.stratum_cells using ({keys}) order by all"
+    ).df()
+    cells = con.sql("select * from marts.stratum_cells").df()
+    results.append(
+        (
+            "signals: stratified MH, E, IC and Breslow-Day equal pv.stats on marts.stratum_cells",
+            len(stored),
+            _library_on_cells(stored, cells, STRATIFIED_CHECK_RTOL),
+            f"rtol {STRATIFIED_CHECK_RTOL:g}; the pairs whose cells are kept",
+        )
+    )
+    headline = con.sql(
+        f"select {wanted} from marts.signals where event_level = 'group' and (drug_level, drug) in "
+        "(select (level, name) from marts.headline_targets where kind = 'drug') and event in "
+        "(select name from marts.headline_targets where kind = 'event') order by all"
+    ).df()
+    recount = con.sql(_HEADLINE_STRATUM_CELLS).df()
+    results.append(
+        (
+            "signals: stratified values of the headline pairs from cells counted case by case (case_strata)",
+            len(headline),
+            _library_on_cells(headline.drop(columns=["breslow_day_p"]), recount, STRATIFIED_CHECK_RTOL),
+            f"rtol {STRATIFIED_CHECK_RTOL:g}",
+        )
+    )
+    contained = " or ".join(
+        f"({low} > {estimate} or {estimate} > {high})"
+        for low, estimate, high in (
+            ("ror_mh_lower", "ror_mh", "ror_mh_upper"),
+            ("prr_mh_lower", "prr_mh", "prr_mh_upper"),
+            ("ic_stratified025", "ic_stratified", "ic_stratified975"),
+            ("eb05_stratified", "ebgm_stratified", "eb95_stratified"),
+        )
+    )
+    total, outside = con.sql(
+        f"select count(*), count(*) filter (where {contained}) from marts.signals"
+    ).fetchall()[0]
+    results.append(
+        ("signals: stratified intervals contain their estimate", total, outside, "MH ROR, MH PRR, IC, EBGM")
+    )
+    differ = con.sql(
+        f"select count(*) from marts.drug_event_counts inner join marts.stratified_counts using ({keys}) "
+        "where a_strata <> a"
+    ).fetchall()[0][0]
+    results.append(
+        (
+            "signals: stratified a summed over the strata = a (stratified_counts)",
+            total,
+            differ,
+            "marts.case_strata",
+        )
+    )
+    return results
+
+
 def _fdr_check(con: duckdb.DuckDBPyConnection, name: str, total: int) -> tuple[str, int, int, str]:
     """ror_p, ror_q and signal_ror_fdr of ``marts.<name>`` recomputed from the stored cells, family by family
     (BH needs the whole family, which the scoring saw one chunk at a time)."""
@@ -487,21 +677,21 @@ def _fdr_check(con: duckdb.DuckDBPyConnection, name: str, total: int) -> tuple[s
     keys = pd.MultiIndex.from_frame(stored[family]).factorize()[0] if len(stored) else np.array([], int)
     cells = stored[["a", "b", "c", "d", "ror"]].astype("float64")
     again = stats.ror_fdr(cells, keys)
-    differs = 0
-    for column in ("ror_p", "ror_q"):
-        mine, theirs = again[column].to_numpy(), stored[column].to_numpy(dtype=np.float64)
-        same = (np.isnan(mine) & np.isnan(theirs)) | np.isclose(mine, theirs, rtol=1e-12, atol=0.0)
-        differs += int((~same).sum())
+    differs = sum(int(_differs(again[column], stored[column], 1e-12).sum()) for column in ("ror_p", "ror_q"))
     differs += int((again["signal_ror_fdr"].to_numpy() != stored["signal_ror_fdr"].fillna(False)).sum())
     return (f"{name}: ROR p, BH q and FDR flag per family", total, differs, "pv.stats.ror_fdr")
 
 
-def _quantile_violations(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int, int, float]:
-    """(rows checked, rows off, worst |F(q) - p|) for the stored EB05/EB95 under each row's stored prior."""
+def _quantile_violations(
+    con: duckdb.DuckDBPyConnection, table: str, suffix: str = ""
+) -> tuple[int, int, float]:
+    """(rows checked, rows off, worst |F(q) - p|) for the stored EB05/EB95 under each row's stored prior;
+    ``suffix`` "_stratified" checks eb05_stratified/eb95_stratified with E = e_stratified."""
     rows = con.sql(
-        f"select distinct a, e, eb05, eb95, {', '.join(PRIOR_COLUMNS)} from {table} where ebgm is not null"
+        f"select distinct a, e{suffix} as e, eb05{suffix} as eb05, eb95{suffix} as eb95, "
+        f"{', '.join(PRIOR_COLUMNS)} from {table} where ebgm{suffix} is not null"
     ).df()
-    checked = int(con.sql(f"select count(*) from {table} where ebgm is not null").fetchall()[0][0])
+    checked = int(con.sql(f"select count(*) from {table} where ebgm{suffix} is not null").fetchall()[0][0])
     worst, off = 0.0, 0
     for theta, group in rows.groupby(list(PRIOR_COLUMNS)):
         prior = stats.GpsPrior(*theta)
@@ -625,6 +815,7 @@ def check_signals(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         {"classes": list(TARGET_CLASSES), "events": list(HEADLINE_EVENTS)},
     ).fetchall()[0][0]
     results.append(("signals: every target drug x DM group x variant present", 0, missing, ""))
+    results += _stratified_checks(con)
     return pd.DataFrame(results, columns=["check_name", "rows_checked", "violations", "detail"])
 
 

@@ -12,9 +12,10 @@
 --   the MH risk ratio and its Greenland-Robins variance (pv.stats.mh_prr), over strata with both exposure
 --   groups (numerator a(c+d)/N, denominator c(a+b)/N, spread (a(a+b)d + c(c+d)b)/N^2),
 -- written as in the library; pv.signals turns the sums into estimates with the library's own arithmetic.
--- marts.stratum_cells: the per-stratum cells themselves, for the pairs with a >= 3 in the variant (the
--- Breslow-Day test needs them, and the signal rules need a >= 3): a full copy for every pair would be
--- millions of pairs x hundreds of strata on the full history.
+-- marts.stratum_cells: the per-stratum cells themselves, for the Breslow-Day test, which needs every
+-- stratum (not sums): for event-group pairs (the question's level: DM narrow/broad and the others) with
+-- a >= {{min_reports}} in the variant, the fewest reports any ratio rule asks for. A copy for every PT-level
+-- pair would be millions of pairs x hundreds of strata on the full history.
 create or replace temp view stratum_cell_rows as
 with cases as (
     select
@@ -204,6 +205,6 @@ select * from final;
 create or replace table marts.stratum_cells as
 select drug_level, drug, event_level, event, role, comparator, duplicates, stratum, a, n_drug, n_event, n_total
 from stratum_cell_rows
-where a_pair >= {{min_reports}};
+where a_pair >= {{min_reports}} and event_level in {{cell_event_levels}};
 
 drop view stratum_cell_rows;
