@@ -294,7 +294,9 @@ def _scored(
     names = VARIANT_COLUMNS + ("drug_level", "event_level")
     where = " and ".join(f"{name} = ?" for name in names)
     for key in _chunks(con, table):
-        chunk_cells = con.execute(f"select * from {cells} where {where}", list(key)).df() if cells else None
+        # ordered: Breslow-Day sums over these rows in floating point, the same in every build
+        query = f"select * from {cells} where {where} order by all"
+        chunk_cells = con.execute(query, list(key)).df() if cells else None
         yield score(con.execute(f"select * from {table} where {where}", list(key)).df(), fit, chunk_cells)
 
 

@@ -11,7 +11,8 @@
 --   four margins > 0 (R = ad/N, S = bc/N, P = (a+d)/N, Q = (b+c)/N),
 --   the MH risk ratio and its Greenland-Robins variance (pv.stats.mh_prr), over strata with both exposure
 --   groups (numerator a(c+d)/N, denominator c(a+b)/N, spread (a(a+b)d + c(c+d)b)/N^2),
--- written as in the library; pv.signals turns the sums into estimates with the library's own arithmetic.
+-- written as in the library, summed in fixed point (pv_to_fixed: the same in every build); pv.signals turns
+-- the sums into estimates with the library's own arithmetic.
 -- marts.stratum_cells: the per-stratum cells themselves, for the Breslow-Day test, which needs every
 -- stratum (not sums): for event-group pairs (the question's level: DM narrow/broad and the others) with
 -- a >= {{min_reports}} in the variant, the fewest reports any ratio rule asks for. A copy for every PT-level
@@ -148,16 +149,30 @@ with pairs as (
 cells as (
     select
         drug_level, drug, event_level, event, role, comparator, duplicates,
-        a::double as a,
+        a,
+        a::double as a_,
         (n_drug - a)::double as b,
         (n_event - a)::double as c,
         (n_total - n_drug - n_event + a)::double as d,
-        n_drug::double as n_drug,
-        n_event::double as n_event,
         n_total::double as n,
         n_drug < n_total and n_event < n_total as odds_informative,
         n_drug < n_total as risk_informative
     from stratum_cell_rows
+),
+
+terms as (
+    -- one stratum's terms, as pv/stats/stratified.py writes them; 0 where the stratum is not informative
+    select
+        drug_level, drug, event_level, event, role, comparator, duplicates, a, odds_informative, risk_informative,
+        (a_ + b) * (a_ + c) / n as e,
+        if(odds_informative, a_ * d / n, 0.0) as r,
+        if(odds_informative, b * c / n, 0.0) as s,
+        if(odds_informative, (a_ + d) / n, 0.0) as p,
+        if(odds_informative, (b + c) / n, 0.0) as q,
+        if(risk_informative, a_ * (c + d) / n, 0.0) as rr_numerator,
+        if(risk_informative, c * (a_ + b) / n, 0.0) as rr_denominator,
+        if(risk_informative, (a_ * (a_ + b) * d + c * (c + d) * b) / (n * n), 0.0) as rr_spread
+    from cells
 ),
 
 sums as (
@@ -165,18 +180,18 @@ sums as (
         drug_level, drug, event_level, event, role, comparator, duplicates,
         sum(a) as a_strata,
         count(*) as strata,
-        sum(n_drug * n_event / n) as e_stratified,
+        pv_from_fixed(sum(pv_to_fixed(e))) as e_stratified,
         count(*) filter (where odds_informative) as ror_strata,
-        sum(a * d / n) filter (where odds_informative) as mh_r,
-        sum(b * c / n) filter (where odds_informative) as mh_s,
-        sum((a + d) / n * (a * d / n)) filter (where odds_informative) as mh_pr,
-        sum((a + d) / n * (b * c / n) + (b + c) / n * (a * d / n)) filter (where odds_informative) as mh_ps_qr,
-        sum((b + c) / n * (b * c / n)) filter (where odds_informative) as mh_qs,
+        pv_from_fixed(sum(pv_to_fixed(r))) as mh_r,
+        pv_from_fixed(sum(pv_to_fixed(s))) as mh_s,
+        pv_from_fixed(sum(pv_to_fixed(p * r))) as mh_pr,
+        pv_from_fixed(sum(pv_to_fixed(p * s + q * r))) as mh_ps_qr,
+        pv_from_fixed(sum(pv_to_fixed(q * s))) as mh_qs,
         count(*) filter (where risk_informative) as prr_strata,
-        sum(a * (c + d) / n) filter (where risk_informative) as mh_prr_numerator,
-        sum(c * (a + b) / n) filter (where risk_informative) as mh_prr_denominator,
-        sum((a * (a + b) * d + c * (c + d) * b) / (n * n)) filter (where risk_informative) as mh_prr_spread
-    from cells
+        pv_from_fixed(sum(pv_to_fixed(rr_numerator))) as mh_prr_numerator,
+        pv_from_fixed(sum(pv_to_fixed(rr_denominator))) as mh_prr_denominator,
+        pv_from_fixed(sum(pv_to_fixed(rr_spread))) as mh_prr_spread
+    from terms
     group by all
 ),
 
