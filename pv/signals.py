@@ -145,16 +145,24 @@ def fit_prior(con: duckdb.DuckDBPyConnection) -> PriorFit:
 
 def _reasons(parts: dict[str, np.ndarray]) -> pd.Series:
     """One readable reason per row from named parts ('' = nothing to say), joined as 'name: text; ...';
-    NULL when every part is empty. Built once per distinct combination (few), not per row."""
-    frame = pd.DataFrame(parts)
-    if frame.empty:
-        return pd.Series([], dtype="object")
-    codes, combos = pd.MultiIndex.from_frame(frame).factorize()
-    texts = [
-        "; ".join(f"{name}: {text}" for name, text in zip(parts, combo, strict=True) if text)
-        for combo in combos
-    ]
-    return pd.Series(np.array([text or None for text in texts], dtype=object)[codes], dtype="object")
+    NULL when every part is empty. Each text is built once per distinct combination (few), then taken."""
+    factorized = [pd.factorize(np.asarray(part, dtype=object)) for part in parts.values()]
+    if not factorized or len(factorized[0][0]) == 0:
+        return pd.Series([], dtype="str")
+    combined = np.ravel_multi_index(
+        [codes for codes, _ in factorized], [max(len(uniques), 1) for _, uniques in factorized]
+    )
+    distinct, inverse = np.unique(combined, return_inverse=True)
+    texts = []
+    for flat in distinct:
+        picks = np.unravel_index(flat, [max(len(uniques), 1) for _, uniques in factorized])
+        said = [
+            f"{name}: {uniques[pick]}"
+            for name, (_, uniques), pick in zip(parts, factorized, picks, strict=True)
+            if uniques[pick]
+        ]
+        texts.append("; ".join(said) or None)
+    return pd.Series(pd.array(texts, dtype="str").take(inverse))
 
 
 def stratified_scores(counts: pd.DataFrame, fit: PriorFit, cells: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -406,7 +414,7 @@ def score_today(con: duckdb.DuckDBPyConnection) -> int:
     inputs = "signal_inputs"  # today's 2x2 tables with their stratified sums (marts.stratified_counts)
     keys = ", ".join(_PAIR_KEYS)
     con.execute(
-        f"create or replace temp view {inputs} as select counts.*, {', '.join(STRATIFIED_SUMS)} "
+        f"create or replace temp table {inputs} as select counts.*, {', '.join(STRATIFIED_SUMS)} "
         f"from marts.drug_event_counts as counts inner join marts.stratified_counts using ({keys})"
     )
     try:
@@ -419,7 +427,7 @@ def score_today(con: duckdb.DuckDBPyConnection) -> int:
         con.execute(render("marts/signals", ident_scores=scores))
     finally:
         con.execute(f"drop table if exists {scores}")
-        con.execute(f"drop view if exists {inputs}")
+        con.execute(f"drop table if exists {inputs}")
     return con.sql("select count(*) from marts.signals").fetchall()[0][0]
 
 
