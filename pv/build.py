@@ -32,7 +32,14 @@ from pv.lake import lake_id, lake_state
 from pv.locks import owned_id
 from pv.normalize import build_drug_map, build_term_maps
 from pv.normalize.meddra import load_meddra, meddra_dir
-from pv.signals import check_and_store, fit_and_store_prior, score_history, score_today
+from pv.signals import (
+    BRESLOW_DAY_EVENT_LEVELS,
+    BRESLOW_DAY_MIN_REPORTS,
+    check_and_store,
+    fit_and_store_prior,
+    score_history,
+    score_today,
+)
 from pv.sqlfiles import render, render_text
 
 # In build order; a build without the curated layer stops after staging, one without signals after curated.
@@ -289,6 +296,17 @@ PLAN: tuple[Step, ...] = (
     ),
     _sql("marts/headline_targets", "counts", {"marts.headline_targets": ("kind", "level", "name")}),
     _sql("marts/drug_event_counts", "counts", {"marts.drug_event_counts": _PAIR_VARIANT}),
+    _sql("marts/case_strata", "counts", {"marts.case_strata": ("quarter", "primaryid")}),
+    _sql(
+        "marts/stratified_counts",
+        "counts",
+        {
+            "marts.stratified_counts": _PAIR_VARIANT,
+            "marts.stratum_cells": (*_PAIR_VARIANT, "stratum"),
+        },
+        min_reports=BRESLOW_DAY_MIN_REPORTS,
+        cell_event_levels=BRESLOW_DAY_EVENT_LEVELS,
+    ),
     _sql("marts/history_counts", "counts", {"marts.history_counts": ("quarter", *_PAIR_VARIANT)}),
     # history: the GPS prior, every pair's statistics by quarter and the first quarter each rule flagged it
     _python(

@@ -131,6 +131,7 @@ SQL_VOCABULARIES: dict[str, tuple[Path, tuple[str, ...]]] = {
     "ingredient_classes": (resources.vocab_dir() / "ingredient_classes.csv", ("ingredient",)),
     "analysis_variants": (resources.vocab_dir() / "analysis_variants.csv", ("dimension", "value")),
     "headline_targets": (resources.vocab_dir() / "headline_targets.csv", ("kind", "name")),
+    "stratum_bands": (resources.vocab_dir() / "stratum_bands.csv", ("dimension", "band")),
 }
 
 

@@ -49,6 +49,48 @@ EBGM_STATUS: dict[str, str] = {
 }
 # Stored quantiles are checked to this (the solver's own contract, statistics.md §5).
 QUANTILE_CHECK = stats.QUANTILE_TOLERANCE
+# The per-stratum sums of marts.stratified_counts that :func:`stratified_scores` turns into estimates.
+STRATIFIED_SUMS: tuple[str, ...] = (
+    "e_stratified",
+    "ror_strata",
+    "mh_r",
+    "mh_s",
+    "mh_pr",
+    "mh_ps_qr",
+    "mh_qs",
+    "prr_strata",
+    "mh_prr_numerator",
+    "mh_prr_denominator",
+    "mh_prr_spread",
+)
+# Breslow-Day needs every stratum's cells; marts.stratum_cells keeps them for pairs with at least this many
+# reports, the minimum every ratio rule asks for (statistics.md §3, §6): the test answers "is one pooled
+# ratio enough?", which matters only where a ratio can flag.
+BRESLOW_DAY_MIN_REPORTS = 3
+# ... and for these event levels only: PT-level cells would be millions of pairs x hundreds of strata.
+BRESLOW_DAY_EVENT_LEVELS: tuple[str, ...] = ("group",)
+STRATIFIED_COLUMNS: tuple[str, ...] = (
+    "e_stratified",
+    "ic_stratified",
+    "ic_stratified025",
+    "ic_stratified975",
+    "ebgm_stratified",
+    "eb05_stratified",
+    "eb95_stratified",
+    "ror_mh",
+    "ror_mh_lower",
+    "ror_mh_upper",
+    "ror_mh_strata",
+    "prr_mh",
+    "prr_mh_lower",
+    "prr_mh_upper",
+    "prr_mh_strata",
+    "breslow_day_chi2",
+    "breslow_day_chi2_tarone",
+    "breslow_day_df",
+    "breslow_day_p",
+    "stratified_reason",
+)
 
 
 class SignalIntegrityError(RuntimeError):
@@ -101,12 +143,129 @@ def fit_prior(con: duckdb.DuckDBPyConnection) -> PriorFit:
     return PriorFit(prior, "ok" if prior.converged else "prior_not_converged", len(table), attempts)
 
 
-def score(counts: pd.DataFrame, fit: PriorFit) -> pd.DataFrame:
+def _reasons(parts: dict[str, np.ndarray]) -> pd.Series:
+    """One readable reason per row from named parts ('' = nothing to say), joined as 'name: text; ...';
+    NULL when every part is empty. Each text is built once per distinct combination (few), then taken."""
+    factorized = [pd.factorize(np.asarray(part, dtype=object)) for part in parts.values()]
+    if not factorized or len(factorized[0][0]) == 0:
+        return pd.Series([], dtype="str")
+    combined = np.ravel_multi_index(
+        [codes for codes, _ in factorized], [max(len(uniques), 1) for _, uniques in factorized]
+    )
+    distinct, inverse = np.unique(combined, return_inverse=True)
+    texts = []
+    for flat in distinct:
+        picks = np.unravel_index(flat, [max(len(uniques), 1) for _, uniques in factorized])
+        said = [
+            f"{name}: {uniques[pick]}"
+            for name, (_, uniques), pick in zip(parts, factorized, picks, strict=True)
+            if uniques[pick]
+        ]
+        texts.append("; ".join(said) or None)
+    return pd.Series(pd.array(texts, dtype="str").take(inverse))
+
+
+def stratified_scores(counts: pd.DataFrame, fit: PriorFit, cells: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The stratified statistics of each row of ``counts`` (its :data:`STRATIFIED_SUMS` columns), in the
+    library's arithmetic: MH ROR/PRR from the sums (:func:`pv.stats.mh_ror_from_sums`), IC and EBGM with the
+    stratified E under the build's one prior (openEBGM's ``stratify = TRUE``), and Breslow-Day from the
+    per-stratum ``cells`` (keys, a, n_drug, n_event, n_total) of the rows with a >= BRESLOW_DAY_MIN_REPORTS.
+    ``stratified_reason`` says in words why a value is not published.
+    """
+    ror = stats.mh_ror_from_sums(
+        *(counts[c] for c in ("mh_r", "mh_s", "mh_pr", "mh_ps_qr", "mh_qs", "ror_strata"))
+    )
+    prr = stats.mh_prr_from_sums(
+        *(counts[c] for c in ("mh_prr_numerator", "mh_prr_denominator", "mh_prr_spread", "prr_strata"))
+    )
+    a = counts["a"].to_numpy(dtype=np.float64)
+    e = counts["e_stratified"].to_numpy(dtype=np.float64)
+    ic, ic025, ic975 = stats.shrinkage_ic(a, e)
+    has_e = np.isfinite(e) & (e > 0)
+    if fit.usable:
+        shrunk = stats.ebgm(a, e, fit.prior).to_numpy()
+        ebgm_reason = np.where(has_e, "", EBGM_STATUS["no_expected_count"])
+    else:
+        shrunk = np.full((len(counts), 3), np.nan)
+        ebgm_reason = np.full(len(counts), EBGM_STATUS[fit.status])
+    keys = list(PAIR_COLUMNS + VARIANT_COLUMNS)
+    if cells is not None and len(cells):
+        rows = counts[keys].reset_index(drop=True).reset_index(names="pair")
+        located = cells.merge(rows, on=keys, how="inner", validate="many_to_one")
+        a_s, n_drug, n_event, n_total = (
+            located[c].to_numpy(dtype=np.float64) for c in ("a", "n_drug", "n_event", "n_total")
+        )
+        bd = stats.breslow_day(
+            a_s,
+            n_drug - a_s,
+            n_event - a_s,
+            n_total - n_drug - n_event + a_s,
+            located["pair"].to_numpy(),
+            n_pairs=len(counts),
+        )
+    else:
+        bd = stats.breslow_day([], [], [], [], np.array([], dtype=np.int64), n_pairs=len(counts))
+    other_level = ~counts["event_level"].isin(BRESLOW_DAY_EVENT_LEVELS).to_numpy()
+    not_computed = (a < BRESLOW_DAY_MIN_REPORTS) | other_level
+    bd_status = bd["bd_status"].to_numpy()
+    bd_reason = np.select(
+        [other_level, a < BRESLOW_DAY_MIN_REPORTS, bd_status == "ok"],
+        [
+            "computed for event groups only (per-stratum cells of every PT-level pair would not fit)",
+            f"not computed below {BRESLOW_DAY_MIN_REPORTS} reports (no ratio rule can flag the pair)",
+            "",
+        ],
+        default=pd.Series(bd_status).map(stats.BD_STATUS).fillna("").to_numpy(),
+    )
+
+    def mh_reason(frame: pd.DataFrame, prefix: str) -> np.ndarray:
+        status = frame[f"{prefix}_status"]
+        return np.where(status == "ok", "", status.map(stats.MH_STATUS).fillna("").to_numpy())
+
+    result = pd.DataFrame(
+        {
+            "e_stratified": e,
+            "ic_stratified": ic,
+            "ic_stratified025": ic025,
+            "ic_stratified975": ic975,
+            "ebgm_stratified": shrunk[:, 0],
+            "eb05_stratified": shrunk[:, 1],
+            "eb95_stratified": shrunk[:, 2],
+            **{
+                column: ror[column].to_numpy()
+                for column in ("ror_mh", "ror_mh_lower", "ror_mh_upper", "ror_mh_strata")
+            },
+            **{
+                column: prr[column].to_numpy()
+                for column in ("prr_mh", "prr_mh_lower", "prr_mh_upper", "prr_mh_strata")
+            },
+            "breslow_day_chi2": np.where(not_computed, np.nan, bd["bd_chi2"]),
+            "breslow_day_chi2_tarone": np.where(not_computed, np.nan, bd["bd_chi2_tarone"]),
+            "breslow_day_df": np.where(not_computed, 0, bd["bd_df"]).astype(np.int64),
+            "breslow_day_p": np.where(not_computed, np.nan, bd["bd_p"]),
+        }
+    )
+    result["stratified_reason"] = _reasons(
+        {
+            "ror_mh": mh_reason(ror, "ror_mh"),
+            "prr_mh": mh_reason(prr, "prr_mh"),
+            "breslow_day": bd_reason,
+            "ebgm_stratified": ebgm_reason,
+        }
+    )
+    return result[list(STRATIFIED_COLUMNS)]
+
+
+def score(counts: pd.DataFrame, fit: PriorFit, cells: pd.DataFrame | None = None) -> pd.DataFrame:
     """All statistics and signal rules for a frame of 2x2 tables (columns a, b, c, d, plus labels).
 
     EBGM/EB05/EB95 only under a usable prior and where E > 0; ``ebgm_status`` says which case a row is in,
-    and the prior columns are filled only on rows whose EBGM used the prior.
+    and the prior columns are filled only on rows whose EBGM used the prior. When ``counts`` carries the
+    stratified sums (:data:`STRATIFIED_SUMS`), the stratified columns (:func:`stratified_scores`) follow.
     """
+    stratified = all(column in counts for column in STRATIFIED_SUMS)
+    extra = stratified_scores(counts, fit, cells) if stratified else None
+    counts = counts.drop(columns=[column for column in STRATIFIED_SUMS if column in counts])
     measures = stats.disproportionality(counts["a"], counts["b"], counts["c"], counts["d"])
     e = measures["e"].to_numpy()
     if fit.usable:
@@ -128,6 +287,8 @@ def score(counts: pd.DataFrame, fit: PriorFit) -> pd.DataFrame:
     theta = fit.prior.theta if fit.usable else (math.nan,) * 5
     for column, value in zip(PRIOR_COLUMNS, theta, strict=True):
         result[column] = np.where(used, value, np.nan)
+    if extra is not None:
+        result = pd.concat([result, extra], axis=1)
     return result
 
 
@@ -136,18 +297,26 @@ def _chunks(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, ...]]
     return con.sql(f"select distinct {keys} from {table} order by all").fetchall()
 
 
-def _scored(con: duckdb.DuckDBPyConnection, table: str, fit: PriorFit) -> Iterable[pd.DataFrame]:
+def _scored(
+    con: duckdb.DuckDBPyConnection, table: str, fit: PriorFit, cells: str | None = None
+) -> Iterable[pd.DataFrame]:
+    """``table`` scored one chunk (variant x levels) at a time, with that chunk's rows of ``cells``."""
     names = VARIANT_COLUMNS + ("drug_level", "event_level")
     where = " and ".join(f"{name} = ?" for name in names)
     for key in _chunks(con, table):
-        yield score(con.execute(f"select * from {table} where {where}", list(key)).df(), fit)
+        # ordered: Breslow-Day sums over these rows in floating point, the same in every build
+        query = f"select * from {cells} where {where} order by all"
+        chunk_cells = con.execute(query, list(key)).df() if cells else None
+        yield score(con.execute(f"select * from {table} where {where}", list(key)).df(), fit, chunk_cells)
 
 
-def _empty_scores(label_columns: Sequence[str]) -> pd.DataFrame:
+def _empty_scores(label_columns: Sequence[str], stratified: bool = False) -> pd.DataFrame:
     """The scored frame of zero pairs, so an empty database still gets typed signal tables."""
     counts = pd.DataFrame({column: pd.Series(dtype="str") for column in label_columns})
     for column in "abcd":
         counts[column] = pd.Series(dtype="int64")
+    for column in STRATIFIED_SUMS if stratified else ():
+        counts[column] = pd.Series(dtype="float64")
     return score(counts, PriorFit(None, "too_few_pairs", 0, 0))
 
 
@@ -225,6 +394,7 @@ def stored_fit(con: duckdb.DuckDBPyConnection) -> PriorFit:
 
 
 _LABELS = list(PAIR_COLUMNS + VARIANT_COLUMNS)
+_PAIR_KEYS = PAIR_COLUMNS + VARIANT_COLUMNS
 
 
 def score_history(con: duckdb.DuckDBPyConnection) -> int:
@@ -243,11 +413,23 @@ def score_today(con: duckdb.DuckDBPyConnection) -> int:
     each rule flagged it (``first_quarter_<rule>``, event groups only) from marts.first_flags."""
     fit = stored_fit(con)
     scores = "marts.signal_scores"  # dropped once marts.signals holds it
-    _write(con, scores, _scored(con, "marts.drug_event_counts", fit), _empty_scores(_LABELS))
+    inputs = "signal_inputs"  # today's 2x2 tables with their stratified sums (marts.stratified_counts)
+    keys = ", ".join(_PAIR_KEYS)
+    con.execute(
+        f"create or replace temp table {inputs} as select counts.*, {', '.join(STRATIFIED_SUMS)} "
+        f"from marts.drug_event_counts as counts inner join marts.stratified_counts using ({keys})"
+    )
     try:
+        _write(
+            con,
+            scores,
+            _scored(con, inputs, fit, "marts.stratum_cells"),
+            _empty_scores(_LABELS, stratified=True),
+        )
         con.execute(render("marts/signals", ident_scores=scores))
     finally:
         con.execute(f"drop table if exists {scores}")
+        con.execute(f"drop table if exists {inputs}")
     return con.sql("select count(*) from marts.signals").fetchall()[0][0]
 
 
@@ -313,6 +495,189 @@ group by all
 """
 
 
+def _differs(mine: object, theirs: object, rtol: float, atol: float = 0.0) -> np.ndarray:
+    """Which entries differ beyond ``rtol`` / ``atol`` (NaN equals NaN; NULL is NaN)."""
+    mine, theirs = np.asarray(mine, dtype=np.float64), np.asarray(theirs, dtype=np.float64)
+    return ~((np.isnan(mine) & np.isnan(theirs)) | np.isclose(mine, theirs, rtol=rtol, atol=atol))
+
+
+# Sums over strata are added in another order by DuckDB than by numpy: equal to this relative tolerance.
+STRATIFIED_CHECK_RTOL = 1e-9
+# Each analysis variant's today population with its confounder stratum, from marts.analysis_cases and
+# marts.case_strata by the variant rules (pv/sql/macros/analysis_rules.sql), without the variant strata
+# sums of marts.stratified_counts: the headline pairs' per-stratum cells counted case by case.
+_HEADLINE_STRATUM_CELLS = """
+with cases as (
+    select
+        analysis.caseid,
+        analysis.is_duplicate,
+        analysis.has_oncology_indication as oncology,
+        analysis.has_breast_cancer_indication as breast_cancer,
+        analysis.has_suspect_drug as suspect,
+        strata.stratum
+    from marts.analysis_cases as analysis
+    inner join marts.case_strata as strata using (quarter, primaryid)
+    where analysis.live_to is null
+),
+population as (
+    select variants.role, variants.comparator, variants.duplicates, cases.caseid, cases.stratum
+    from (select distinct role, comparator, duplicates from marts.signals) as variants
+    inner join cases
+        on pv_in_role(variants.role, cases.suspect)
+        and pv_in_duplicates(variants.duplicates, cases.is_duplicate)
+        and pv_in_comparator(variants.comparator, cases.oncology, cases.breast_cancer)
+),
+exposed as (
+    select population.*, exposures.drug_level, exposures.drug
+    from population
+    inner join marts.case_exposures as exposures using (caseid)
+    inner join marts.headline_targets as targets
+        on targets.kind = 'drug' and targets.level = exposures.drug_level and targets.name = exposures.drug
+    where population.role = 'any' or exposures.is_suspect
+),
+with_event as (
+    select population.*, outcomes.event_level, outcomes.event
+    from population
+    inner join marts.case_outcomes as outcomes using (caseid)
+    inner join marts.headline_targets as targets
+        on targets.kind = 'event' and outcomes.event_level = 'group' and targets.name = outcomes.event
+),
+totals as (
+    select role, comparator, duplicates, stratum, count(*) as n_total from population group by all
+),
+drug_counts as (
+    select role, comparator, duplicates, stratum, drug_level, drug, count(*) as n_drug
+    from exposed
+    group by all
+),
+event_counts as (
+    select role, comparator, duplicates, stratum, event_level, event, count(*) as n_event
+    from with_event
+    group by all
+),
+pair_counts as (
+    select role, comparator, duplicates, stratum, drug_level, drug, event_level, event, count(*) as a
+    from exposed
+    inner join with_event using (role, comparator, duplicates, stratum, caseid)
+    group by all
+)
+select
+    drug_counts.role, drug_counts.comparator, drug_counts.duplicates, drug_counts.drug_level,
+    drug_counts.drug, event_counts.event_level, event_counts.event,
+    coalesce(pair_counts.a, 0) as a, drug_counts.n_drug, event_counts.n_event, totals.n_total
+from drug_counts
+inner join event_counts using (role, comparator, duplicates, stratum)
+inner join totals using (role, comparator, duplicates, stratum)
+left join pair_counts using (role, comparator, duplicates, stratum, drug_level, drug, event_level, event)
+"""
+
+
+def _library_on_cells(stored: pd.DataFrame, cells: pd.DataFrame, rtol: float) -> int:
+    """Rows of ``stored`` (keys and stratified columns) whose MH ROR/PRR with CIs, stratified E and IC, and
+    Breslow-Day (where stored) differ from pv.stats run on the per-stratum ``cells`` of the same keys."""
+    keys = list(PAIR_COLUMNS + VARIANT_COLUMNS)
+    rows = stored[keys].reset_index(drop=True).reset_index(names="pair")
+    located = cells.merge(rows, on=keys, how="inner", validate="many_to_one")
+    a, n_drug, n_event, n_total = (
+        located[column].to_numpy(dtype=np.float64) for column in ("a", "n_drug", "n_event", "n_total")
+    )
+    tables = (a, n_drug - a, n_event - a, n_total - n_drug - n_event + a, located["pair"].to_numpy())
+    n_pairs = len(stored)
+    again = pd.concat(
+        [stats.mh_ror(*tables, n_pairs=n_pairs), stats.mh_prr(*tables, n_pairs=n_pairs)], axis=1
+    )
+    again["e_stratified"] = stats.stratified_expected(*tables, n_pairs=n_pairs)
+    again["ic_stratified"] = stats.shrinkage_ic(
+        stored["a"].to_numpy(dtype=np.float64), again["e_stratified"]
+    )[0]
+    columns = ["ror_mh", "ror_mh_lower", "ror_mh_upper", "prr_mh", "prr_mh_lower", "prr_mh_upper"]
+    columns += ["e_stratified", "ic_stratified"]
+    bad = np.zeros(n_pairs, dtype=bool)
+    for column in columns:
+        bad |= _differs(again[column], stored[column], rtol, atol=1e-12)
+    if "breslow_day_p" in stored:
+        bd = stats.breslow_day(*tables, n_pairs=n_pairs)
+        has = stored["breslow_day_p"].notna().to_numpy()
+        for column, theirs in (("bd_p", "breslow_day_p"), ("bd_chi2", "breslow_day_chi2")):
+            bad[has] |= _differs(bd[column].to_numpy()[has], stored[theirs].to_numpy()[has], rtol, atol=1e-12)
+    return int(bad.sum())
+
+
+def _stratified_checks(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int, int, str]]:
+    """The stratified columns of marts.signals: recomputed by pv.stats from per-stratum cells (the stored
+    ones of marts.stratum_cells, and the headline pairs' cells counted case by case from marts.case_strata),
+    every interval around its estimate, and the strata adding up to the crude table."""
+    keys = ", ".join(PAIR_COLUMNS + VARIANT_COLUMNS)
+    wanted = (
+        f"{keys}, a, {', '.join(column for column in STRATIFIED_COLUMNS if column != 'stratified_reason')}"
+    )
+    checked, off, worst = _quantile_violations(con, "marts.signals", "_stratified")
+    results = [
+        ("signals: stratified EB05/EB95 exact quantiles", checked, off, f"worst |F(q) - p| = {worst:.2e}")
+    ]
+    outside_prior = con.sql(
+        "select count(*) from marts.signals where ebgm_status <> 'ok' and (ebgm_stratified is not null "
+        "or eb05_stratified is not null or eb95_stratified is not null)"
+    ).fetchall()[0][0]
+    results.append(
+        ("signals: stratified EBGM only under the prior the crude EBGM used", checked, outside_prior, "")
+    )
+    stored = con.sql(
+        f"select {wanted} from marts.signals semi join marts.stratum_cells using ({keys}) order by all"
+    ).df()
+    cells = con.sql("select * from marts.stratum_cells").df()
+    results.append(
+        (
+            "signals: stratified MH, E, IC and Breslow-Day equal pv.stats on marts.stratum_cells",
+            len(stored),
+            _library_on_cells(stored, cells, STRATIFIED_CHECK_RTOL),
+            f"rtol {STRATIFIED_CHECK_RTOL:g}; the pairs whose cells are kept",
+        )
+    )
+    headline = con.sql(
+        f"select {wanted} from marts.signals where event_level = 'group' and (drug_level, drug) in "
+        "(select (level, name) from marts.headline_targets where kind = 'drug') and event in "
+        "(select name from marts.headline_targets where kind = 'event') order by all"
+    ).df()
+    recount = con.sql(_HEADLINE_STRATUM_CELLS).df()
+    results.append(
+        (
+            "signals: stratified values of the headline pairs from cells counted case by case (case_strata)",
+            len(headline),
+            _library_on_cells(headline.drop(columns=["breslow_day_p"]), recount, STRATIFIED_CHECK_RTOL),
+            f"rtol {STRATIFIED_CHECK_RTOL:g}",
+        )
+    )
+    contained = " or ".join(
+        f"({low} > {estimate} or {estimate} > {high})"
+        for low, estimate, high in (
+            ("ror_mh_lower", "ror_mh", "ror_mh_upper"),
+            ("prr_mh_lower", "prr_mh", "prr_mh_upper"),
+            ("ic_stratified025", "ic_stratified", "ic_stratified975"),
+            ("eb05_stratified", "ebgm_stratified", "eb95_stratified"),
+        )
+    )
+    total, outside = con.sql(
+        f"select count(*), count(*) filter (where {contained}) from marts.signals"
+    ).fetchall()[0]
+    results.append(
+        ("signals: stratified intervals contain their estimate", total, outside, "MH ROR, MH PRR, IC, EBGM")
+    )
+    differ = con.sql(
+        f"select count(*) from marts.drug_event_counts inner join marts.stratified_counts using ({keys}) "
+        "where a_strata <> a"
+    ).fetchall()[0][0]
+    results.append(
+        (
+            "signals: stratified a summed over the strata = a (stratified_counts)",
+            total,
+            differ,
+            "marts.case_strata",
+        )
+    )
+    return results
+
+
 def _fdr_check(con: duckdb.DuckDBPyConnection, name: str, total: int) -> tuple[str, int, int, str]:
     """ror_p, ror_q and signal_ror_fdr of ``marts.<name>`` recomputed from the stored cells, family by family
     (BH needs the whole family, which the scoring saw one chunk at a time)."""
@@ -324,21 +689,21 @@ def _fdr_check(con: duckdb.DuckDBPyConnection, name: str, total: int) -> tuple[s
     keys = pd.MultiIndex.from_frame(stored[family]).factorize()[0] if len(stored) else np.array([], int)
     cells = stored[["a", "b", "c", "d", "ror"]].astype("float64")
     again = stats.ror_fdr(cells, keys)
-    differs = 0
-    for column in ("ror_p", "ror_q"):
-        mine, theirs = again[column].to_numpy(), stored[column].to_numpy(dtype=np.float64)
-        same = (np.isnan(mine) & np.isnan(theirs)) | np.isclose(mine, theirs, rtol=1e-12, atol=0.0)
-        differs += int((~same).sum())
+    differs = sum(int(_differs(again[column], stored[column], 1e-12).sum()) for column in ("ror_p", "ror_q"))
     differs += int((again["signal_ror_fdr"].to_numpy() != stored["signal_ror_fdr"].fillna(False)).sum())
     return (f"{name}: ROR p, BH q and FDR flag per family", total, differs, "pv.stats.ror_fdr")
 
 
-def _quantile_violations(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int, int, float]:
-    """(rows checked, rows off, worst |F(q) - p|) for the stored EB05/EB95 under each row's stored prior."""
+def _quantile_violations(
+    con: duckdb.DuckDBPyConnection, table: str, suffix: str = ""
+) -> tuple[int, int, float]:
+    """(rows checked, rows off, worst |F(q) - p|) for the stored EB05/EB95 under each row's stored prior;
+    ``suffix`` "_stratified" checks eb05_stratified/eb95_stratified with E = e_stratified."""
     rows = con.sql(
-        f"select distinct a, e, eb05, eb95, {', '.join(PRIOR_COLUMNS)} from {table} where ebgm is not null"
+        f"select distinct a, e{suffix} as e, eb05{suffix} as eb05, eb95{suffix} as eb95, "
+        f"{', '.join(PRIOR_COLUMNS)} from {table} where ebgm{suffix} is not null"
     ).df()
-    checked = int(con.sql(f"select count(*) from {table} where ebgm is not null").fetchall()[0][0])
+    checked = int(con.sql(f"select count(*) from {table} where ebgm{suffix} is not null").fetchall()[0][0])
     worst, off = 0.0, 0
     for theta, group in rows.groupby(list(PRIOR_COLUMNS)):
         prior = stats.GpsPrior(*theta)
@@ -462,4 +827,5 @@ def check_signals(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         {"classes": list(TARGET_CLASSES), "events": list(HEADLINE_EVENTS)},
     ).fetchall()[0][0]
     results.append(("signals: every target drug x DM group x variant present", 0, missing, ""))
+    results += _stratified_checks(con)
     return pd.DataFrame(results, columns=["check_name", "rows_checked", "violations", "detail"])

@@ -222,6 +222,30 @@ def _population(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str, str], in
     return totals
 
 
+def test_stratified_ebgm_uses_the_one_prior_with_the_stratified_e(planted):
+    """openEBGM's stratify = TRUE: the same prior, E summed over strata (marts.stratified_counts)."""
+    with duckdb.connect(str(planted / "data/pv.duckdb"), read_only=True) as con:
+        frame = con.sql(
+            "select a, e_stratified, ebgm_stratified, eb05_stratified, eb95_stratified, ebgm_status, "
+            f"{', '.join(PRIOR_COLUMNS)} from marts.signals"
+        ).df()
+        checks = dict(
+            con.sql(
+                "select check_name, rows_checked from marts.signal_checks "
+                "where check_name like '%stratified EB%'"
+            ).fetchall()
+        )
+    scored = frame[frame["ebgm_stratified"].notna()]
+    assert len(scored) > 10_000
+    assert ((frame["ebgm_status"] == "ok") & (frame["e_stratified"] > 0)).sum() == len(scored)
+    prior = stats.GpsPrior(*scored[PRIOR_COLUMNS].iloc[0])
+    sample = scored.sample(500, random_state=1)
+    again = stats.ebgm(sample["a"], sample["e_stratified"], prior)
+    for column in ("ebgm", "eb05", "eb95"):
+        np.testing.assert_allclose(sample[f"{column}_stratified"], again[column], rtol=1e-12)
+    assert checks["signals: stratified EB05/EB95 exact quantiles"] == len(scored)
+
+
 @pytest.mark.parametrize("population", ["generated", "planted"])
 def test_every_stored_row_is_sound(population, request):
     root = request.getfixturevalue(population)

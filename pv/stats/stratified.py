@@ -130,14 +130,31 @@ def mh_ror(
     s = np.where(informative, b * c / safe_n, 0.0)
     p = np.where(informative, (a + d) / safe_n, 0.0)
     q = np.where(informative, (b + c) / safe_n, 0.0)
-    big_r, big_s = _sum(pair, r, n_pairs), _sum(pair, s, n_pairs)
+    return mh_ror_from_sums(
+        _sum(pair, r, n_pairs),
+        _sum(pair, s, n_pairs),
+        _sum(pair, p * r, n_pairs),
+        _sum(pair, p * s + q * r, n_pairs),
+        _sum(pair, q * s, n_pairs),
+        _sum(pair, informative, n_pairs),
+    )
+
+
+def mh_ror_from_sums(
+    r: ArrayLike, s: ArrayLike, pr: ArrayLike, ps_qr: ArrayLike, qs: ArrayLike, informative: ArrayLike
+) -> pd.DataFrame:
+    """:func:`mh_ror` from its sums over the informative strata: sum R_s, sum S_s, sum P_s R_s,
+    sum (P_s S_s + Q_s R_s), sum Q_s S_s and the number of informative strata, one entry per pair.
+
+    For sums computed elsewhere (the database sums the per-stratum terms, marts.stratified_counts), so that
+    the estimate, its variance, interval and status are this one arithmetic.
+    """
+    big_r, big_s, pr, ps_qr, qs, informative = (
+        np.atleast_1d(np.asarray(x, dtype=np.float64)).ravel() for x in (r, s, pr, ps_qr, qs, informative)
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
-        variance = (
-            _sum(pair, p * r, n_pairs) / (2.0 * big_r**2)
-            + _sum(pair, p * s + q * r, n_pairs) / (2.0 * big_r * big_s)
-            + _sum(pair, q * s, n_pairs) / (2.0 * big_s**2)
-        )
-    return _pooled_ratio(big_r, big_s, variance, _sum(pair, informative, n_pairs), "ror_mh")
+        variance = pr / (2.0 * big_r**2) + ps_qr / (2.0 * big_r * big_s) + qs / (2.0 * big_s**2)
+    return _pooled_ratio(big_r, big_s, variance, informative, "ror_mh")
 
 
 def mh_prr(
@@ -162,9 +179,21 @@ def mh_prr(
     denominator = _sum(pair, np.where(informative, c * n1 / safe_n, 0.0), n_pairs)
     # n1 n0 m1 - a c N = a n1 d + c n0 b >= 0; the second form has no cancellation.
     spread = _sum(pair, np.where(informative, (a * n1 * d + c * n0 * b) / safe_n**2, 0.0), n_pairs)
+    return mh_prr_from_sums(numerator, denominator, spread, _sum(pair, informative, n_pairs))
+
+
+def mh_prr_from_sums(
+    numerator: ArrayLike, denominator: ArrayLike, spread: ArrayLike, informative: ArrayLike
+) -> pd.DataFrame:
+    """:func:`mh_prr` from its sums over the informative strata: sum a_s n0_s / N_s, sum c_s n1_s / N_s,
+    sum (a_s n1_s d_s + c_s n0_s b_s) / N_s^2 and the number of informative strata, one entry per pair."""
+    numerator, denominator, spread, informative = (
+        np.atleast_1d(np.asarray(x, dtype=np.float64)).ravel()
+        for x in (numerator, denominator, spread, informative)
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         variance = spread / (numerator * denominator)
-    return _pooled_ratio(numerator, denominator, variance, _sum(pair, informative, n_pairs), "prr_mh")
+    return _pooled_ratio(numerator, denominator, variance, informative, "prr_mh")
 
 
 def stratified_expected(

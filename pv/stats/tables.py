@@ -78,6 +78,15 @@ def _ic_limits(a: np.ndarray, e: np.ndarray, prob: float) -> np.ndarray:
         return np.log2(unit_quantile * (1.0 / (e + 0.5)))
 
 
+def shrinkage_ic(a: ArrayLike, e: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """IC = log2((a+0.5)/(E+0.5)) and its exact 2.5% / 97.5% limits (statistics.md §4c), for any E: the crude
+    one of :func:`disproportionality` and the stratified one (E summed over strata) use this one formula."""
+    a, e = (np.atleast_1d(np.asarray(x, dtype=np.float64)).ravel() for x in np.broadcast_arrays(a, e))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ic = np.log2((a + 0.5) / (e + 0.5))
+    return ic, _ic_limits(a, e, 0.025), _ic_limits(a, e, 0.975)
+
+
 def disproportionality(a: ArrayLike, b: ArrayLike, c: ArrayLike, d: ArrayLike) -> pd.DataFrame:
     """PRR, chi-square (plain and Yates), ROR and shrinkage IC with 95% intervals for each 2x2 table.
 
@@ -109,9 +118,9 @@ def disproportionality(a: ArrayLike, b: ArrayLike, c: ArrayLike, d: ArrayLike) -
         chi2_yates = total * np.maximum(0.0, np.abs(cross) - total / 2.0) ** 2 / margins
         ror = (a * d) / (b * c)
         ror_se = np.sqrt(1.0 / a + 1.0 / b + 1.0 / c + 1.0 / d)
-        ic = np.log2((a + 0.5) / (e + 0.5))
     prr_lower, prr_upper = _log_interval(prr, prr_se, Z95)
     ror_lower, ror_upper = _log_interval(ror, ror_se, Z95)
+    ic, ic025, ic975 = shrinkage_ic(a, e)
     columns = (
         a,
         b,
@@ -127,8 +136,8 @@ def disproportionality(a: ArrayLike, b: ArrayLike, c: ArrayLike, d: ArrayLike) -
         ror_lower,
         ror_upper,
         ic,
-        _ic_limits(a, e, 0.025),
-        _ic_limits(a, e, 0.975),
+        ic025,
+        ic975,
     )
     return pd.DataFrame(dict(zip(DISPROPORTIONALITY_COLUMNS, columns, strict=True)))
 
