@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 
 # scipy's optimisers call OpenBLAS, whose threads only fight DuckDB's for the same cores here.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -130,75 +131,129 @@ def _cmd_unmapped(args: argparse.Namespace) -> int:
     return 0
 
 
-TERMINAL_COLUMNS = (
-    "drug",
-    "event",
-    "role",
-    "comparator",
-    "duplicates",
-    "a",
-    "prr",
-    "prr_lower",
-    "ror",
-    "ror_lower",
-    "ic",
-    "ic025",
-    "ebgm",
-    "eb05",
-    "signal_evans",
-    "signal_ror",
-    "signal_ic",
-    "signal_ebgm",
-    "ebgm_status",
-    # beside the disproportionality: time to onset and dechallenge (marts.headline_onset, _onset_columns)
-    "tto_median",
-    "weibull_shape",
-    "dechal_pos",
+TERMINAL_WIDTH = 120
+# Short names for the terminal: the legend under the table spells them out.
+VARIANT_SHORT: dict[str, dict[str, str]] = {
+    "role": {"suspect": "sus", "any": "any"},
+    "comparator": {"all": "all", "oncology": "onc", "breast_cancer": "brc"},
+    "duplicates": {"without": "wo", "with": "with"},
+}
+RULE_LETTERS: dict[str, str] = {"signal_evans": "E", "signal_ror": "R", "signal_ic": "I", "signal_ebgm": "B"}
+TERMINAL_LEGEND = (
+    "Legend: role/comparator/duplicates: sus suspect, any every role but DN; all reports, onc cancer, brc "
+    "breast-cancer indication; wo without, with flagged duplicates. ROR (lower): ROR and its lower 95% "
+    "limit; MH ROR: Mantel-Haenszel over sex x age band x report year; IC (IC025); rules met: E Evans, "
+    "R ROR025>1, I IC025>0, B EB05>=2, - none; onset d: median days from therapy start (exact onsets); beta: "
+    "Weibull shape (converged fits only); dechal+: positive / known dechallenges; n/c: not computable. "
+    "Every column: --format csv or parquet."
 )
 
 
-def _shape_text(row: dict) -> str:
-    """β (95% CI) of a converged fit, else the status: the mart publishes no shape without its check."""
-    import pandas as pd
+def _number(value: object) -> str:
+    """Three significant digits; n/c where a value could not be computed."""
+    import math
 
-    status = row.get("weibull_status")
-    if status is None or pd.isna(status):
-        return ""
-    if status != "converged":
-        return f"{status.replace('_', ' ')} ({row['weibull_n']})" if status == "too_few_onsets" else status
-    low, high = (row[f"weibull_shape_{side}"] for side in ("lower", "upper"))
-    bounds = "–".join("?" if pd.isna(bound) else f"{bound:.2f}" for bound in (low, high))
-    return f"{row['weibull_shape']:.2f} ({bounds})"
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/c"
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return f"{value:.3g}"
 
 
-def _dechal_text(row: dict) -> str:
-    """Positive dechallenges among known ones (Y / (Y + N)), with the share when there is one."""
-    import pandas as pd
-
-    positive, negative = row.get("dechal_positive"), row.get("dechal_negative")
-    if positive is None or pd.isna(positive):
-        return ""
-    known = int(positive) + int(negative)
-    return f"{int(positive)}/{known} ({row['dechal_positive_share']:.0%})" if known else "no Y/N"
+def _with_lower(estimate: object, lower: object) -> str:
+    return f"{_number(estimate)} ({_number(lower)})"
 
 
-def _onset_columns(frame: pandas.DataFrame) -> pandas.DataFrame:
-    """The three terminal columns read from marts.headline_onset's columns (empty where a row has none)."""
+def _terminal_table(frame: pandas.DataFrame) -> tuple[str, list[str]]:
+    """The headline rows as a table at most TERMINAL_WIDTH wide, and the legend lines under it.
+
+    Columns that hold one value for every row (the event, a variant part) move into a line above; drug
+    names are shortened, then optional columns dropped, until the table fits; the legend says what went.
+    """
     import pandas as pd
 
     records = frame.to_dict("records")
-    return frame.assign(
-        tto_median=[
-            ""
-            if pd.isna(row.get("n_cases"))
-            else "no exact onset"
-            if pd.isna(row["onset_median_days"])
-            else f"{row['onset_median_days']:g} d (n={row['n_onset_median']})"
+    constant, columns = [], {}
+    columns["drug"] = [
+        str(row["drug"]) + (" (class)" if row["drug_level"] == "class" else "") for row in records
+    ]
+    if frame["event"].nunique() == 1:
+        constant.append(f"event: {records[0]['event']}")
+    else:
+        columns["event"] = [row["event"] for row in records]
+    parts = [key for key in VARIANT_SHORT if frame[key].nunique() > 1]
+    for key in VARIANT_SHORT:
+        if key not in parts:
+            constant.append(f"{key}: {records[0][key]}")
+    if parts:
+        columns["/".join(part[:4] for part in parts)] = [
+            "/".join(VARIANT_SHORT[part].get(row[part], row[part]) for part in parts) for row in records
+        ]
+    columns["a"] = [f"{row['a']:.0f}" for row in records]
+    columns["ROR (lower)"] = [_with_lower(row["ror"], row["ror_lower"]) for row in records]
+    optional = {}
+    if "ror_mh" in frame:
+        optional["MH ROR (lower)"] = [_with_lower(row["ror_mh"], row["ror_mh_lower"]) for row in records]
+    columns["IC (IC025)"] = [_with_lower(row["ic"], row["ic025"]) for row in records]
+    if frame["eb05"].notna().any():
+        columns["EB05"] = [_number(row["eb05"]) for row in records]
+    columns["rules"] = [
+        "".join(letter for rule, letter in RULE_LETTERS.items() if row.get(rule) is True) or "-"
+        for row in records
+    ]
+    if "n_onset_median" in frame:
+        optional["onset d"] = [
+            "-"
+            if pd.isna(row.get("n_cases")) or pd.isna(row["onset_median_days"])
+            else f"{row['onset_median_days']:g} ({row['n_onset_median']:.0f})"
             for row in records
-        ],
-        weibull_shape=[_shape_text(row) for row in records],
-        dechal_pos=[_dechal_text(row) for row in records],
-    )
+        ]
+        optional["beta"] = [
+            _number(row["weibull_shape"]) if row.get("weibull_status") == "converged" else "-"
+            for row in records
+        ]
+        optional["dechal+"] = [
+            "-"
+            if pd.isna(row.get("dechal_positive")) or row["dechal_positive"] + row["dechal_negative"] == 0
+            else f"{row['dechal_positive']:.0f}/{row['dechal_positive'] + row['dechal_negative']:.0f}"
+            for row in records
+        ]
+    columns |= optional
+
+    text_columns = {"drug", "event", "/".join(part[:4] for part in parts)}
+
+    def render(chosen: dict[str, list[str]]) -> str:
+        widths = {name: max(len(name), *map(len, values)) for name, values in chosen.items()}
+
+        def line(cells: dict[str, str]) -> str:
+            return "  ".join(
+                cell.ljust(widths[name]) if name in text_columns else cell.rjust(widths[name])
+                for name, cell in cells.items()
+            ).rstrip()
+
+        rows = [line({name: name for name in chosen})]
+        rows += [
+            line({name: values[index] for name, values in chosen.items()}) for index in range(len(records))
+        ]
+        return "\n".join(rows)
+
+    dropped = []
+    width = max(map(len, render(columns).splitlines()))
+    longest = max(len(name) for name in columns["drug"])
+    if width > TERMINAL_WIDTH:
+        keep = max(14, longest - (width - TERMINAL_WIDTH))
+        columns["drug"] = [name if len(name) <= keep else name[: keep - 1] + "~" for name in columns["drug"]]
+    for name in ("beta", "dechal+", "onset d", "MH ROR (lower)"):
+        if max(map(len, render(columns).splitlines())) <= TERMINAL_WIDTH:
+            break
+        if name in columns:
+            del columns[name]
+            dropped.append(name)
+    legend = [" ".join(constant)] if constant else []
+    legend.append(TERMINAL_LEGEND)
+    if dropped:
+        legend.append(f"Not shown at this width: {', '.join(dropped)}.")
+    return render(columns), legend
 
 
 def _cmd_signals(args: argparse.Namespace) -> int:
@@ -245,7 +300,10 @@ def _cmd_signals(args: argparse.Namespace) -> int:
         prior = con.sql("select status, reason from marts.gps_priors").fetchall()
         provenance = provenance_line(con)
     if provenance:
-        print(provenance, file=sys.stdout if args.format == "table" else sys.stderr)
+        if args.format == "table":
+            print(textwrap.fill(provenance, TERMINAL_WIDTH))
+        else:
+            print(provenance, file=sys.stderr)
     if args.format == "csv":
         frame.to_csv(args.out or sys.stdout, index=False)
     elif args.format == "parquet":
@@ -258,9 +316,13 @@ def _cmd_signals(args: argparse.Namespace) -> int:
             return 0
         for status, reason in prior:
             if status != "ok":
-                print(f"EBGM, EB05, EB95 not reported: {status.replace('_', ' ')} ({reason})")
-        with_options = {"index": False, "float_format": lambda value: f"{value:.3g}"}
-        print(_onset_columns(frame)[list(TERMINAL_COLUMNS)].to_string(**with_options))
+                note = f"EBGM, EB05, EB95 not reported: {status.replace('_', ' ')} ({reason})"
+                print(textwrap.fill(note, TERMINAL_WIDTH))
+        table, legend = _terminal_table(frame)
+        if legend[0] != TERMINAL_LEGEND:
+            print(legend.pop(0))
+        print(table)
+        print(textwrap.fill(" ".join(legend), TERMINAL_WIDTH))
     if args.out:
         print(f"{len(frame):,} rows written to {args.out}", file=sys.stderr)
     return 0

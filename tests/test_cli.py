@@ -169,3 +169,21 @@ def test_cases_takes_the_same_variant_options_as_signals(generated, capsys):
     suspect_rows = runs["--roles PS,SS"].count("\n")
     any_rows = runs["--role any --duplicates with"].count("\n")
     assert 1 < suspect_rows <= any_rows
+
+
+def test_the_headline_table_fits_120_columns_with_a_legend(generated, capsys):
+    """The default `pv signals` (every headline row and variant) in a terminal: constant columns said once
+    above, a legend below, nothing wider than 120 characters; the same rows as marts.headline."""
+    import duckdb
+
+    db = generated / "data" / "pv.duckdb"
+    assert main(["signals", "--db", str(db)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert max(map(len, lines)) <= 120
+    header = lines.index(next(line for line in lines if line.startswith("drug")))
+    legend = next(index for index, line in enumerate(lines) if line.startswith("Legend: "))
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.sql("select count(*) from marts.headline").fetchall()[0][0]
+    assert legend - header - 1 == rows == 360
+    assert lines[header].split()[:4] == ["drug", "event", "role/comp/dupl", "a"]
+    assert "E Evans, R ROR025>1, I IC025>0, B EB05>=2" in " ".join(lines[legend:])

@@ -687,3 +687,14 @@ def test_the_answer_adds_time_to_onset_and_dechallenge_when_the_database_holds_t
     assert answers(_answer_rows(**{"suspect/all/without": silent}))[0].sentence.endswith(
         "; no exact time to onset; no positive or negative dechallenge reported."
     )
+
+
+def test_the_answer_states_the_stratified_ror_when_the_database_holds_it():
+    from pv.report import answers
+
+    flagged = {"signal_ror": True, "ror_lower": 1.2, "ror_mh": 1.4, "ror_mh_lower": 0.8, "ror_mh_upper": 2.5}
+    answer = answers(_answer_rows(**{"suspect/all/without": flagged}))[0]
+    assert (
+        "; stratified by sex, age band and report year, the Mantel-Haenszel ROR is 1.4 [0.8, 2.5], no longer "
+        "above 1." in answer.sentence
+    )

@@ -148,7 +148,19 @@ def _sentence(
             f"{COMPARATOR_WORDS[c]} ({restricted[c][0]:,} there)" for c in lost
         )
     verdict = "signal_survives_restriction" if "oncology" in kept else "signal_confounding_possible"
-    return verdict, text + _case_evidence(primary) + "."
+    return verdict, text + _stratified(primary) + _case_evidence(primary) + "."
+
+
+def _stratified(row: pd.Series) -> str:
+    """The Mantel-Haenszel ROR over sex x age band x report year, when the database holds it."""
+    if "ror_mh" not in row or pd.isna(row.get("ror_mh")):
+        return ""
+    above = pd.notna(row["ror_mh_lower"]) and row["ror_mh_lower"] > 1
+    return (
+        f"; stratified by sex, age band and report year, the Mantel-Haenszel ROR is "
+        f"{interval(row['ror_mh'], row['ror_mh_lower'], row['ror_mh_upper'])}"
+        f"{', still above 1' if above else ', no longer above 1'}"
+    )
 
 
 def _case_evidence(row: pd.Series) -> str:
