@@ -118,7 +118,7 @@ def test_every_declared_grain_holds_on_a_generated_database(generated):
                 ).fetchall()[0]
                 assert (distinct, nulls) == (rows, 0), f"{output}: grain ({keys})"
                 checked.append((output, rows))
-    assert len(checked) == 56
+    assert len(checked) == 57
     assert dict(checked)["marts.signals"] == dict(checked)["marts.drug_event_counts"] > 100_000
     assert dict(checked)["marts.headline"] == 360  # 15 target drugs present x 2 events x 12 variants
     assert dict(checked)["marts.headline_onset"] == 360  # one row per headline row
