@@ -142,10 +142,10 @@ RULE_LETTERS: dict[str, str] = {"signal_evans": "E", "signal_ror": "R", "signal_
 TERMINAL_LEGEND = (
     "Legend: role/comparator/duplicates: sus suspect, any every role but DN; all reports, onc cancer, brc "
     "breast-cancer indication; wo without, with flagged duplicates. ROR (lower): ROR and its lower 95% "
-    "limit; MH ROR: Mantel-Haenszel over sex x age band x report year; IC (IC025); rules met: E Evans, "
-    "R ROR025>1, I IC025>0, B EB05>=2, - none; onset d: median days from therapy start (exact onsets); beta: "
-    "Weibull shape (converged fits only); dechal+: positive / known dechallenges; n/c: not computable. "
-    "Every column: --format csv or parquet."
+    "limit; MH ROR: Mantel-Haenszel over sex x age band x report year; IC (IC025); rules met: E Evans "
+    "(PRR>=2, Yates chi2>=4, a>=3), R ROR025>1 and a>=3, I IC025>0, B EB05>=2, - none; onset d: median "
+    "days from therapy start (exact onsets); beta: Weibull shape (converged fits only); dechal+: positive / "
+    "known dechallenges; n/c: not computable. Every column: --format csv or parquet."
 )
 
 
@@ -191,9 +191,9 @@ def _terminal_table(frame: pandas.DataFrame) -> tuple[str, list[str]]:
         ]
     columns["a"] = [f"{row['a']:.0f}" for row in records]
     columns["ROR (lower)"] = [_with_lower(row["ror"], row["ror_lower"]) for row in records]
-    optional = {}
     if "ror_mh" in frame:
-        optional["MH ROR (lower)"] = [_with_lower(row["ror_mh"], row["ror_mh_lower"]) for row in records]
+        columns["MH ROR (lower)"] = [_with_lower(row["ror_mh"], row["ror_mh_lower"]) for row in records]
+    optional = {}
     columns["IC (IC025)"] = [_with_lower(row["ic"], row["ic025"]) for row in records]
     if frame["eb05"].notna().any():
         columns["EB05"] = [_number(row["eb05"]) for row in records]
@@ -312,7 +312,10 @@ def _cmd_signals(args: argparse.Namespace) -> int:
         frame.to_parquet(args.out, index=False)
     else:
         if frame.empty:
-            print("no rows for that selection (a drug no case was exposed to has none)")
+            print(
+                "no rows for that selection: no case in these data reports these drugs with these events "
+                "(a = 0 rows are kept only for the headline drugs x dm_narrow / dm_broad)"
+            )
             return 0
         for status, reason in prior:
             if status != "ok":
@@ -460,9 +463,13 @@ def _print_answer(db: Path) -> None:
         provenance = provenance_line(con)
         text = answer_text(headline_frame(con))
     print("\nThe answer: dermatomyositis with taxanes and anti-HER2 agents")
-    if provenance:
-        print(provenance)
-    print(text)
+    for paragraph in ([provenance] if provenance else []) + text.splitlines():
+        indent = "  " if paragraph.startswith("- ") else ""
+        print(
+            textwrap.fill(
+                paragraph, TERMINAL_WIDTH, subsequent_indent=indent, break_on_hyphens=False, break_long_words=False
+            )
+        )
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -536,7 +543,10 @@ QUIET_HELP = "print only errors"
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="pv", description="FAERS pharmacovigilance signal-detection pipeline"
+        prog="pv",
+        description="FAERS pharmacovigilance signal-detection pipeline",
+        epilog="New here? `pv demo` builds a synthetic example end to end and prints the answer; then "
+        "`pv signals`, `pv cases`, `pv explore`. `pv COMMAND --help` describes each command.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -551,7 +561,9 @@ def build_parser() -> argparse.ArgumentParser:
     _completeness_options(ingest)
     ingest.set_defaults(run=_cmd_ingest)
 
-    build = commands.add_parser("build", help="rebuild the database (raw, staging, curated) from the lake")
+    build = commands.add_parser(
+        "build", help="rebuild the database from the lake by the build plan (--list prints every step)"
+    )
     build.add_argument("--db", type=Path, default=config.default_db(), help=DB_HELP)
     build.add_argument("--lake", type=Path, default=config.default_lake(), help=LAKE_HELP)
     build.add_argument("--list", action="store_true", help="print the build plan (steps, outputs, grain)")

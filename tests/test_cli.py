@@ -111,13 +111,10 @@ def test_the_demo_states_the_answer_first(generated, capsys):
         bullets = answer_bullets(headline_frame(con))
     _print_answer(db)
     lines = capsys.readouterr().out.splitlines()
-    assert lines == [
-        "",
-        "The answer: dermatomyositis with taxanes and anti-HER2 agents",
-        provenance,
-        *(f"- {bullet}" for bullet in bullets),
-        CAVEATS,
-    ]
+    assert max(map(len, lines)) <= 120
+    assert lines[:2] == ["", "The answer: dermatomyositis with taxanes and anti-HER2 agents"]
+    text = " ".join(line.strip() for line in lines[2:])
+    assert text == " ".join([provenance, *(f"- {bullet}" for bullet in bullets), CAVEATS])
     assert "SYNTHETIC" in provenance
     assert bullets[-1].startswith(("The other ", "All ")) and " target drug/class × DM pairs: " in bullets[-1]
 
@@ -186,4 +183,6 @@ def test_the_headline_table_fits_120_columns_with_a_legend(generated, capsys):
         rows = con.sql("select count(*) from marts.headline").fetchall()[0][0]
     assert legend - header - 1 == rows == 360
     assert lines[header].split()[:4] == ["drug", "event", "role/comp/dupl", "a"]
-    assert "E Evans, R ROR025>1, I IC025>0, B EB05>=2" in " ".join(lines[legend:])
+    assert "E Evans (PRR>=2, Yates chi2>=4, a>=3), R ROR025>1 and a>=3, I IC025>0, B EB05>=2" in " ".join(
+        lines[legend:]
+    )
