@@ -465,11 +465,8 @@ def _print_answer(db: Path) -> None:
     print("\nThe answer: dermatomyositis with taxanes and anti-HER2 agents")
     for paragraph in ([provenance] if provenance else []) + text.splitlines():
         indent = "  " if paragraph.startswith("- ") else ""
-        print(
-            textwrap.fill(
-                paragraph, TERMINAL_WIDTH, subsequent_indent=indent, break_on_hyphens=False, break_long_words=False
-            )
-        )
+        wrap = {"subsequent_indent": indent, "break_on_hyphens": False, "break_long_words": False}
+        print(textwrap.fill(paragraph, TERMINAL_WIDTH, **wrap))
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
