@@ -22,6 +22,7 @@ from pv import resources
 from pv.errors import UserError
 from pv.lake import LAKE_TABLES, lake_id, lake_state, table_glob
 from pv.locks import clear_dead, exclusive, owned_id
+from pv.quarters import quarter_runs
 from pv.schema import COLUMNS, TABLES, UNIQUE_KEYS
 from pv.sqlfiles import literal, render
 
@@ -280,7 +281,7 @@ def provenance_line(con: duckdb.DuckDBPyConnection) -> str | None:
     built before provenance was recorded. Synthetic data are always named so, first."""
     try:
         rows = con.sql(
-            "select origin, count(*), min(quarter), max(quarter), count(*) filter (where partial) "
+            "select origin, count(*), list(quarter), count(*) filter (where partial) "
             "from meta.provenance group by origin"
         ).fetchall()
     except duckdb.CatalogException:
@@ -293,11 +294,18 @@ def provenance_line(con: duckdb.DuckDBPyConnection) -> str | None:
         "unverified": "FAERS-format files not verified against FDA's checksum manifest",
     }
     parts = []
-    for origin, count, first, last, partial in sorted(rows, key=lambda row: list(words).index(row[0])):
-        span = first if first == last else f"{first}–{last}"
+    for origin, count, quarters, partial in sorted(rows, key=lambda row: list(words).index(row[0])):
         extracts = f", {partial} of them partial extracts" if partial else ""
-        parts.append(f"{count} quarter{'s' if count > 1 else ''} ({span}) {words[origin]}{extracts}")
-    return "Data: " + "; ".join(parts) + "."
+        parts.append(
+            f"{count} quarter{'s' if count > 1 else ''} ({quarter_runs(quarters)}) {words[origin]}{extracts}"
+        )
+    mixed = (
+        " The generated quarters are analysed together with the others: every comparison population mixes"
+        " them."
+        if len(rows) > 1 and any(origin == "generated" for origin, *_ in rows)
+        else ""
+    )
+    return "Data: " + "; ".join(parts) + "." + mixed
 
 
 def _quarters(names: list[str]) -> str:

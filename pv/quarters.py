@@ -69,6 +69,18 @@ FIRST_QUARTER = Quarter.parse(FIRST_QUARTER_TEXT)
 FIRST_FAERS = Quarter.parse(FIRST_FAERS_TEXT)
 
 
+def quarter_runs(quarters: list[str]) -> str:
+    """Quarters as runs of consecutive ones ("2011Q4–2012Q3, 2023Q1–2024Q4"), so a gap of years is seen."""
+    ordered = sorted({Quarter.parse(q) for q in quarters})
+    runs: list[list[Quarter]] = []
+    for quarter in ordered:
+        if runs and runs[-1][-1].next() == quarter:
+            runs[-1].append(quarter)
+        else:
+            runs.append([quarter])
+    return ", ".join(str(run[0]) if len(run) == 1 else f"{run[0]}–{run[-1]}" for run in runs)
+
+
 def quarter_range(spec: str) -> list[Quarter]:
     """Parse ``2023Q1..2024Q2`` (inclusive), a single ``2023Q1``, or a comma list of either."""
     quarters: list[Quarter] = []

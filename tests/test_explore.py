@@ -135,7 +135,7 @@ def test_unknown_case_is_a_user_error(con):
 def test_pv_case_command(db: Path, capsys):
     assert main(["case", str(CASEID), "--db", str(db)]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("Data: 10 quarters (2011Q4–2023Q3) SYNTHETIC")
+    assert out.startswith("Data: 10 quarters (2011Q4–2013Q1, 2018Q1, 2019Q1, 2021Q4, 2023Q3) SYNTHETIC")
     assert "\nCase 8329440\n" in out
     assert main(["case", "1", "--db", str(db)]) == 2
     assert "no retained case 1" in capsys.readouterr().err

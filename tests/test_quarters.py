@@ -55,3 +55,12 @@ def test_quarter_from_fda_names(name, quarter):
 def test_names_without_a_quarter():
     assert quarter_from_name("AllDeletedCases.txt") is None
     assert quarter_from_name("ASC_NTS.pdf") is None
+
+
+def test_quarter_runs_show_the_gaps():
+    from pv.quarters import quarter_runs
+
+    assert quarter_runs(["2024Q1", "2023Q4", "2012Q1", "2011Q4", "2020Q3", "2012Q1"]) == (
+        "2011Q4–2012Q1, 2020Q3, 2023Q4–2024Q1"
+    )
+    assert quarter_runs(["2023Q1"]) == "2023Q1"
