@@ -30,6 +30,7 @@ import io
 import math
 import re
 import sys
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -42,7 +43,7 @@ import pandas as pd
 import pyarrow as pa
 
 from pv.counts import PAIR_COLUMNS, VARIANT_COLUMNS, VARIANT_VALUES
-from pv.db import open_published
+from pv.db import open_published, provenance_line
 from pv.errors import UserError
 from pv.normalize import drug_names, event_terms
 from pv.normalize.drugs import TARGET_CLASSES, dictionary_names
@@ -809,13 +810,16 @@ def run_cases_command(
         series = case_series(
             con, drug, event, roles=roles, include_duplicates=with_duplicates, comparator=comparator
         )
+        provenance = provenance_line(con)
     lines = summary_lines(series)
     if fmt == "csv":
         buffer = io.StringIO()
         series_csv(series).to_csv(buffer, index=False)
         out.write(buffer.getvalue())
-        print("\n".join(lines), file=sys.stderr)
+        print("\n".join([*([provenance] if provenance else []), *lines]), file=sys.stderr)
         return 0
+    if provenance:  # first, as on every surface: a generated case id looks like a real one
+        out.write(textwrap.fill(provenance, 120, break_on_hyphens=False) + "\n\n")
     if len(series):
         out.write(reading_view(series).to_string(index=False, max_colwidth=40) + "\n\n")
     else:

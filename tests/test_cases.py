@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import textwrap
 from pathlib import Path
 
 import duckdb
@@ -24,6 +25,7 @@ from pv.cases import (
     run_cases_command,
     series_evidence,
 )
+from pv.db import provenance_line
 from pv.errors import UserError
 from pv.ingest import ingest
 from pv.stats.proportion import wilson_interval
@@ -773,7 +775,10 @@ def test_run_cases_command_without_cases(db):
     # cisplatin is suspect in a dermatomyositis case only; polymyositis is reported with docetaxel alone
     assert run_cases_command(db, "cisplatin", "Polymyositis", "any", False, "all", "table", out) == 0
     text = out.getvalue()
-    assert text.startswith("no cases\n") and "cases: 0 (serious 0, died 0)" in text
+    with duckdb.connect(str(db), read_only=True) as con:
+        provenance = provenance_line(con)
+    first = f"{textwrap.fill(provenance, 120, break_on_hyphens=False)}\n\n" if provenance else ""
+    assert text.startswith(f"{first}no cases\n") and "cases: 0 (serious 0, died 0)" in text
     assert "not estimated: fewer than 3 exact positive onsets (0)" in text
 
 
