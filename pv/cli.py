@@ -164,6 +164,102 @@ def _with_lower(estimate: object, lower: object) -> str:
     return f"{_number(estimate)} ({_number(lower)})"
 
 
+def _render_columns(columns: dict[str, list[str]], text_columns: set[str], gap: str = "  ") -> str:
+    """Columns of equal length as aligned text: text left-aligned, numbers right-aligned, a header line."""
+    widths = {name: max(len(name), *map(len, values)) for name, values in columns.items()}
+
+    def line(cells: dict[str, str]) -> str:
+        return gap.join(
+            cell.ljust(widths[name]) if name in text_columns else cell.rjust(widths[name])
+            for name, cell in cells.items()
+        ).rstrip()
+
+    rows = [line({name: name for name in columns})]
+    length = len(next(iter(columns.values()), []))
+    rows += [line({name: values[index] for name, values in columns.items()}) for index in range(length)]
+    return "\n".join(rows)
+
+
+def _fit_drug_names(columns: dict[str, list[str]], render) -> None:
+    """Shorten the drug names (to no fewer than 14 characters) until ``render(columns)`` fits the terminal."""
+    width = max(map(len, render(columns).splitlines()))
+    if width > TERMINAL_WIDTH:
+        longest = max(len(name) for name in columns["drug"])
+        keep = max(14, longest - (width - TERMINAL_WIDTH))
+        columns["drug"] = [name if len(name) <= keep else name[: keep - 1] + "~" for name in columns["drug"]]
+
+
+def _lower_limit(value: object) -> str:
+    """A lower limit: three significant digits, two below 0.95 (far from the rule's 1; width matters)."""
+    if isinstance(value, float) and value < 0.95:
+        return f"{value:.2g}"
+    return _number(value)
+
+
+def _sensitivity_tables(frame: pandas.DataFrame) -> list[str]:
+    """The side-by-side view, one table per DM group: each analysis's ROR (lower limit) with its
+    multiplicity-adjusted flag, ingredients indented under their class; then the primary analysis's time to
+    onset and dechallenge for the pairs with reports."""
+    import pandas as pd
+
+    from pv.report.sensitivity import ANALYSES, FLAG_MARK, sensitivity
+
+    table = sensitivity(frame)
+    blocks = []
+    for event, rows in table.groupby("event", sort=False):
+        records = rows.to_dict("records")
+        columns: dict[str, list[str]] = {
+            "drug": [("" if row["drug_level"] == "class" else "  ") + str(row["drug"]) for row in records],
+            "a": [f"{row['crude_a']:.0f}" for row in records],
+        }
+        for analysis in ANALYSES:
+            columns[analysis.title] = [
+                "-"
+                if pd.isna(row[f"{analysis.key}_a"])
+                else f"{_number(row[f'{analysis.key}_ror'])} ({_lower_limit(row[f'{analysis.key}_lower'])})"
+                + (FLAG_MARK if row[f"{analysis.key}_flag"] is True else " ")
+                for row in records
+            ]
+
+        def render(chosen: dict[str, list[str]]) -> str:
+            return _render_columns(chosen, {"drug"}, gap=" ")
+
+        _fit_drug_names(columns, render)
+        blocks.append(f"event: {event}\n{render(columns)}")
+    if "onset_median_days" in table:
+        reported = table[table["crude_a"] > 0].to_dict("records")
+        if reported:
+            columns = {
+                "drug": [str(row["drug"]) for row in reported],
+                "event": [str(row["event"]) for row in reported],
+                "a": [f"{row['crude_a']:.0f}" for row in reported],
+                "onset d (n)": [
+                    "-"
+                    if pd.isna(row["onset_median_days"])
+                    else f"{row['onset_median_days']:g} ({row['n_onset_median']:.0f})"
+                    for row in reported
+                ],
+                "beta [95% CI]": [
+                    "-"
+                    if row["weibull_status"] != "converged"
+                    else f"{_number(row['weibull_shape'])} [{_number(row['weibull_shape_lower'])}, "
+                    f"{_number(row['weibull_shape_upper'])}]"
+                    for row in reported
+                ],
+                "dechal+": [
+                    "-"
+                    if row["dechal_positive"] + row["dechal_negative"] == 0
+                    else f"{row['dechal_positive']:.0f}/{row['dechal_positive'] + row['dechal_negative']:.0f}"
+                    for row in reported
+                ],
+            }
+            blocks.append(
+                "time to onset and dechallenge (primary analysis)\n"
+                + _render_columns(columns, {"drug", "event"})
+            )
+    return blocks
+
+
 def _terminal_table(frame: pandas.DataFrame) -> tuple[str, list[str]]:
     """The headline rows as a table at most TERMINAL_WIDTH wide, and the legend lines under it.
 
@@ -223,26 +319,10 @@ def _terminal_table(frame: pandas.DataFrame) -> tuple[str, list[str]]:
     text_columns = {"drug", "event", "/".join(part[:4] for part in parts)}
 
     def render(chosen: dict[str, list[str]]) -> str:
-        widths = {name: max(len(name), *map(len, values)) for name, values in chosen.items()}
-
-        def line(cells: dict[str, str]) -> str:
-            return "  ".join(
-                cell.ljust(widths[name]) if name in text_columns else cell.rjust(widths[name])
-                for name, cell in cells.items()
-            ).rstrip()
-
-        rows = [line({name: name for name in chosen})]
-        rows += [
-            line({name: values[index] for name, values in chosen.items()}) for index in range(len(records))
-        ]
-        return "\n".join(rows)
+        return _render_columns(chosen, text_columns)
 
     dropped = []
-    width = max(map(len, render(columns).splitlines()))
-    longest = max(len(name) for name in columns["drug"])
-    if width > TERMINAL_WIDTH:
-        keep = max(14, longest - (width - TERMINAL_WIDTH))
-        columns["drug"] = [name if len(name) <= keep else name[: keep - 1] + "~" for name in columns["drug"]]
+    _fit_drug_names(columns, render)
     for name in ("beta", "dechal+", "onset d", "MH ROR (lower)"):
         if max(map(len, render(columns).splitlines())) <= TERMINAL_WIDTH:
             break
@@ -321,14 +401,35 @@ def _cmd_signals(args: argparse.Namespace) -> int:
             if status != "ok":
                 note = f"EBGM, EB05, EB95 not reported: {status.replace('_', ' ')} ({reason})"
                 print(textwrap.fill(note, TERMINAL_WIDTH))
-        table, legend = _terminal_table(frame)
-        if legend[0] != TERMINAL_LEGEND:
-            print(legend.pop(0))
-        print(table)
-        print(textwrap.fill(" ".join(legend), TERMINAL_WIDTH))
+        if args.by_variant or args.comparator:
+            table, legend = _terminal_table(frame)
+            if legend[0] != TERMINAL_LEGEND:
+                print(legend.pop(0))
+            print(table)
+            print(textwrap.fill(" ".join(legend), TERMINAL_WIDTH))
+        else:
+            _print_sensitivity(frame, args.role, args.duplicates)
     if args.out:
         print(f"{len(frame):,} rows written to {args.out}", file=sys.stderr)
     return 0
+
+
+def _print_sensitivity(frame: pandas.DataFrame, role: str | None, duplicates: str | None) -> None:
+    from pv.report.sensitivity import NOTE
+
+    role, duplicates = role or DEFAULT_VARIANT["role"], duplicates or DEFAULT_VARIANT["duplicates"]
+    chosen = frame[(frame["role"] == role) & (frame["duplicates"] == duplicates)]
+    print(f"role: {role}  duplicates: {duplicates}  (every variant: --by-variant)")
+    for block in _sensitivity_tables(chosen):
+        print(block)
+    legend = NOTE
+    if "onset_median_days" in frame:
+        legend += (
+            " onset d: median days from therapy start over n exact onsets; beta: Weibull shape (converged "
+            "fits only; < 1: onsets cluster early, as drug-induced reactions do); dechal+: positive / known "
+            "dechallenges."
+        )
+    print(textwrap.fill(legend + " Every column: --format csv or parquet.", TERMINAL_WIDTH))
 
 
 def _signal_selection(
@@ -604,6 +705,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="table (default, for a terminal), or every column as csv / parquet",
     )
     signals.add_argument("--out", help="file to write (csv or parquet; default: standard output for csv)")
+    signals.add_argument(
+        "--by-variant",
+        action="store_true",
+        help="one table row per variant (default: the analyses side by side, one row per drug and event)",
+    )
     signals.set_defaults(run=_cmd_signals)
 
     cases = commands.add_parser("cases", help="case series for a drug-event pair, with time to onset")

@@ -81,6 +81,9 @@ STRATIFIED_COLUMNS: tuple[str, ...] = (
     "ror_mh_lower",
     "ror_mh_upper",
     "ror_mh_strata",
+    "ror_mh_p",
+    "ror_mh_q",
+    "signal_ror_mh_fdr",
     "prr_mh",
     "prr_mh_lower",
     "prr_mh_upper",
@@ -238,6 +241,10 @@ def stratified_scores(counts: pd.DataFrame, fit: PriorFit, cells: pd.DataFrame |
             **{
                 column: prr[column].to_numpy()
                 for column in ("prr_mh", "prr_mh_lower", "prr_mh_upper", "prr_mh_strata")
+            },
+            **{
+                column: values.to_numpy()
+                for column, values in stats.mh_ror_fdr(ror["ror_mh"], ror["ror_mh_log_se"], a).items()
             },
             "breslow_day_chi2": np.where(not_computed, np.nan, bd["bd_chi2"]),
             "breslow_day_chi2_tarone": np.where(not_computed, np.nan, bd["bd_chi2_tarone"]),
@@ -675,6 +682,7 @@ def _stratified_checks(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int, i
             "marts.case_strata",
         )
     )
+    results.append(_mh_fdr_check(con, total))
     return results
 
 
@@ -692,6 +700,32 @@ def _fdr_check(con: duckdb.DuckDBPyConnection, name: str, total: int) -> tuple[s
     differs = sum(int(_differs(again[column], stored[column], 1e-12).sum()) for column in ("ror_p", "ror_q"))
     differs += int((again["signal_ror_fdr"].to_numpy() != stored["signal_ror_fdr"].fillna(False)).sum())
     return (f"{name}: ROR p, BH q and FDR flag per family", total, differs, "pv.stats.ror_fdr")
+
+
+def _mh_fdr_check(con: duckdb.DuckDBPyConnection, total: int) -> tuple[str, int, int, str]:
+    """ror_mh_p, ror_mh_q and signal_ror_mh_fdr of marts.signals recomputed family by family from the stored
+    MH ROR and its interval (SE = ln(upper / lower) / (2 z))."""
+    family = list(VARIANT_COLUMNS + ("drug_level", "event_level"))
+    stored = con.sql(
+        f"select {', '.join(family)}, a, ror_mh, ror_mh_lower, ror_mh_upper, ror_mh_p, ror_mh_q, "
+        "signal_ror_mh_fdr from marts.signals"
+    ).df()
+    keys = pd.MultiIndex.from_frame(stored[family]).factorize()[0] if len(stored) else np.array([], int)
+    lower, upper = (stored[column].to_numpy(dtype=np.float64) for column in ("ror_mh_lower", "ror_mh_upper"))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        se = np.log(upper / lower) / (2.0 * stats.Z95)
+    again = stats.mh_ror_fdr(stored["ror_mh"].astype("float64"), se, stored["a"], keys)
+    differs = sum(
+        int(_differs(again[column], stored[column], STRATIFIED_CHECK_RTOL).sum())
+        for column in ("ror_mh_p", "ror_mh_q")
+    )
+    differs += int((again["signal_ror_mh_fdr"].to_numpy() != stored["signal_ror_mh_fdr"].fillna(False)).sum())
+    return (
+        "signals: MH ROR p, BH q and FDR flag per family",
+        total,
+        differs,
+        f"pv.stats.mh_ror_fdr, SE from the stored interval; rtol {STRATIFIED_CHECK_RTOL:g}",
+    )
 
 
 def _quantile_violations(

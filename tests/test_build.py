@@ -41,7 +41,7 @@ ADDED = {"vocab.analysis_variants", "vocab.headline_targets", "marts.headline_on
 ADDED |= {"vocab.stratum_bands", "marts.case_strata", "marts.stratified_counts", "marts.stratum_cells"}
 STRATIFIED_COLUMNS = {
     f"marts.signals.{name}"
-    for name in ("ror_mh_strata", "prr_mh_strata", "breslow_day_df", "stratified_reason")
+    for name in ("ror_mh_strata", "prr_mh_strata", "breslow_day_df", "stratified_reason", "signal_ror_mh_fdr")
 }
 STRATIFIED_CHECKS = "check_name like 'signals: stratified %'"
 # Counts the code before stored as DOUBLE (whole numbers) and the plan stores as BIGINT: compared as integers.

@@ -692,7 +692,16 @@ def test_pv_signals_shows_onset_beside_each_headline_row(generated, capsys):
 
     assert (
         main(
-            ["signals", "--db", str(generated / "data/pv.duckdb"), "--drug", "taxane", "--event", "dm_broad"]
+            [
+                "signals",
+                "--db",
+                str(generated / "data/pv.duckdb"),
+                "--drug",
+                "taxane",
+                "--event",
+                "dm_broad",
+                "--by-variant",
+            ]
         )
         == 0
     )
@@ -716,10 +725,13 @@ def test_pv_signals_reads_a_database_built_before_the_onset_mart(generated, tmp_
     assert main(["signals", "--db", str(db), *selection, "--format", "csv"]) == 0
     frame = pd.read_csv(io.StringIO(capsys.readouterr().out))
     assert len(frame) == 12 and "onset_median_days" not in frame
-    assert main(["signals", "--db", str(db), *selection]) == 0
+    assert main(["signals", "--db", str(db), *selection, "--by-variant"]) == 0
     lines = capsys.readouterr().out.splitlines()
     header = next(line for line in lines if line.startswith("drug"))
     assert header.split()[-1] == "rules"  # no onset columns
+    assert main(["signals", "--db", str(db), *selection]) == 0
+    out = capsys.readouterr().out
+    assert "time to onset" not in out and "event: dm_broad" in out  # side by side, without the onset table
 
 
 # ------------------------------------------------------------------------------------------- command

@@ -169,12 +169,12 @@ def test_cases_takes_the_same_variant_options_as_signals(generated, capsys):
 
 
 def test_the_headline_table_fits_120_columns_with_a_legend(generated, capsys):
-    """The default `pv signals` (every headline row and variant) in a terminal: constant columns said once
+    """`pv signals --by-variant` (every headline row and variant) in a terminal: constant columns said once
     above, a legend below, nothing wider than 120 characters; the same rows as marts.headline."""
     import duckdb
 
     db = generated / "data" / "pv.duckdb"
-    assert main(["signals", "--db", str(db)]) == 0
+    assert main(["signals", "--db", str(db), "--by-variant"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert max(map(len, lines)) <= 120
     header = lines.index(next(line for line in lines if line.startswith("drug")))
@@ -186,3 +186,39 @@ def test_the_headline_table_fits_120_columns_with_a_legend(generated, capsys):
     assert "E Evans (PRR>=2, Yates chi2>=4, a>=3), R ROR025>1 and a>=3, I IC025>0, B EB05>=2" in " ".join(
         lines[legend:]
     )
+
+
+def test_the_default_table_puts_the_analyses_side_by_side(generated, capsys):
+    """The default `pv signals`: per DM group one row per target drug and class, each analysis's ROR (lower
+    limit) from its stored row, * exactly where its FDR-adjusted flag is set; at most 120 characters wide."""
+    import duckdb
+
+    from pv.cli import _lower_limit, _number
+    from pv.report.sensitivity import ANALYSES, FLAG_MARK
+
+    db = generated / "data" / "pv.duckdb"
+    assert main(["signals", "--db", str(db)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert max(map(len, lines)) <= 120
+    assert "role: suspect  duplicates: without  (every variant: --by-variant)" in lines
+    with duckdb.connect(str(db), read_only=True) as con:
+        stored = con.sql(
+            "select * from marts.headline where role = 'suspect' and duplicates = 'without'"
+        ).df()
+    for event in ("dm_narrow", "dm_broad"):
+        start = lines.index(f"event: {event}")
+        assert lines[start + 1].split() == ["drug", "a", *(analysis.title for analysis in ANALYSES)]
+        body = []
+        for line in lines[start + 2 :]:
+            if line.startswith(("event: ", "time to onset", "ROR (lower")):
+                break
+            body.append(line)
+        pairs = stored[(stored["event"] == event) & (stored["comparator"] == "all")]
+        assert len(body) == len(pairs)
+        row = pairs[pairs["drug"] == "taxane"].iloc[0]
+        taxane = next(line for line in body if line.startswith("taxane "))
+        crude = f"{_number(row['ror'])} ({_lower_limit(row['ror_lower'])})"
+        crude += FLAG_MARK if row["signal_ror_fdr"] else ""
+        mh = f"{_number(row['ror_mh'])} ({_lower_limit(row['ror_mh_lower'])})"
+        assert taxane.split()[1] == f"{row['a']:.0f}"
+        assert f" {crude}" in taxane and f" {mh}" in taxane

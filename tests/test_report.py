@@ -37,6 +37,7 @@ from pv.report import (
     summary,
     write_report,
 )
+from pv.report.text import interval
 from pv.signals import RULES
 from pv.sqlfiles import render
 
@@ -698,3 +699,40 @@ def test_the_answer_states_the_stratified_ror_when_the_database_holds_it():
         "; stratified by sex, age band and report year, the Mantel-Haenszel ROR is 1.4 [0.8, 2.5], no longer "
         "above 1." in answer.sentence
     )
+
+
+def test_side_by_side_table_reads_each_analysis_from_its_stored_row(report, latest, db):
+    """The report's "does a flag survive" table: one row per target x DM group with reports in the primary
+    analysis; each analysis cell is that comparator's stored a, ROR and CI (the MH cell the stratified
+    columns of the comparator-'all' row), marked exactly where the stored FDR flag is set."""
+    from pv.report.sensitivity import ANALYSES, FLAG_MARK
+
+    markdown = (report[0] / latest / "report.md").read_text(encoding="utf-8")
+    rows = _table_after(markdown, "### Does a flag survive?")
+    with duckdb.connect(str(db), read_only=True) as con:
+        stored = con.sql(
+            "select * from marts.headline where role = 'suspect' and duplicates = 'without'"
+        ).df()
+    primary = stored[(stored["comparator"] == "all") & (stored["a"] > 0)]
+    assert len(rows) == len(primary) > 0
+    by_key = {(row[0].removesuffix(" (class)"), row[1]): row for row in rows}
+    for record in stored.to_dict("records"):
+        cells = by_key.get((record["drug"], record["event"]))
+        if cells is None:
+            continue
+        for index, analysis in enumerate(ANALYSES, start=2):
+            if record["comparator"] != analysis.comparator:
+                continue
+            estimate = analysis.estimate
+            expected = (
+                f"{record['a']:.0f}; "
+                + interval(record[estimate], record[f"{estimate}_lower"], record[f"{estimate}_upper"])
+                + (f" {FLAG_MARK}" if record[analysis.flag] else "")
+            )
+            assert cells[index] == expected
+    missing = {analysis.title for analysis in ANALYSES} - {
+        analysis.title for analysis in ANALYSES if analysis.comparator in set(stored["comparator"])
+    }
+    for index, analysis in enumerate(ANALYSES, start=2):
+        if analysis.title in missing:
+            assert {row[index] for row in rows} == {"not run"}

@@ -478,3 +478,31 @@ def test_ror_fdr_by_hand():
     # two families are adjusted separately
     split = ror_fdr(frame, family=np.array([0, 1, 1, 1]))
     np.testing.assert_allclose(split["ror_q"].iloc[0], split["ror_p"].iloc[0], rtol=1e-12)
+
+
+def test_mh_ror_fdr_by_hand():
+    """Two pairs of two strata each and one pair whose MH ROR is not computed. Pair 0: strata (a, b, c, d) =
+    (10, 40, 20, 130) and (5, 45, 10, 140): R = 10*130/200 + 5*140/200 = 6.5 + 3.5 = 10, S = 40*20/200 +
+    45*10/200 = 4 + 2.25 = 6.25, OR_MH = 1.6; the p-value uses the RBG SE of mh_ror, so that p < 0.025 exactly
+    when the lower 95% limit exceeds 1."""
+    from pv.stats import mh_ror, mh_ror_fdr
+
+    strata = np.array(
+        [[10, 40, 20, 130], [5, 45, 10, 140], [30, 20, 10, 140], [25, 25, 10, 140], [0, 50, 0, 150]]
+    )
+    pair = np.array([0, 0, 1, 1, 2])
+    ror = mh_ror(*strata.T, pair, n_pairs=3)
+    assert ror["ror_mh"].iloc[0] == pytest.approx(10 / 6.25, rel=1e-12)
+    a = np.array([15, 55, 0])
+    out = mh_ror_fdr(ror["ror_mh"], ror["ror_mh_log_se"], a)
+    z = np.log(ror["ror_mh"].to_numpy()[:2]) / ror["ror_mh_log_se"].to_numpy()[:2]
+    p = np.array([0.5 * math.erfc(value / math.sqrt(2)) for value in z])
+    np.testing.assert_allclose(out["ror_mh_p"].to_numpy()[:2], p, rtol=1e-12)
+    assert np.isnan(out["ror_mh_p"].iloc[2])  # no informative stratum: no finite evidence, not in m
+    assert p[1] < p[0]
+    # BH with m = 2: the larger p keeps q = 2 p / 2 = p; the smaller gets min(2 p / 1, that q)
+    q = np.array([p[0], min(2 * p[1], p[0])])
+    np.testing.assert_allclose(out["ror_mh_q"].to_numpy()[:2], q, rtol=1e-12)
+    lower_above_one = ror["ror_mh_lower"].to_numpy()[:2] > 1
+    assert list(p < 0.025) == list(lower_above_one)
+    assert list(out["signal_ror_mh_fdr"]) == [bool(q[0] <= 0.025), bool(q[1] <= 0.025), False]

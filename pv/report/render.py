@@ -27,6 +27,7 @@ from pv.report.answer import CAVEATS, TABLE_NOTE, answer_bullets, answer_table, 
 from pv.report.facts import report_facts
 from pv.report.figures import FOREST_FILE, IC_FILE, forest_plot, ic_over_time_plot, not_computable
 from pv.report.methods import methods, prior_sentence
+from pv.report.sensitivity import SENSITIVITY_NOTE, sensitivity_table
 from pv.report.text import (
     change_table,
     changes_lead,
@@ -230,6 +231,8 @@ def write_report(db_path: Path, out_dir: Path, quarter: str | None = None) -> Pa
         "answers": answer_table(answers(headline)),
         "caveats": CAVEATS,
         "table_note": TABLE_NOTE,
+        "sensitivity": sensitivity_table(headline),
+        "sensitivity_note": SENSITIVITY_NOTE,
     }
     _write_text(folder / "report.md", _markdown(_render("report.j2", format="markdown", **context)))
     context["forest"]["data"] = _image_data(forest)

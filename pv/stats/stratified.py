@@ -480,6 +480,13 @@ def select_maskers(
 FDR_LEVEL = 0.025
 
 
+def _fdr_flag(log_estimate: np.ndarray, se: np.ndarray, a: np.ndarray, family: ArrayLike | None):
+    """p (one-sided Wald), BH q within ``family`` and the flag q <= FDR_LEVEL with a >= 3."""
+    p = wald_p_one_sided(log_estimate, se)
+    q = bh_qvalues(p, family)
+    return p, q, np.isfinite(q) & (q <= FDR_LEVEL) & (a >= 3)
+
+
 def ror_fdr(frame: pd.DataFrame, family: ArrayLike | None = None) -> pd.DataFrame:
     """The ROR rule adjusted for multiplicity: one-sided Wald p of ln ROR, BH q within each family, the flag.
 
@@ -494,7 +501,24 @@ def ror_fdr(frame: pd.DataFrame, family: ArrayLike | None = None) -> pd.DataFram
     with np.errstate(divide="ignore", invalid="ignore"):
         se = np.where(positive, np.sqrt(1.0 / a + 1.0 / b + 1.0 / c + 1.0 / d), np.nan)
         log_ror = np.where(positive, np.log(frame["ror"].to_numpy(dtype=np.float64)), np.nan)
-    p = wald_p_one_sided(log_ror, se)
-    q = bh_qvalues(p, family)
-    flag = np.isfinite(q) & (q <= FDR_LEVEL) & (a >= 3)
+    p, q, flag = _fdr_flag(log_ror, se, a, family)
     return pd.DataFrame({"ror_p": p, "ror_q": q, "signal_ror_fdr": flag}, index=frame.index)
+
+
+def mh_ror_fdr(
+    ror_mh: ArrayLike, ror_mh_log_se: ArrayLike, a: ArrayLike, family: ArrayLike | None = None
+) -> pd.DataFrame:
+    """The Mantel-Haenszel ROR rule adjusted for multiplicity, as :func:`ror_fdr` for the crude ROR.
+
+    ``ror_mh_p`` = 1 - Phi(ln OR_MH / SE) with the Robins-Breslow-Greenland SE (:func:`mh_ror`), so p < 0.025
+    exactly when the MH ROR's lower 95% limit exceeds 1; NaN where the MH ROR is not computed or is 0.
+    ``ror_mh_q``: BH within ``family``; ``signal_ror_mh_fdr``: q <= FDR_LEVEL and a >= 3 (a: the pair's
+    reports over all strata, the same minimum as the crude rule).
+    """
+    estimate, se, a = (
+        np.atleast_1d(np.asarray(x, dtype=np.float64)).ravel() for x in (ror_mh, ror_mh_log_se, a)
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_ror = np.where(estimate > 0, np.log(np.where(estimate > 0, estimate, 1.0)), np.nan)
+    p, q, flag = _fdr_flag(log_ror, se, a, family)
+    return pd.DataFrame({"ror_mh_p": p, "ror_mh_q": q, "signal_ror_mh_fdr": flag})
