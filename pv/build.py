@@ -382,12 +382,14 @@ def steps_through(last_layer: str) -> tuple[Step, ...]:
 
 
 def steps_from(name: str, steps: Iterable[Step] = PLAN) -> tuple[Step, ...]:
-    """``steps`` from the step called ``name`` on."""
+    """``steps`` from the step called ``name`` on, after the macro steps before it: a database built by an
+    earlier version has that version's macros, and the steps re-run need this version's."""
     first = find_step(name)
     chosen = tuple(steps)
     if first not in chosen:
         raise UserError(f"{name}: not part of this build")
-    return chosen[chosen.index(first) :]
+    start = chosen.index(first)
+    return tuple(step for step in chosen[:start] if not step.outputs) + chosen[start:]
 
 
 def run_step(con: duckdb.DuckDBPyConnection, step: Step, context: BuildContext) -> float:
