@@ -8,32 +8,41 @@ every pair, variant and level; PRR/ROR/IC with intervals; GPS priors and EBGM/EB
 separately — and reports its peak RSS. The signals step includes the history inputs (version lifetimes,
 the content of versions later replaced, per-quarter duplicate flags) and the integrity checks. Finally
 times the headline ``pv signals`` query on the result.
+
+``--compare-with REV`` also builds the same lake, in the same run, with the code of git revision REV (e.g.
+380d3eb, the last commit before the stratified statistics), first, so the cost of what was added since is a
+ratio of two builds on one input and one machine state.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
+
+REPOSITORY = Path(__file__).resolve().parent.parent
 
 BUILD = """
 import json, resource, sys, time, uuid, os
 from pathlib import Path
 import duckdb
 from pv.build import BuildContext, run_plan, steps_for_layer
-from pv.db import memory_limit
+from pv.db import memory_limit, write_meta
 work = Path(sys.argv[1])
 context = BuildContext(work / "lake", snapshot=True)
 timings = {}
-with duckdb.connect(str(work / "pv.duckdb")) as con:
+with duckdb.connect(str(work / sys.argv[2])) as con:
     con.execute(f"set memory_limit = '{memory_limit()}'")
     con.execute(f"set temp_directory = '{work / 'spill'}'")
     con.execute("set preserve_insertion_order = false")
+    write_meta(con, work / "lake", True, True)
     for timed, layers in (("staging", ("raw", "staging")), ("curated", ("curated",)),
                           ("signals", ("counts", "history", "signals"))):
         started = time.perf_counter()
@@ -57,6 +66,7 @@ def main() -> int:
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="reuse/keep the generated quarters in this folder")
+    parser.add_argument("--compare-with", metavar="REV", help="also build with the code of this git revision")
     args = parser.parse_args()
 
     import duckdb
@@ -79,11 +89,11 @@ def main() -> int:
         started = time.perf_counter()
         ingest(root, db_path=work / "unused.duckdb", lake=work / "lake", work_dir=work / "tmp", curate=False)
         ingest_seconds = time.perf_counter() - started
-        result = subprocess.run([sys.executable, "-c", BUILD, str(work)], capture_output=True, text=True)
-        if result.returncode:
-            print(result.stderr, file=sys.stderr)
-            return result.returncode
-        build = json.loads(result.stdout.strip().splitlines()[-1])
+        before = None
+        if args.compare_with:
+            before = _build_with(args.compare_with, work, Path(scratch) / "before")
+            (work / "before.duckdb").unlink()
+        build = _build(work, "pv.duckdb", REPOSITORY)
         query = "select * from marts.headline order by event, drug"
         timings = []
         with duckdb.connect(str(work / "pv.duckdb"), read_only=True) as con:
@@ -107,16 +117,50 @@ def main() -> int:
     print(
         f"| signals: {sizes['marts.drug_event_counts']:,} 2x2 tables (all pairs x 12 variants x 4 levels), "
         f"PRR/ROR/IC + CIs, GPS prior ({sizes['prior']}), EBGM/EB05/EB95, "
-        f"{sizes['signal_history']:,} history rows from {sizes['marts.analysis_cases']:,} version "
+        f"{sizes['marts.signal_history']:,} history rows from {sizes['marts.analysis_cases']:,} version "
         f"contributions ({sizes['marts.history_versions']:,} versions later replaced; "
         f"{sizes['marts.duplicate_flags_by_quarter']:,} per-quarter duplicate flags), every stored number "
         f"checked | {steps['signals']:.0f} |"
     )
     print(f"peak RSS of the build: {build['peak_mib']:,.0f} MiB")
+    if before is not None:
+        print(f"the same lake built by {args.compare_with} first, in this run:")
+        for step in ("curated", "signals"):
+            then, now = before["timings"][step], steps[step]
+            print(f"  {step}: {then:.1f} s then, {now:.1f} s now: {now / then:.2f}x")
+        print(f"  peak RSS: {before['peak_mib']:,.0f} MiB then")
     print(
         f"headline `pv signals` query ({rows} rows): median {statistics.median(timings) * 1000:.0f} ms of 5"
     )
     return 0
+
+
+def _build(work: Path, db_name: str, code: Path) -> dict:
+    """Build ``work/lake`` into ``work/db_name`` in a child process running the code in ``code``."""
+    environment = os.environ | {"PYTHONPATH": str(code)}
+    result = subprocess.run(
+        [sys.executable, "-c", BUILD, str(work), db_name],
+        capture_output=True,
+        text=True,
+        cwd=code,
+        env=environment,
+    )
+    if result.returncode:
+        raise SystemExit(f"build with the code in {code} failed:\n{result.stderr}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _build_with(revision: str, work: Path, folder: Path) -> dict:
+    """The build of ``work/lake`` by the code of git ``revision`` (exported with git archive)."""
+    folder.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(REPOSITORY), "archive", "--format=tar", revision], capture_output=True, check=True
+    ).stdout
+    archive_path = folder / "code.tar"
+    archive_path.write_bytes(archive)
+    with tarfile.open(archive_path) as tar:
+        tar.extractall(folder / "code", filter="data")
+    return _build(work, "before.duckdb", folder / "code")
 
 
 if __name__ == "__main__":
