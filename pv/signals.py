@@ -721,7 +721,7 @@ def _mh_fdr_check(con: duckdb.DuckDBPyConnection, total: int) -> tuple[str, int,
     )
     differs += int((again["signal_ror_mh_fdr"].to_numpy() != stored["signal_ror_mh_fdr"].fillna(False)).sum())
     return (
-        "signals: MH ROR p, BH q and FDR flag per family",
+        "signals: stratified MH ROR p, BH q and FDR flag per family",
         total,
         differs,
         f"pv.stats.mh_ror_fdr, SE from the stored interval; rtol {STRATIFIED_CHECK_RTOL:g}",

@@ -190,8 +190,8 @@ def test_every_pair_counted_per_case(con):
 
 def test_integrity_checks_pass_and_are_stored(con):
     checks = con.sql("select check_name, violations from signal_checks").fetchall()
-    # 22, and the 6 of the stratified columns (tests/test_strata.py)
-    assert len(checks) == 28 and all(violations == 0 for _, violations in checks)
+    # 22, the 6 of the stratified columns (tests/test_strata.py) and the MH FDR recomputation
+    assert len(checks) == 29 and all(violations == 0 for _, violations in checks)
 
 
 @pytest.fixture(scope="module")

@@ -419,6 +419,7 @@ def test_fdr_columns_are_checked_and_a_subset_of_the_ror_rule(generated):
         assert checks == {
             "signals: ROR p, BH q and FDR flag per family": 0,
             "signal_history: ROR p, BH q and FDR flag per family": 0,
+            "signals: stratified MH ROR p, BH q and FDR flag per family": 0,
         }
         (loose, below_p, flagged, ror_flagged, families) = con.sql(
             "select count(*) filter (where signal_ror_fdr and not signal_ror), "

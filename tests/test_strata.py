@@ -203,7 +203,7 @@ def test_generated_database_stratified_columns_and_checks(generated_con):
         "select check_name, rows_checked, violations from marts.signal_checks "
         "where check_name like 'signals: stratified %' order by all"
     ).fetchall()
-    assert len(checks) == 6 and all(violations == 0 for _, _, violations in checks)
+    assert len(checks) == 7 and all(violations == 0 for _, _, violations in checks)
     # the generated database's prior does not converge (no EBGM, crude or stratified: test_signals checks
     # the stratified EBGM on the planted population); every other check saw rows
     assert all(rows > 0 for name, rows, _ in checks if "EB" not in name), checks

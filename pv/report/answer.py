@@ -35,6 +35,15 @@ COMPARATOR_WORDS: dict[str, str] = {
     "all": "all reports",
     "oncology": "reports with a cancer indication",
     "breast_cancer": "reports with a breast-cancer indication",
+    "active": "breast-cancer reports against its active comparators",
+    "masked": "all reports less those of the drugs that mask the event",
+}
+# The same comparisons in a table header.
+COMPARATOR_SHORT: dict[str, str] = {
+    "oncology": "cancer",
+    "breast_cancer": "breast-cancer",
+    "active": "active comparator",
+    "masked": "masking-corrected",
 }
 VERDICTS: dict[str, str] = {
     "no_reports": "no reports",
@@ -142,10 +151,10 @@ def _sentence(
     lost = [c for c, (n, found) in restricted.items() if not found]
     text = f"{opening}; flagged by {_names(rules)} among all reports"
     if kept:
-        text += ", and still flagged among " + " and among ".join(COMPARATOR_WORDS[c] for c in kept)
+        text += ", and still flagged among " + " and among ".join(COMPARATOR_WORDS.get(c, c) for c in kept)
     if lost:
         text += ", but not among " + " or ".join(
-            f"{COMPARATOR_WORDS[c]} ({restricted[c][0]:,} there)" for c in lost
+            f"{COMPARATOR_WORDS.get(c, c)} ({restricted[c][0]:,} there)" for c in lost
         )
     verdict = "signal_survives_restriction" if "oncology" in kept else "signal_confounding_possible"
     return verdict, text + _stratified(primary) + _case_evidence(primary) + "."
@@ -156,10 +165,14 @@ def _stratified(row: pd.Series) -> str:
     if "ror_mh" not in row or pd.isna(row.get("ror_mh")):
         return ""
     above = pd.notna(row["ror_mh_lower"]) and row["ror_mh_lower"] > 1
+    adjusted = ""
+    if "signal_ror_mh_fdr" in row and pd.notna(row["signal_ror_mh_fdr"]):
+        adjusted = " (flagged" if row["signal_ror_mh_fdr"] else " (not flagged"
+        adjusted += " after Benjamini-Hochberg adjustment)"
     return (
         f"; stratified by sex, age band and report year, the Mantel-Haenszel ROR is "
         f"{interval(row['ror_mh'], row['ror_mh_lower'], row['ror_mh_upper'])}"
-        f"{', still above 1' if above else ', no longer above 1'}"
+        f"{', still above 1' if above else ', no longer above 1'}{adjusted}"
     )
 
 
@@ -255,10 +268,7 @@ ANSWER_HEADER: tuple[str, ...] = (
     "event",
     "a (primary)",
     "rules: all reports",
-    *(
-        f"rules: {COMPARATOR_WORDS[comparator].removesuffix(' indication').removeprefix('reports with a ')}"
-        for comparator in RESTRICTED
-    ),
+    *(f"rules: {COMPARATOR_SHORT.get(comparator, comparator)}" for comparator in RESTRICTED),
     "variants flagged",
     "answer",
 )
