@@ -416,13 +416,14 @@ def run_plan(
 
 
 def describe_plan(steps: Iterable[Step] = PLAN) -> str:
-    """The plan as a table: step, layer, what runs it, outputs and their grain."""
-    lines = [f"{'step':<34} {'layer':<8} {'runs':<36} outputs (grain)"]
+    """The plan as a table: step, layer and what runs it, then each output and its grain indented below
+    (one per line, so that a terminal of 120 columns shows it unwrapped)."""
+    lines = [f"{'step':<34} {'layer':<8} runs", "    output (grain)"]
     for step in steps:
-        outputs = "; ".join(
-            f"{name} ({', '.join(grain) if grain else 'no key'})" for name, grain in step.outputs.items()
-        )
-        lines.append(f"{step.name:<34} {step.layer:<8} {step.kind:<36} {outputs or '(macros)'}")
+        lines.append(f"{step.name:<34} {step.layer:<8} {step.kind}")
+        lines += [
+            f"    {name} ({', '.join(grain) if grain else 'no key'})" for name, grain in step.outputs.items()
+        ] or ["    (macros)"]
     return "\n".join(lines)
 
 

@@ -101,9 +101,11 @@ def test_build_list_prints_every_step_with_outputs_and_grain(capsys):
     assert main(["build", "--list"]) == 0
     printed = capsys.readouterr().out
     assert printed == describe_plan() + "\n"
-    assert len(printed.splitlines()) == len(PLAN) + 1
+    lines = printed.splitlines()
+    assert len(lines) == 2 + len(PLAN) + sum(max(1, len(step.outputs)) for step in PLAN)
+    assert max(map(len, lines)) <= 120
     assert "marts.headline    " in printed
-    assert "marts.signals (drug_level, drug, event_level, event, role, comparator, duplicates)" in printed
+    assert "    marts.signals (drug_level, drug, event_level, event, role, comparator, duplicates)" in lines
     assert main(["build", "--from", "signals", "--db", "none.duckdb", "--lake", "none"]) == 2
     assert capsys.readouterr().err.startswith("pv: error: signals: no such build step; `pv build --list`")
 
