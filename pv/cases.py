@@ -824,7 +824,10 @@ def run_cases_command(
         out.write(reading_view(series).to_string(index=False, max_colwidth=40) + "\n\n")
     else:
         out.write("no cases\n\n")
-    out.write("\n".join(lines) + "\n")
+    out.write(
+        "\n".join(textwrap.fill(line, 120, subsequent_indent="  ", break_on_hyphens=False) for line in lines)
+    )
+    out.write("\n")
     return 0
 
 
@@ -1009,5 +1012,18 @@ def case_in_full(con: duckdb.DuckDBPyConnection, caseid: int) -> list[tuple[str,
 
 def case_in_full_text(sections: list[tuple[str, list[str]]]) -> str:
     """The sections of :func:`case_in_full` as plain text for the terminal."""
-    blocks = ["\n".join([title, *(f"  {line}" for line in lines)]) for title, lines in sections]
+    blocks = [
+        "\n".join(
+            [
+                title,
+                *(
+                    textwrap.fill(
+                        line, 120, initial_indent="  ", subsequent_indent="    ", break_on_hyphens=False
+                    )
+                    for line in lines
+                ),
+            ]
+        )
+        for title, lines in sections
+    ]
     return "\n\n".join(blocks) + "\n"

@@ -486,7 +486,7 @@ def _cmd_case(args: argparse.Namespace) -> int:
         sections = case_in_full(con, args.caseid)
         provenance = provenance_line(con)
     if provenance:
-        print(provenance)
+        print(textwrap.fill(provenance, TERMINAL_WIDTH, break_on_hyphens=False))
     print(case_in_full_text(sections), end="")
     return 0
 
