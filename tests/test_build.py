@@ -39,6 +39,8 @@ ADDED = {"vocab.analysis_variants", "vocab.headline_targets", "marts.headline_on
 # The stratified statistics (issue 11): their tables, the stratified columns of marts.signals that are not
 # floating point (those are never fingerprinted) and their checks, none of which the code before had.
 ADDED |= {"vocab.stratum_bands", "marts.case_strata", "marts.stratified_counts", "marts.stratum_cells"}
+# The controls and calibration (issue 11 item 5).
+ADDED |= {"vocab.dm_controls", "marts.calibration"}
 STRATIFIED_COLUMNS = {
     f"marts.signals.{name}"
     for name in ("ror_mh_strata", "prr_mh_strata", "breslow_day_df", "stratified_reason")
