@@ -35,6 +35,7 @@ from pv.normalize.meddra import load_meddra, meddra_dir
 from pv.signals import (
     BRESLOW_DAY_EVENT_LEVELS,
     BRESLOW_DAY_MIN_REPORTS,
+    CALIBRATION_RULES,
     check_and_store,
     fit_and_store_prior,
     score_history,
@@ -337,6 +338,13 @@ PLAN: tuple[Step, ...] = (
         lambda con, context: check_and_store(con),
     ),
     _sql("marts/headline", "signals", {"marts.headline": _PAIR_VARIANT}),
+    _sql(
+        "marts/calibration",
+        "signals",
+        {"marts.calibration": ("rule", "event", "role", "comparator", "duplicates")},
+        rules=CALIBRATION_RULES,
+        ident_rules=", ".join(CALIBRATION_RULES),
+    ),
     _python(
         "marts.headline_onset",
         "signals",

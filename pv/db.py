@@ -133,6 +133,7 @@ SQL_VOCABULARIES: dict[str, tuple[Path, tuple[str, ...]]] = {
     "analysis_variants": (resources.vocab_dir() / "analysis_variants.csv", ("dimension", "value")),
     "headline_targets": (resources.vocab_dir() / "headline_targets.csv", ("kind", "name")),
     "stratum_bands": (resources.vocab_dir() / "stratum_bands.csv", ("dimension", "band")),
+    "dm_controls": (resources.vocab_dir() / "dm_controls.csv", ("drug_level", "drug", "event")),
 }
 
 

@@ -31,6 +31,8 @@ from pv.counts import (
 from pv.sqlfiles import render
 
 RULES: tuple[str, ...] = ("signal_evans", "signal_ror", "signal_ic", "signal_ebgm")
+# Every flag of marts.signals that marts.calibration scores on the DM controls (no stratified rule exists).
+CALIBRATION_RULES: tuple[str, ...] = (*RULES, "signal_ror_fdr", "signal_ror_mh_fdr")
 # The level the prior is fitted on (with DEFAULT_VARIANT), and below how many observed pairs it is not.
 PRIOR_LEVEL: tuple[str, str] = ("ingredient", "pt")
 MIN_PAIRS_FOR_PRIOR = 200

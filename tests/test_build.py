@@ -39,6 +39,8 @@ ADDED = {"vocab.analysis_variants", "vocab.headline_targets", "marts.headline_on
 # The stratified statistics (issue 11): their tables, the stratified columns of marts.signals that are not
 # floating point (those are never fingerprinted) and their checks, none of which the code before had.
 ADDED |= {"vocab.stratum_bands", "marts.case_strata", "marts.stratified_counts", "marts.stratum_cells"}
+# The controls and calibration (issue 11 item 5).
+ADDED |= {"vocab.dm_controls", "marts.calibration"}
 STRATIFIED_COLUMNS = {
     f"marts.signals.{name}"
     for name in ("ror_mh_strata", "prr_mh_strata", "breslow_day_df", "stratified_reason", "signal_ror_mh_fdr")
@@ -67,12 +69,12 @@ BEFORE_THE_PLAN = {
 
 def test_the_plan_is_one_ordered_list_of_uniquely_named_steps():
     names = [step.name for step in PLAN]
-    assert len(names) == len(set(names)) == 51
+    assert len(names) == len(set(names)) == 52
     outputs = [output for step in PLAN for output in step.outputs]
-    assert len(outputs) == len(set(outputs)) == 73
+    assert len(outputs) == len(set(outputs)) == 75
     assert all(output.count(".") == 1 for output in outputs)  # schema-qualified
     assert [step.layer for step in PLAN] == sorted((step.layer for step in PLAN), key=LAYERS.index)
-    assert [len(steps_for_layer(layer)) for layer in LAYERS] == [4, 10, 10, 18, 4, 5]
+    assert [len(steps_for_layer(layer)) for layer in LAYERS] == [4, 10, 10, 18, 4, 6]
     # The content models, today's and past versions', run in buckets of caseids (pv.db.run_content_model).
     assert [step.name for step in PLAN if step.bucketed] == [
         "curated.case_drugs",
@@ -126,7 +128,7 @@ def test_every_declared_grain_holds_on_a_generated_database(generated):
                 ).fetchall()[0]
                 assert (distinct, nulls) == (rows, 0), f"{output}: grain ({keys})"
                 checked.append((output, rows))
-    assert len(checked) == 57
+    assert len(checked) == 59
     assert dict(checked)["marts.signals"] == dict(checked)["marts.drug_event_counts"] > 100_000
     assert dict(checked)["marts.headline"] == 360  # 15 target drugs present x 2 events x 12 variants
     assert dict(checked)["marts.headline_onset"] == 360  # one row per headline row
@@ -190,7 +192,7 @@ def test_every_published_column_is_documented_and_every_documented_one_exists(ge
         for relation in documented
         if relation.split(".")[0] in PUBLISHED_SCHEMAS and relation not in published
     ]
-    assert len(published) == 72
+    assert len(published) == 74
 
 
 def test_build_from_a_step_reruns_the_rest_on_a_copy_and_swaps_it_in(generated, tmp_path):

@@ -37,7 +37,7 @@ from pv.report import (
     summary,
     write_report,
 )
-from pv.report.text import interval
+from pv.report.text import RULE_TITLES, interval
 from pv.signals import RULES
 from pv.sqlfiles import render
 
@@ -127,6 +127,7 @@ def test_markdown_sections_and_relative_figures(report, latest):
         "## Forest plot",
         "## IC over time",
         f"## Dermatomyositis signals new or changed in {latest}",
+        "## Calibration",
         "## Methods",
         "## Appendix: the run",
     ]
@@ -178,7 +179,7 @@ def test_markdown_and_html_render_the_same_document(report, latest):
     page = (folder / "report.html").read_text(encoding="utf-8")
     md_headings, md_tables, md_methods = _markdown_blocks(markdown)
     html_headings, html_tables, html_methods = _html_blocks(page)
-    assert md_headings == html_headings and len(md_headings) == 13
+    assert md_headings == html_headings and len(md_headings) == 14
     assert md_tables == html_tables and len(md_tables) >= 3
     assert md_methods == html_methods
     assert [heading for heading, _ in md_methods][:3] == ["Design", "Data", "Counting"]
@@ -738,3 +739,49 @@ def test_side_by_side_table_reads_each_analysis_from_its_stored_row(report, late
     for index, analysis in enumerate(ANALYSES, start=2):
         if analysis.title in missing:
             assert {row[index] for row in rows} == {"not run"}
+
+
+def test_calibration_section_shows_flagged_controls_of_the_primary_variant(report, latest, db):
+    """One row per rule x event group of marts.calibration (primary variant), x/n of the controls present;
+    coverage is unknown without a ground truth (real data)."""
+    markdown = (report[0] / latest / "report.md").read_text(encoding="utf-8")
+    section = markdown[markdown.index("## Calibration") : markdown.index("## Methods")]
+    assert "not known here: real FAERS has no ground truth" in section
+    rows = _table_after(section, "## Calibration")
+    with duckdb.connect(str(db), read_only=True) as con:
+        stored = con.sql(
+            "select * from marts.calibration where role = 'suspect' and comparator = 'all' "
+            "and duplicates = 'without'"
+        ).df()
+    assert len(rows) == len(stored) == 12  # 6 rules x dm_narrow, dm_broad
+    assert [row[:2] for row in rows[:6]] == [
+        ["Evans", "dm_narrow"],
+        ["ROR025>1", "dm_narrow"],
+        ["IC025>0", "dm_narrow"],
+        ["EB05≥2", "dm_narrow"],
+        ["ROR FDR q≤0.025", "dm_narrow"],
+        ["MH ROR FDR q≤0.025", "dm_narrow"],
+    ]
+    for row in rows:
+        rule = {title: name for name, title in RULE_TITLES.items()}[row[0]]
+        record = stored[(stored["rule"] == rule) & (stored["event"] == row[1])].iloc[0]
+        for cell, kind in ((row[2], "positive"), (row[3], "negative")):
+            present = record[f"{kind}_present"]
+            assert cell.startswith(f"{record[f'{kind}_flagged']}/{present}" if present else "n/c"), (
+                cell,
+                kind,
+            )
+
+
+def test_calibration_section_adds_coverage_on_generated_data(generated, tmp_path):
+    html_path = write_report(generated / "data/pv.duckdb", tmp_path, ground_truth=generated / "ground_truth")
+    markdown = html_path.with_name("report.md").read_text(encoding="utf-8")
+    section = markdown[markdown.index("## Calibration") : markdown.index("## Methods")]
+    assert "Coverage on generated data" in section
+    coverage = _table_after(section, "Coverage on generated data")
+    assert [row[0] for row in coverage] == [
+        interval
+        for interval in ("PRR 95% CI", "ROR 95% CI", "IC025-IC975", "EB05-EB95", "MH ROR 95% CI")
+        for _ in range(2)
+    ]
+    assert {row[2] for row in coverage} == {"estimand", "planted_rr"}

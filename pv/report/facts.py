@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from pv.db import open_published, provenance_line
 from pv.errors import UserError
 from pv.lake import LAKE_TABLES
 from pv.quarters import Quarter
-from pv.signals import HEADLINE_EVENTS, RULES, TARGET_CLASSES
+from pv.signals import CALIBRATION_RULES, HEADLINE_EVENTS, RULES, TARGET_CLASSES
 
 LABEL_COLUMNS: tuple[str, ...] = PAIR_COLUMNS + VARIANT_COLUMNS
 ROLES: tuple[str, ...] = VARIANT_VALUES["role"]
@@ -388,6 +388,20 @@ def resolve_quarter(con: duckdb.DuckDBPyConnection, db_path: Path, quarter: str 
     return wanted
 
 
+def calibration_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """marts.calibration for the default variant (rule x event group), empty for a database built before it.
+
+    Calibration is of the latest build: the controls are scored on today's marts.signals only.
+    """
+    if not _exists(con, "marts.calibration"):
+        return pd.DataFrame()
+    where = " and ".join(f"{column} = ?" for column in DEFAULT_VARIANT)
+    return con.execute(
+        f"select * from marts.calibration where {where} order by event desc, list_position(?, rule)",
+        [*DEFAULT_VARIANT.values(), list(CALIBRATION_RULES)],
+    ).df()
+
+
 @dataclass(frozen=True)
 class ReportFacts:
     """Everything one report shows, read in one read-only connection: the run summary, the headline rows
@@ -399,6 +413,7 @@ class ReportFacts:
     headline: pd.DataFrame
     history: pd.DataFrame
     prior: dict[str, Any] | None
+    calibration: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def report_facts(db_path: Path, quarter: str | None = None) -> ReportFacts:
@@ -418,4 +433,5 @@ def report_facts(db_path: Path, quarter: str | None = None) -> ReportFacts:
             headline=headline_frame(con, chosen),
             history=history_frame(con, chosen),
             prior=prior_facts(con),
+            calibration=calibration_frame(con),
         )

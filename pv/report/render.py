@@ -22,6 +22,7 @@ import duckdb
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from pv.db import open_published
 from pv.errors import UserError
 from pv.report.answer import CAVEATS, TABLE_NOTE, answer_bullets, answer_table, answers
 from pv.report.facts import report_facts
@@ -29,8 +30,10 @@ from pv.report.figures import FOREST_FILE, IC_FILE, forest_plot, ic_over_time_pl
 from pv.report.methods import methods, prior_sentence
 from pv.report.sensitivity import SENSITIVITY_NOTE, sensitivity_table
 from pv.report.text import (
+    calibration_table,
     change_table,
     changes_lead,
+    coverage_table,
     dedup_table,
     headline_table,
     ingest_table,
@@ -188,14 +191,55 @@ def _save_figure(draw, data: pd.DataFrame, path: Path, **options: Any) -> Path:
     return path
 
 
-def write_report(db_path: Path, out_dir: Path, quarter: str | None = None) -> Path:
+CALIBRATION_NOTE = (
+    "How often each rule flags the reviewed controls (vocab.dm_controls: positive controls have a published "
+    "link to DM or myositis, negative controls none), in the primary analysis (suspect, all reports, flagged "
+    "duplicates left out) of the latest build, over the controls with at least one report. A rule that "
+    "flags most positive and few negative controls discriminates; but the controls are few, the "
+    "literature is the only truth (a positive control can be under-reported in FAERS, a negative one "
+    "confounded by indication, as ondansetron is by paraneoplastic DM), and the shares say nothing about the "
+    "target drugs' own bias."
+)
+COVERAGE_UNKNOWN = (
+    "Coverage of the true relative rate by the intervals is not known here: real FAERS has no ground truth. "
+    "On generated data pv.calibration.interval_coverage measures it against the generator's planted rates."
+)
+COVERAGE_NOTE = (
+    "Coverage on generated data: the share of planted pairs (primary analysis, PT level, a ≥ 1) whose "
+    "interval contains the true quantity, either the planted report-level rate ratio or the statistic's "
+    "estimand in the generated population (crude risk ratio for PRR and MH ROR, odds ratio for ROR, "
+    "observed/expected for IC and EBGM); below the nominal level where case mix or co-exposure separates "
+    "the two, or where the prior shrinks."
+)
+
+
+def calibration_context(calibration: pd.DataFrame, coverage: pd.DataFrame | None) -> dict[str, Any]:
+    """The Calibration section: the controls table and, on generated data, the coverage table."""
+    return {
+        "calibration": calibration_table(calibration.to_dict("records")),
+        "calibration_note": CALIBRATION_NOTE,
+        "coverage": coverage_table([] if coverage is None else coverage.to_dict("records")),
+        "coverage_note": COVERAGE_UNKNOWN if coverage is None else COVERAGE_NOTE,
+    }
+
+
+def write_report(
+    db_path: Path, out_dir: Path, quarter: str | None = None, ground_truth: Path | None = None
+) -> Path:
     """Write ``out_dir/<quarter>/report.md`` and a self-contained ``report.html`` (figures embedded, no
     network), with the two PNGs next to them; return the HTML path.
 
     ``quarter`` defaults to the latest quarter in the database; an earlier one reports the cumulative
-    statistics as they stood at that quarter.
+    statistics as they stood at that quarter. ``ground_truth`` (generated data only: the generator's
+    ``ground_truth/`` folder) adds the coverage of the true rates to the Calibration section.
     """
     facts = report_facts(Path(db_path), quarter)
+    coverage = None
+    if ground_truth is not None:
+        from pv.calibration import interval_coverage
+
+        with open_published(Path(db_path)) as con:
+            coverage = interval_coverage(con, Path(ground_truth))
     folder = Path(out_dir) / facts.quarter
     folder.mkdir(parents=True, exist_ok=True)
     forest = _save_figure(
@@ -208,32 +252,36 @@ def write_report(db_path: Path, out_dir: Path, quarter: str | None = None) -> Pa
     ic_plot = _save_figure(ic_over_time_plot, facts.history, folder / IC_FILE)
     headline = facts.headline
     zero_rows = int((headline["a"] == 0).sum()) if not headline.empty else 0
-    context = _summary_context(facts.summary, facts.quarter) | {
-        "quarter": facts.quarter,
-        "db": facts.db,
-        "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "headline": headline_table(headline.to_dict("records")),
-        "forest": {
-            "file": FOREST_FILE,
-            "alt": "Forest plot of PRR, ROR and IC",
-            "html_alt": "Forest plot of PRR, ROR and IC for dermatomyositis",
-            "caption": missing_sentence(not_computable(headline), zero_rows),
-        },
-        "ic_plot": {
-            "file": IC_FILE,
-            "alt": "IC with IC025–IC975 by quarter",
-            "html_alt": "IC with IC025 to IC975 by quarter",
-            "caption": "",
-        },
-        "methods": methods(facts.prior),
-        "provenance": facts.summary.get("provenance") or "",
-        "answer_lines": answer_bullets(headline),
-        "answers": answer_table(answers(headline)),
-        "caveats": CAVEATS,
-        "table_note": TABLE_NOTE,
-        "sensitivity": sensitivity_table(headline),
-        "sensitivity_note": SENSITIVITY_NOTE,
-    }
+    context = (
+        _summary_context(facts.summary, facts.quarter)
+        | {
+            "quarter": facts.quarter,
+            "db": facts.db,
+            "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "headline": headline_table(headline.to_dict("records")),
+            "forest": {
+                "file": FOREST_FILE,
+                "alt": "Forest plot of PRR, ROR and IC",
+                "html_alt": "Forest plot of PRR, ROR and IC for dermatomyositis",
+                "caption": missing_sentence(not_computable(headline), zero_rows),
+            },
+            "ic_plot": {
+                "file": IC_FILE,
+                "alt": "IC with IC025–IC975 by quarter",
+                "html_alt": "IC with IC025 to IC975 by quarter",
+                "caption": "",
+            },
+            "methods": methods(facts.prior),
+            "provenance": facts.summary.get("provenance") or "",
+            "answer_lines": answer_bullets(headline),
+            "answers": answer_table(answers(headline)),
+            "caveats": CAVEATS,
+            "table_note": TABLE_NOTE,
+            "sensitivity": sensitivity_table(headline),
+            "sensitivity_note": SENSITIVITY_NOTE,
+        }
+        | calibration_context(facts.calibration, coverage)
+    )
     _write_text(folder / "report.md", _markdown(_render("report.j2", format="markdown", **context)))
     context["forest"]["data"] = _image_data(forest)
     context["ic_plot"]["data"] = _image_data(ic_plot)

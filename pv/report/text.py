@@ -32,6 +32,8 @@ RULE_TITLES: dict[str, str] = {
     "signal_ror": "ROR025>1",
     "signal_ic": "IC025>0",
     "signal_ebgm": "EB05≥2",
+    "signal_ror_fdr": "ROR FDR q≤0.025",
+    "signal_ror_mh_fdr": "MH ROR FDR q≤0.025",
 }
 
 
@@ -218,3 +220,48 @@ def missing_sentence(missing: dict[str, list[str]], zero_rows: int = 0) -> str:
 
 def count_rows(count: int) -> str:
     return f"{count} row" if count == 1 else f"{count} rows"
+
+
+CALIBRATION_HEADER = ["rule", "event", "positive controls flagged", "negative controls flagged"]
+COVERAGE_HEADER = ["interval", "nominal", "true quantity", "pairs", "covered", "coverage"]
+
+
+def _share(flagged: int, present: int, listed: int) -> str:
+    """``x/n`` of the controls present (``listed`` in the vocabulary); ``n/c`` when none is present."""
+    absent = f"; {listed - present} of {listed} absent" if present < listed else ""
+    return f"{flagged}/{present} ({number(flagged / present)}{absent})" if present else f"n/c (0 of {listed})"
+
+
+def calibration_table(calibration: Sequence[dict[str, Any]]) -> Table:
+    """One row per rule x event group of marts.calibration (one variant): flagged controls x/n."""
+    return Table(
+        CALIBRATION_HEADER,
+        [
+            [
+                RULE_TITLES.get(row["rule"], row["rule"]),
+                row["event"],
+                _share(row["positive_flagged"], row["positive_present"], row["positive_controls"]),
+                _share(row["negative_flagged"], row["negative_present"], row["negative_controls"]),
+            ]
+            for row in calibration
+        ],
+    )
+
+
+def coverage_table(coverage: Sequence[dict[str, Any]]) -> Table:
+    """One row per interval x true quantity (all planted pairs): covered x/n against the nominal level."""
+    return Table(
+        COVERAGE_HEADER,
+        [
+            [
+                row["interval"],
+                f"{row['nominal']:.0%}",
+                row["truth"],
+                row["pairs"],
+                row["covered"],
+                number(row["coverage"]),
+            ]
+            for row in coverage
+            if row["kind"] == "all"
+        ],
+    )

@@ -32,6 +32,17 @@ DM_BASE = 0.0005
 DM_CANCER_FACTOR = 3.0  # paraneoplastic DM: cancer patients report DM more often whatever the drug
 DM_RR = {"paclitaxel": 2.0, "docetaxel": 5.0, "trastuzumab": 3.0, "pertuzumab": 1.0}
 TEST_BASE = 0.004  # background rate of each synthetic test event
+# The reviewed DM controls (pv/data/vocab/dm_controls.csv) that the catalogue has, planted on the
+# Dermatomyositis term like the targets (co-exposure takes the largest rate). Positive rates sit inside the
+# published FAERS ranges (statistics.md §11): checkpoint inhibitors 8, statins 3, TNF inhibitors 2 (weak, to
+# test power); negative controls 1. Hydroxyurea, pravastatin and penicillamine are not in the catalogue.
+CONTROL_DM_RR: dict[str, float] = {
+    "pembrolizumab": 8.0, "nivolumab": 8.0, "atezolizumab": 8.0, "ipilimumab": 8.0,
+    "atorvastatin": 3.0, "simvastatin": 3.0, "rosuvastatin": 3.0,
+    "adalimumab": 2.0, "etanercept": 2.0, "infliximab": 2.0,
+    "amlodipine": 1.0, "apixaban": 1.0, "latanoprost": 1.0, "tamsulosin": 1.0, "metformin": 1.0,
+    "ondansetron": 1.0,
+}  # fmt: skip
 
 # Natural REAC terms per report: a mixture of light and heavy reports; cancer reports draw this share of
 # their terms from the oncology pool. Follow-up versions add terms at up to three milestones. The heavy
@@ -135,6 +146,9 @@ class ContentBuilder:
         self.test_cum = np.cumsum(exposure)
         self.test_rr = np.repeat(np.array(TEST_RRS), len(TEST_EXPOSURES))
         self.char = draw_characteristic(vocab, hasher)
+        index = {name: i for i, name in enumerate(vocab.bg_ingredients)}
+        self.control_ingredient = np.array([index[name] for name in CONTROL_DM_RR], dtype=np.int64)
+        self.control_rr = np.array(list(CONTROL_DM_RR.values()))
 
     def qstart(self, t: np.ndarray | int) -> np.ndarray:
         return self._qday[np.asarray(t) - self._qlo]
@@ -153,7 +167,7 @@ class ContentBuilder:
         if legacy:  # legacy DRUG_SEQ: a large number unique per drug record (faers_format.md §3)
             gap = 1 + np.floor(h.u("drug_seq_gap", f.caseid[drug["case"]], drug["slot"]) ** 3 * 16)
             drug["lseq"] = 1_000_000_000 + t * 10_000_000 + np.cumsum(gap.astype(np.int64))
-        assoc = self._planted(f, case, bits, test_idx)
+        assoc = self._planted(f, case, bits, test_idx, exposure)
         reac, background = self._reactions(f, case, assoc, exposure)
         outc = self._outcomes(f.content_key, case["cancer"], legacy)
         demo = self._demo(f, case, drug, outc, t, legacy)
@@ -300,16 +314,24 @@ class ContentBuilder:
         d["copy"] = copy
 
     # ====================================================== planted signals
-    def _planted(self, f: Frame, case: dict, bits: np.ndarray, test_idx: np.ndarray) -> dict[str, np.ndarray]:
+    def _planted(
+        self, f: Frame, case: dict, bits: np.ndarray, test_idx: np.ndarray, exposure: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
         """Planted events per report: Bernoulli(base x cancer factor x RR of the exposure).
 
         The natural term draw never yields a planted term, so unexposed reports show exactly the base rate
-        and exposed ones RR times it; one draw per report keeps the counts at report level.
+        and exposed ones RR times it; one draw per report keeps the counts at report level. DM controls
+        (suspect exposure to a control ingredient) raise the same Dermatomyositis rate.
         """
         h, K = self.h, f.content_key
         rr = np.ones(len(K))
         for b, value in enumerate(_RR_BY_BIT):
             rr = np.where(bits & (1 << b), np.maximum(rr, value), rr)
+        controls = np.zeros(len(K), dtype=np.int64)
+        for k, ingredient in enumerate(self.control_ingredient):
+            cases = exposure["case"][exposure["ingredient"] == ingredient]
+            controls[cases] |= 1 << k
+            rr[cases] = np.maximum(rr[cases], self.control_rr[k])
         p_dm = DM_BASE * np.where(case["cancer"], DM_CANCER_FACTOR, 1.0) * rr
         dm = h.u("dm_event", K) < p_dm
         n_test = len(self.test_rr)
@@ -323,6 +345,7 @@ class ContentBuilder:
             dup=f.dup_of > 0,
             cancer=case["cancer"],
             bits=bits,
+            controls=controls,
             test_idx=test_idx,
             p_dm=p_dm,
             dm=dm,
