@@ -340,6 +340,7 @@ def _cmd_signals(args: argparse.Namespace) -> int:
 
     from pv.counts import PAIR_COLUMNS, VARIANT_COLUMNS
     from pv.db import open_published, provenance_line
+    from pv.report.facts import calibration_frame
 
     with open_published(args.db) as con:
         _warn_if_stale(args.db)
@@ -379,6 +380,7 @@ def _cmd_signals(args: argparse.Namespace) -> int:
         ).df()
         prior = con.sql("select status, reason from marts.gps_priors").fetchall()
         provenance = provenance_line(con)
+        calibration = calibration_frame(con)
     if provenance:
         if args.format == "table":
             print(textwrap.fill(provenance, TERMINAL_WIDTH))
@@ -409,6 +411,7 @@ def _cmd_signals(args: argparse.Namespace) -> int:
             print(textwrap.fill(" ".join(legend), TERMINAL_WIDTH))
         else:
             _print_sensitivity(frame, args.role, args.duplicates)
+            _print_calibration(calibration)
     if args.out:
         print(f"{len(frame):,} rows written to {args.out}", file=sys.stderr)
     return 0
@@ -430,6 +433,26 @@ def _print_sensitivity(frame: pandas.DataFrame, role: str | None, duplicates: st
             "dechallenges."
         )
     print(textwrap.fill(legend + " Every column: --format csv or parquet.", TERMINAL_WIDTH))
+
+
+def _print_calibration(calibration: pandas.DataFrame) -> None:
+    """The reviewed controls as the primary analysis's rules treat them (marts.calibration)."""
+    if calibration.empty:
+        return
+    from pv.report.text import calibration_table
+
+    table = calibration_table(calibration.to_dict("records"))
+    columns = {name: [str(row[index]) for row in table.rows] for index, name in enumerate(table.header)}
+    print("calibration: the reviewed DM controls (pv/data/vocab/dm_controls.csv), primary analysis")
+    print(_render_columns(columns, {"rule", "event"}))
+    print(
+        textwrap.fill(
+            "x/n: controls flagged of those with a report (share; controls without one). A rule that flags "
+            "few positive controls misses real associations; one that flags negative controls raises false "
+            "alarms (in cancer populations: confounding by indication).",
+            TERMINAL_WIDTH,
+        )
+    )
 
 
 def _signal_selection(
