@@ -1201,6 +1201,28 @@ def test_multi_word_ingredients_stay_whole():
     ]
 
 
+def test_real_rows_whole_ingredients_and_a_legacy_combination_brand():
+    """Real DRUG rows: TECFIDERA and ADDERALL with prod_ai (2025Q4 DRUG25Q4.txt), ADDERALL 10 without it
+    (legacy 2004Q1 DRUG04Q1.TXT, before FDA filled prod_ai)."""
+    drug = pd.read_csv(
+        FAERS / "2025q4" / "DRUG25Q4.txt", sep="$", dtype=str, quoting=csv.QUOTE_NONE, keep_default_na=False
+    )
+    rows = drug[drug["drugname"].isin(["TECFIDERA", "ADDERALL"])][["drugname", "prod_ai"]].drop_duplicates()
+    assert sorted(map(tuple, rows.values)) == [("ADDERALL", ADDERALL_AI), ("TECFIDERA", "DIMETHYL FUMARATE")]
+    result = drug_names(rows["drugname"], rows["prod_ai"])
+    assert dict(zip(rows["drugname"], result["ingredients"], strict=True)) == {
+        "ADDERALL": ["amphetamine", "dextroamphetamine"],
+        "TECFIDERA": ["dimethyl fumarate"],
+    }
+    legacy = (FAERS / "2004q1" / "ascii" / "DRUG04Q1.TXT").read_text(encoding="latin-1")
+    assert "$ADDERALL 10$" in legacy
+    learned = {"adderall": ("amphetamine", "dextroamphetamine")}
+    assert drug_names(["ADDERALL 10"], learned=learned)["ingredients"].tolist() == [
+        ["amphetamine", "dextroamphetamine"]
+    ]
+    assert drug_names(["ADDERALL 10"])["ingredients"].tolist() == [["adderall"]]
+
+
 def test_combination_brand_splits_on_its_ingredient_list_only():
     result = drug_names(["ADDERALL", "ADDERALL XR 20 MG", "Adderall XR"], [ADDERALL_AI, None, None])
     assert result["ingredients"].tolist() == [
@@ -1269,3 +1291,49 @@ def test_cli_diana_option_names_the_file_and_sets_the_variable(monkeypatch, tmp_
         == 2
     )
     assert drugs_module.diana_path() == DIANA_FIXTURE.resolve()
+
+
+def test_a_typed_brand_resolves_through_the_stored_learned_dictionary():
+    from pv.cases import resolve_drug
+
+    con = duckdb.connect()
+    con.execute("create table drug (quarter varchar, caseid bigint, drugname varchar, prod_ai varchar)")
+    con.executemany("insert into drug values (?, ?, ?, ?)", _learning_rows())
+    assert drugs_module.stored_learned_dictionary(con) == {}  # no learned table: nothing, not an error
+    build_drug_map(
+        con,
+        "select drugname, prod_ai, null as nda_num from drug",
+        learn_sql="select quarter, caseid, drugname, prod_ai from drug",
+    )
+    for table in ("cases", "case_events", "case_indications"):
+        con.execute(f"create table curated.{table} (caseid bigint)")
+    con.execute(
+        "create table curated.case_drugs as select * from (values ('adalimumab', 'none'), "
+        "('etanercept', 'none')) t(ingredient, drug_class)"
+    )
+    assert drugs_module.stored_learned_dictionary(con)["humira"] == ("adalimumab",)
+    selector = resolve_drug(con, "Humira 40 mg")
+    assert (selector.kind, selector.ingredients) == ("name", ("adalimumab",))
+
+
+def test_nothing_to_learn_is_an_empty_dictionary():
+    audit = drugs_module.learn_drug_names(["HUMIRA"], ["ADALIMUMAB"], [1], ["2012Q4"])  # before prod_ai
+    assert audit.empty and list(audit.columns) == list(drugs_module.LEARNED_COLUMNS)
+    assert drugs_module.learned_dictionary(audit) == {}
+    con = duckdb.connect()
+    con.execute(
+        "create table drug as select '2012Q4' as quarter, 1 as caseid, 'HUMIRA' as drugname, null as prod_ai"
+    )
+    counts = build_drug_map(
+        con,
+        "select drugname, prod_ai, null as nda_num from drug",
+        learn_sql="select quarter, caseid, drugname, prod_ai from drug",
+    )
+    assert counts["learned"] == 0
+    assert con.sql("select count(*) from curated.drug_learned_names").fetchall() == [(0,)]
+    types = dict(
+        con.sql("select column_name, column_type from (describe curated.drug_learned_names)").fetchall()
+    )
+    assert (
+        types["ingredients"] == "VARCHAR[]" and types["accepted"] == "BOOLEAN" and types["rows"] == "BIGINT"
+    )

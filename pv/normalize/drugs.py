@@ -3,20 +3,25 @@
 A drug name that is not recognised silently moves a case into the background of a disproportionality
 analysis, so every name gets an answer and a stated method. The reviewed vocabularies are CSV files in
 ``pv/data/vocab/`` (``drug_dictionary.csv``, ``ingredient_classes.csv``, ``drug_negatives.csv``,
-``drug_nda.csv``, ``drug_cleaning.csv``, ``drug_biologic_suffixes.csv``; see ``pv/data/vocab/README.md``);
+``drug_nda.csv``, ``drug_cleaning.csv``, ``drug_biologic_suffixes.csv``, ``drug_ingredients.csv``,
+``drug_learning.csv``; see ``pv/data/vocab/README.md``);
 this module holds the rules.
 
 Order of evidence per (drugname, prod_ai, nda_num) triple (vocabulary.md §4):
 
-1. ``prod_ai``: split on ``\\``, salts/hydrates, ``ado-``/``fam-`` prefixes and US biologic suffixes stripped,
-   de-duplicated; parts that are dictionary names give their dictionary ingredients, the others themselves.
-   Target ingredients the curated dictionary finds in the drugname are added (FDA's coding can miss one part
-   of a regimen), and a trastuzumab ADC named in the drugname replaces plain trastuzumab.
+1. ``prod_ai``: split on ``\\``, salts/hydrates (never cutting a known ingredient such as dimethyl
+   fumarate), ``ado-``/``fam-`` prefixes and US biologic suffixes stripped, de-duplicated; parts that are
+   dictionary names give their dictionary ingredients, the others themselves. Target ingredients the curated
+   dictionary finds in the drugname are added (FDA's coding can miss one part of a regimen), and a
+   trastuzumab ADC named in the drugname replaces plain trastuzumab.
 2. the cleaned drugname against the curated dictionary (brands, INNs, codes, regimens, look-alikes); a
    target name glued to a form/route/noise/manufacturer word, a dictionary word or a filler run is split
    off (INJTAXOTERE, ZZHERCEPTIN, TAXOLINJ, ADOTRASTUZUMAB EMTANSINE); a regimen acronym followed by its
    drugs in brackets takes the bracketed list (TCH (PACLITAXEL, CARBOPLATIN, HERCEPTIN) is paclitaxel);
 3. ``nda_num`` (compared as an integer) against ``drug_nda.csv``;
+   without prod_ai, then a user's DiAna dictionary (the whole name, then each combination part) and the
+   dictionary learned from FAERS's own prod_ai coding (each part; ``drug_learning.csv``, audited in
+   ``curated.drug_learned_names``);
 4. a conservative spelling correction against the target names only: one edit anywhere in the word (two for
    long words that keep the name's first letters), refused when it is ambiguous or a non-target name is as
    close;
@@ -31,6 +36,8 @@ Order of evidence per (drugname, prod_ai, nda_num) triple (vocabulary.md §4):
   codes, combinations, trailing punctuation, ``?`` for a non-ASCII hyphen, biologic suffixes, glued words,
   regimen acronyms with their bracketed list), or a
   non-target ingredient taken from ``prod_ai``/the cleaned name without a dictionary entry;
+* ``diana``: the user's DiAna dictionary (``PV_DIANA_DICTIONARY``);
+* ``learned``: the dictionary learned from prod_ai;
 * ``fuzzy``: needed a spelling correction (audited: token, name read, edits, RapidFuzz ratio);
 * ``none``: nothing: empty, placeholder (UNKNOWN, PLACEBO, BLINDED alone …) or non-specific (CHEMOTHERAPY)
   names, or names that clean to nothing, without ``prod_ai``/``nda_num`` evidence.
@@ -983,6 +990,15 @@ def _prod_key(raw: str | None, v: _Vocab) -> tuple[str, ...] | None:
 
 def _decide(candidates: pd.DataFrame, rule: LearningRule) -> pd.DataFrame:
     """Accept, per name, the most frequent ingredient list when support and agreement reach the rule."""
+    if candidates.empty:
+        types = {
+            "rows": "int64",
+            "cases": "int64",
+            "name_rows": "int64",
+            "agreement": float,
+            "accepted": bool,
+        }
+        return pd.DataFrame({c: pd.Series(dtype=types.get(c, object)) for c in LEARNED_COLUMNS})
     frame = candidates.copy()
     frame["name_rows"] = frame.groupby("name_key")["rows"].transform("sum").astype("int64")
     frame["agreement"] = (frame["rows"] / frame["name_rows"]).round(4)
@@ -1024,7 +1040,9 @@ def learn_drug_names(
     """The learned-dictionary audit from DRUG rows: one row per (cleaned drugname, ingredient list) seen
     together from ``rule.first_quarter`` on, with its support, agreement and decision (``accepted``,
     ``reason``). FDA codes prod_ai from its own product dictionary, so a brand that FDA codes the same way
-    on most of its rows can stand in for prod_ai where the field is empty (legacy rows, ~1.8% of recent)."""
+    on most of its rows can stand in for prod_ai where the field is empty: the DRUG files before 2014Q3 have
+    no prod_ai column (legacy AERS DRUGyyQq.TXT included), and ~1.8% of recent rows leave it blank
+    (FDA's 2025Q4 DRUG statistics, faers_format.md DRUG table)."""
     rule = rule or learning_rule()
     v = _vocab()
     keys: dict[str | None, str | None] = {}
@@ -1058,8 +1076,26 @@ def learn_drug_names(
 
 def learned_dictionary(audit: pd.DataFrame) -> dict[str, tuple[str, ...]]:
     """The accepted rows of a learned-dictionary audit as cleaned drugname → ingredients."""
-    accepted = audit[audit["accepted"]]
+    accepted = audit[audit["accepted"].astype(bool)]
     return {k: tuple(i) for k, i in zip(accepted["name_key"], accepted["ingredients"], strict=True)}
+
+
+def stored_learned_dictionary(
+    con: duckdb.DuckDBPyConnection, table: str = "curated.drug_learned_names"
+) -> dict[str, tuple[str, ...]]:
+    """The learned dictionary a build stored (its accepted rows), so names typed by a user resolve as the
+    build resolved them; empty when the database has none (built before it existed)."""
+    schema, quoted = _quote_table(table)
+    name = table.split(".")[-1].strip('"')
+    found = con.execute(
+        "select count(*) from duckdb_tables() where table_name = $name"
+        + (" and schema_name = $schema" if schema else ""),
+        {"name": name} | ({"schema": schema.strip('"')} if schema else {}),
+    ).fetchall()[0][0]
+    if not found:
+        return {}
+    rows = con.sql(f"select name_key, ingredients from {quoted} where accepted").fetchall()
+    return {key: tuple(ingredients) for key, ingredients in rows}
 
 
 # ---------------------------------------------------------------------------------------------- combine
