@@ -31,6 +31,7 @@ from pv.errors import UserError
 from pv.lake import lake_id, lake_state
 from pv.locks import owned_id
 from pv.normalize import build_drug_map, build_term_maps
+from pv.normalize.drugs import diana_path
 from pv.normalize.meddra import load_meddra, meddra_dir
 from pv.signals import (
     BRESLOW_DAY_EVENT_LEVELS,
@@ -116,7 +117,13 @@ def _raw_tables(con: duckdb.DuckDBPyConnection, context: BuildContext) -> None:
 
 
 def _drug_maps(con: duckdb.DuckDBPyConnection, context: BuildContext) -> None:
-    build_drug_map(con, "select drugname, prod_ai, nda_num from staging.stg_drug")
+    build_drug_map(
+        con,
+        "select drugname, prod_ai, nda_num from staging.stg_drug",
+        learn_sql="select quarter, caseid, drugname, prod_ai from staging.stg_drug",
+        diana=diana_path(),
+        sources_table="curated.drug_map_sources",
+    )
 
 
 def _term_maps(con: duckdb.DuckDBPyConnection, context: BuildContext) -> None:
@@ -207,7 +214,12 @@ PLAN: tuple[Step, ...] = (
     _python(
         "curated.drug_maps",
         "curated",
-        {"curated.drug_name_map": None, "curated.drug_fuzzy_audit": None},
+        {
+            "curated.drug_name_map": None,
+            "curated.drug_fuzzy_audit": None,
+            "curated.drug_learned_names": ("name_key", "ingredients"),
+            "curated.drug_map_sources": ("source",),
+        },
         _drug_maps,
     ),
     _python(

@@ -46,7 +46,7 @@ from pv.counts import PAIR_COLUMNS, VARIANT_COLUMNS, VARIANT_VALUES
 from pv.db import open_published, provenance_line
 from pv.errors import UserError
 from pv.normalize import drug_names, event_terms
-from pv.normalize.drugs import TARGET_CLASSES, dictionary_names
+from pv.normalize.drugs import TARGET_CLASSES, dictionary_names, stored_learned_dictionary
 from pv.normalize.events import VOCAB_DIR
 from pv.sqlfiles import render
 from pv.stats.proportion import wilson_interval
@@ -190,9 +190,11 @@ def resolve_drug(con: duckdb.DuckDBPyConnection, drug: str) -> DrugSelector:
     }
     if text.lower() in reported:
         return DrugSelector(text, "ingredient", (text.lower(),))
-    row = drug_names([text]).iloc[0]
+    row = drug_names([text], learned=stored_learned_dictionary(con)).iloc[0]
     ingredients = tuple(sorted(dict.fromkeys(row["ingredients"])))
-    known = row["method"] in ("exact", "fuzzy") or bool(row["classes"]) or set(ingredients) <= reported
+    known = (
+        row["method"] in ("exact", "learned", "fuzzy") or bool(row["classes"]) or set(ingredients) <= reported
+    )
     if not ingredients or row["method"] == "none" or not known:
         candidates = sorted(reported | set(TARGET_CLASSES) | set(dictionary_names()))
         raise UserError(

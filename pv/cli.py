@@ -61,9 +61,20 @@ def _warn_if_stale(db: Path) -> None:
         print(f"pv: warning: {lag}", file=sys.stderr)
 
 
+def _use_diana(path: Path | None) -> None:
+    """``--diana FILE`` is ``PV_DIANA_DICTIONARY=FILE`` for this run (the build step reads the variable)."""
+    if path is not None:
+        from pv.normalize.drugs import DIANA_ENV_VAR
+
+        if not path.expanduser().is_file():
+            raise UserError(f"{path}: DiAna dictionary not found")
+        os.environ[DIANA_ENV_VAR] = str(path.expanduser().resolve())
+
+
 def _cmd_ingest(args: argparse.Namespace) -> int:
     from pv.ingest import ingest
 
+    _use_diana(args.diana)
     quarters = _quarters_option(args.quarters)
     update, close = _progress_bar(not args.quiet)
     try:
@@ -96,6 +107,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
     if args.list:
         print(describe_plan())
         return 0
+    _use_diana(args.diana)
     if args.from_step:
         find_step(args.from_step)
     if not lake_quarters(args.lake):
@@ -658,6 +670,10 @@ def _completeness_options(parser: argparse.ArgumentParser) -> None:
 
 DB_HELP = "the analyst database (default: data/pv.duckdb, or PV_DATA_DIR/pv.duckdb)"
 LAKE_HELP = "the Parquet lake (default: data/lake, or PV_DATA_DIR/lake)"
+DIANA_HELP = (
+    "a DiAna dictionary (drugnames_standardized.csv, CC BY 4.0) for drug names without prod_ai; same as "
+    "PV_DIANA_DICTIONARY (default: that variable, else not used)"
+)
 QUARTERS_HELP = "a quarter or a range, e.g. 2024Q1 or 2023Q1..2024Q4"
 QUIET_HELP = "print only errors"
 
@@ -679,6 +695,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--base-url", help="FDA download base URL (default FDA's Exports folder)")
     ingest.add_argument("--quiet", action="store_true", help="no progress bar")
     ingest.add_argument("--raw-only", action="store_true", help="skip the curated layer (build it later)")
+    ingest.add_argument("--diana", type=Path, metavar="FILE", help=DIANA_HELP)
     _completeness_options(ingest)
     ingest.set_defaults(run=_cmd_ingest)
 
@@ -694,6 +711,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="STEP",
         help="re-run the plan from STEP on a copy of the database, then swap it in",
     )
+    build.add_argument("--diana", type=Path, metavar="FILE", help=DIANA_HELP)
     build.set_defaults(run=_cmd_build)
 
     demo = commands.add_parser(

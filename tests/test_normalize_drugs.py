@@ -10,6 +10,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+from pv.errors import UserError
 from pv.normalize import build_drug_map, drug_names, unmapped_report
 from pv.normalize import drugs as drugs_module
 from pv.normalize.drugs import COLUMNS, TARGET_CLASSES, VOCAB_DIR, is_placeholder
@@ -942,7 +943,16 @@ def test_sql_door_custom_tables_and_rerun():
     )
     for _ in range(2):
         counts = build_drug_map(con, "select * from s.drug", "work.map", "work.audit")
-    assert counts == {"distinct_triples": 3, "exact": 1, "rule": 0, "fuzzy": 1, "none": 1}
+    # No learned or DiAna dictionary given: those methods count nothing.
+    assert counts == {
+        "distinct_triples": 3,
+        "exact": 1,
+        "rule": 0,
+        "diana": 0,
+        "learned": 0,
+        "fuzzy": 1,
+        "none": 1,
+    }
     assert con.sql("select count(*) from work.map").fetchall() == [(3,)]
     assert con.sql("select raw, matched_to from work.audit").fetchall() == [("Docetaxol", "docetaxel")]
     with pytest.raises(ValueError, match="schema.]table"):
@@ -1012,3 +1022,318 @@ def test_throughput_sanity():
     assert len(result) == len(names)
     assert (result["method"] != "none").all()
     assert set(result["classes"].map(tuple)) <= {(), ("taxane",), ("anti_her2_antibody",), ("anti_her2_adc",)}
+
+
+# ------------------------------------------------------------- learned dictionary, DiAna, whole ingredients
+
+ADDERALL_AI = (
+    r"AMPHETAMINE ASPARTATE\AMPHETAMINE SULFATE\DEXTROAMPHETAMINE SACCHARATE\DEXTROAMPHETAMINE SULFATE"
+)
+DIANA_FIXTURE = Path(__file__).parent / "fixtures" / "diana" / "drugnames_standardized.csv"
+
+
+def _learning_rows() -> list[tuple[str, int, str, str]]:
+    """(quarter, caseid, drugname, prod_ai) rows made by hand around the thresholds of drug_learning.csv
+    (5 rows, 3 cases, agreement 0.80)."""
+    rows = []
+
+    def add(name: str, prod: str, cases: list[int], quarter: str = "2024Q1") -> None:
+        rows.extend((quarter, case, name, prod) for case in cases)
+
+    add("HUMIRA", "ADALIMUMAB", [1, 2, 3, 3, 3])  # 5 rows, 3 cases, agreement 1: accepted exactly
+    add("Humira 40 mg pen", "ADALIMUMAB", [4])  # the same cleaned name: 6 rows, 4 cases
+    add("ENBREL", "ETANERCEPT", [10, 11, 12, 13])  # 4 rows: too few
+    add("ONECASE", "DRUG A", [20, 20, 20, 21, 21, 21])  # 6 rows, 2 cases: too few cases
+    add("EIGHTY", "DRUG B", [30, 31, 32, 33, 34, 35, 36, 37])  # 8 of 10 rows: agreement 0.80 accepted
+    add("EIGHTY", "DRUG C", [38, 39])
+    add("SEVENTY", "DRUG D", [40, 41, 42, 43, 44, 45, 46])  # 7 of 10 rows: agreement 0.70 rejected
+    add("SEVENTY", "DRUG E", [47, 48, 49])
+    add("ADDERALL", ADDERALL_AI, [50, 51, 52, 53, 54])  # a combination: learned as its ingredient list
+    add("OLDBRAND", "DRUG F", [60, 61, 62, 63, 64, 65], quarter="2014Q2")  # before FDA filled prod_ai
+    add("TAXOL", "PACLITAXEL", [70, 71, 72, 73, 74])  # a curated name: not learned, the dictionary rules
+    add("HUMIRA", None, [80])  # rows without prod_ai teach nothing
+    return rows
+
+
+def _expected_learning() -> list[list[object]]:
+    accepted = "rows >= 5, cases >= 3, agreement >= 0.80"
+    return [
+        ["adderall", ["amphetamine", "dextroamphetamine"], ADDERALL_AI, 5, 5, 5, 1.0, True, accepted],
+        ["eighty", ["drug b"], "DRUG B", 8, 8, 10, 0.8, True, accepted],
+        [
+            "eighty",
+            ["drug c"],
+            "DRUG C",
+            2,
+            2,
+            10,
+            0.2,
+            False,
+            "not the name's most frequent ingredient list; support 2 rows < 5; support 2 cases < 3; "
+            "agreement 0.20 < 0.80",
+        ],
+        ["enbrel", ["etanercept"], "ETANERCEPT", 4, 4, 4, 1.0, False, "support 4 rows < 5"],
+        ["humira", ["adalimumab"], "ADALIMUMAB", 6, 4, 6, 1.0, True, accepted],
+        ["onecase", ["drug a"], "DRUG A", 6, 2, 6, 1.0, False, "support 2 cases < 3"],
+        ["seventy", ["drug d"], "DRUG D", 7, 7, 10, 0.7, False, "agreement 0.70 < 0.80"],
+        [
+            "seventy",
+            ["drug e"],
+            "DRUG E",
+            3,
+            3,
+            10,
+            0.3,
+            False,
+            "not the name's most frequent ingredient list; support 3 rows < 5; agreement 0.30 < 0.80",
+        ],
+    ]
+
+
+def _frame_rows(frame: pd.DataFrame) -> list[list[object]]:
+    frame = frame.sort_values(["name_key", "rows"], ascending=[True, False])
+    return [[*row[:1], list(row[1]), *row[2:]] for row in frame.itertuples(index=False, name=None)]
+
+
+def test_learned_dictionary_accepts_and_rejects_at_the_thresholds():
+    quarter, caseid, drugname, prod_ai = zip(*_learning_rows(), strict=True)
+    audit = drugs_module.learn_drug_names(drugname, prod_ai, caseid, quarter)
+    assert list(audit.columns) == list(drugs_module.LEARNED_COLUMNS)
+    assert _frame_rows(audit) == _expected_learning()
+    assert drugs_module.learned_dictionary(audit) == {
+        "adderall": ("amphetamine", "dextroamphetamine"),
+        "eighty": ("drug b",),
+        "humira": ("adalimumab",),
+    }
+    # One more row of ENBREL reaches 5 rows in 5 cases.
+    more = drugs_module.learn_drug_names(
+        [*drugname, "ENBREL"],
+        [*prod_ai, "ETANERCEPT"],
+        [*caseid, 14],
+        [
+            *quarter,
+            "2025Q4",
+        ],
+    )
+    assert more.set_index("name_key").loc["enbrel", "accepted"]
+
+
+def test_learned_dictionary_in_the_sql_door_and_used_for_rows_without_prod_ai():
+    con = duckdb.connect()
+    con.execute("create table drug (quarter varchar, caseid bigint, drugname varchar, prod_ai varchar)")
+    con.executemany("insert into drug values (?, ?, ?, ?)", _learning_rows())
+    con.execute(
+        "insert into drug values ('2024Q1', 90, 'HUMIRA 40 MG', null), ('2024Q1', 91, 'ENBREL', null), "
+        "('2024Q1', 92, 'ADDERALL XR 20 MG', null), ('2024Q1', 93, 'SEVENTY', null), "
+        "('2004Q1', 94, 'EIGHTY', null)"
+    )
+    counts = build_drug_map(
+        con,
+        "select drugname, prod_ai, null as nda_num from drug",
+        learn_sql="select quarter, caseid, drugname, prod_ai from drug",
+        sources_table="curated.drug_map_sources",
+    )
+    stored = con.sql("select * from curated.drug_learned_names").df()
+    assert _frame_rows(stored) == _expected_learning()
+    mapped = dict(
+        con.sql(
+            "select drugname, list_sort(ingredients) || [method] from curated.drug_name_map "
+            "where prod_ai is null"
+        ).fetchall()
+    )
+    assert mapped == {
+        "HUMIRA 40 MG": ["adalimumab", "learned"],
+        "HUMIRA": ["adalimumab", "learned"],
+        "ENBREL": ["enbrel", "rule"],  # rejected: the cleaned name stays
+        "ADDERALL XR 20 MG": ["amphetamine", "dextroamphetamine", "learned"],
+        "SEVENTY": ["seventy", "rule"],
+        "EIGHTY": ["drug b", "learned"],  # a legacy row (2004Q1) gets what later quarters taught
+    }
+    assert counts["learned"] == 4
+    sources = con.sql(
+        "select source, used, entries, detail from curated.drug_map_sources order by 1"
+    ).fetchall()
+    assert [s[:3] for s in sources] == [("curated", True, 225), ("diana", False, 0), ("learned", True, 3)]
+    assert sources[1][3] == "not used: PV_DIANA_DICTIONARY not set"
+
+
+def test_precedence_curated_nda_diana_learned_fuzzy_fallback():
+    learned = {
+        "humira": ("adalimumab",),
+        "taxol": ("docetaxel",),  # never used: the curated dictionary knows TAXOL
+        "brandx": ("aspirin",),
+        "docetaxol": ("docetaxel",),
+    }
+    diana = {"humira": ("adalimumab (diana)",)}
+    rows = [
+        ("TAXOL", None, None, learned, None, ["paclitaxel"], "exact"),  # curated dictionary first
+        ("BRANDX", None, "20262", learned, None, ["paclitaxel"], "exact"),  # then nda_num
+        ("HUMIRA", None, None, learned, diana, ["adalimumab (diana)"], "diana"),  # then DiAna
+        ("HUMIRA", None, None, learned, None, ["adalimumab"], "learned"),  # then the learned dictionary
+        ("Docetaxol", None, None, learned, None, ["docetaxel"], "learned"),  # before a spelling correction
+        ("Docetaxol", None, None, None, None, ["docetaxel"], "fuzzy"),
+        ("HUMIRA", None, None, None, None, ["humira"], "rule"),  # last: the cleaned name
+        ("HUMIRA", "ETANERCEPT", None, learned, diana, ["etanercept"], "rule"),  # prod_ai always wins
+        ("TAXOL, HUMIRA", None, None, learned, None, ["adalimumab", "paclitaxel"], "rule"),  # part by part
+    ]
+    for name, prod, nda, known, diana_names, ingredients, method in rows:
+        result = drug_names([name], [prod], [nda], learned=known, diana=diana_names).iloc[0]
+        assert (result["ingredients"], result["method"]) == (ingredients, method), name
+
+
+def test_multi_word_ingredients_stay_whole():
+    result = drug_names(
+        [
+            "TECFIDERA",
+            "TECFIDERA",
+            "DIMETHYL FUMARATE",
+            "dimethyl fumarate 240 mg capsule",
+            "AMLODIPINE BESYLATE",
+        ],
+        ["DIMETHYL FUMARATE", "DIMETHYL FUMARATE DIHYDRATE", None, None, None],
+    )
+    assert result["ingredients"].tolist() == [
+        ["dimethyl fumarate"],
+        ["dimethyl fumarate"],
+        ["dimethyl fumarate"],
+        ["dimethyl fumarate"],
+        ["amlodipine"],  # a salt after an ingredient that is not itself listed is still stripped
+    ]
+
+
+def test_real_rows_whole_ingredients_and_a_legacy_combination_brand():
+    """Real DRUG rows: TECFIDERA and ADDERALL with prod_ai (2025Q4 DRUG25Q4.txt), ADDERALL 10 without it
+    (legacy 2004Q1 DRUG04Q1.TXT, before FDA filled prod_ai)."""
+    drug = pd.read_csv(
+        FAERS / "2025q4" / "DRUG25Q4.txt", sep="$", dtype=str, quoting=csv.QUOTE_NONE, keep_default_na=False
+    )
+    rows = drug[drug["drugname"].isin(["TECFIDERA", "ADDERALL"])][["drugname", "prod_ai"]].drop_duplicates()
+    assert sorted(map(tuple, rows.values)) == [("ADDERALL", ADDERALL_AI), ("TECFIDERA", "DIMETHYL FUMARATE")]
+    result = drug_names(rows["drugname"], rows["prod_ai"])
+    assert dict(zip(rows["drugname"], result["ingredients"], strict=True)) == {
+        "ADDERALL": ["amphetamine", "dextroamphetamine"],
+        "TECFIDERA": ["dimethyl fumarate"],
+    }
+    legacy = (FAERS / "2004q1" / "ascii" / "DRUG04Q1.TXT").read_text(encoding="latin-1")
+    assert "$ADDERALL 10$" in legacy
+    learned = {"adderall": ("amphetamine", "dextroamphetamine")}
+    assert drug_names(["ADDERALL 10"], learned=learned)["ingredients"].tolist() == [
+        ["amphetamine", "dextroamphetamine"]
+    ]
+    assert drug_names(["ADDERALL 10"])["ingredients"].tolist() == [["adderall"]]
+
+
+def test_combination_brand_splits_on_its_ingredient_list_only():
+    result = drug_names(["ADDERALL", "ADDERALL XR 20 MG", "Adderall XR"], [ADDERALL_AI, None, None])
+    assert result["ingredients"].tolist() == [
+        ["amphetamine", "dextroamphetamine"],  # prod_ai split on "\", salts stripped, de-duplicated
+        ["adderall"],  # no ingredient list: the brand is never split into its words
+        ["adderall"],
+    ]
+    learned = {"adderall": ("amphetamine", "dextroamphetamine")}
+    assert drug_names(["Adderall XR"], learned=learned)["ingredients"].tolist() == [
+        ["amphetamine", "dextroamphetamine"]
+    ]
+
+
+def test_diana_fixture_is_read_and_applied(monkeypatch, tmp_path):
+    diana = drugs_module.load_diana(DIANA_FIXTURE)
+    assert diana == {
+        "humira": ("adalimumab",),
+        "adderall xr": ("amphetamine", "dextroamphetamine"),
+        "syn-004 (trial)": ("paclitaxel",),
+    }
+    result = drug_names(
+        ["Humira.", "ADDERALL XR", "SYN-004 ( TRIAL )", "UNKNOWN DRUG", "ENBREL"], diana=diana
+    )
+    assert result["ingredients"].tolist() == [
+        ["adalimumab"],
+        ["amphetamine", "dextroamphetamine"],
+        ["paclitaxel"],
+        [],
+        ["enbrel"],
+    ]
+    assert result["method"].tolist() == ["diana", "diana", "diana", "none", "rule"]
+    assert result["classes"].tolist()[2] == [TAX]
+
+    monkeypatch.delenv(drugs_module.DIANA_ENV_VAR, raising=False)
+    assert drugs_module.diana_path() is None
+    monkeypatch.setenv(drugs_module.DIANA_ENV_VAR, str(DIANA_FIXTURE))
+    assert drugs_module.diana_path() == DIANA_FIXTURE
+    con = duckdb.connect()
+    con.execute("create table drug as select 'HUMIRA' as drugname, null as prod_ai, null as nda_num")
+    counts = build_drug_map(
+        con, "select * from drug", diana=drugs_module.diana_path(), sources_table="curated.drug_map_sources"
+    )
+    assert counts["diana"] == 1
+    assert con.sql(
+        "select used, entries, detail from curated.drug_map_sources where source = 'diana'"
+    ).fetchall() == [(True, 3, str(DIANA_FIXTURE))]
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("name,substance\nhumira,adalimumab\n")
+    with pytest.raises(UserError, match="bad.csv: a DiAna dictionary needs"):
+        drugs_module.load_diana(bad)
+    with pytest.raises(UserError, match="DiAna dictionary not found"):
+        drugs_module.load_diana(tmp_path / "missing.csv")
+
+
+def test_cli_diana_option_names_the_file_and_sets_the_variable(monkeypatch, tmp_path, capsys):
+    from pv.cli import main
+
+    monkeypatch.setenv(drugs_module.DIANA_ENV_VAR, "")  # empty is unset; the CLI's value is undone after
+    missing = tmp_path / "none.csv"
+    assert main(["build", "--diana", str(missing), "--db", str(tmp_path / "x.duckdb"), "--lake", "none"]) == 2
+    assert capsys.readouterr().err.startswith(f"pv: error: {missing}: DiAna dictionary not found")
+    # A readable file becomes PV_DIANA_DICTIONARY for the build (here it stops at the empty lake).
+    assert (
+        main(["build", "--diana", str(DIANA_FIXTURE), "--db", str(tmp_path / "x.duckdb"), "--lake", "none"])
+        == 2
+    )
+    assert drugs_module.diana_path() == DIANA_FIXTURE.resolve()
+
+
+def test_a_typed_brand_resolves_through_the_stored_learned_dictionary():
+    from pv.cases import resolve_drug
+
+    con = duckdb.connect()
+    con.execute("create table drug (quarter varchar, caseid bigint, drugname varchar, prod_ai varchar)")
+    con.executemany("insert into drug values (?, ?, ?, ?)", _learning_rows())
+    assert drugs_module.stored_learned_dictionary(con) == {}  # no learned table: nothing, not an error
+    build_drug_map(
+        con,
+        "select drugname, prod_ai, null as nda_num from drug",
+        learn_sql="select quarter, caseid, drugname, prod_ai from drug",
+    )
+    for table in ("cases", "case_events", "case_indications"):
+        con.execute(f"create table curated.{table} (caseid bigint)")
+    con.execute(
+        "create table curated.case_drugs as select * from (values ('adalimumab', 'none'), "
+        "('etanercept', 'none')) t(ingredient, drug_class)"
+    )
+    assert drugs_module.stored_learned_dictionary(con)["humira"] == ("adalimumab",)
+    selector = resolve_drug(con, "Humira 40 mg")
+    assert (selector.kind, selector.ingredients) == ("name", ("adalimumab",))
+
+
+def test_nothing_to_learn_is_an_empty_dictionary():
+    audit = drugs_module.learn_drug_names(["HUMIRA"], ["ADALIMUMAB"], [1], ["2012Q4"])  # before prod_ai
+    assert audit.empty and list(audit.columns) == list(drugs_module.LEARNED_COLUMNS)
+    assert drugs_module.learned_dictionary(audit) == {}
+    con = duckdb.connect()
+    con.execute(
+        "create table drug as select '2012Q4' as quarter, 1 as caseid, 'HUMIRA' as drugname, null as prod_ai"
+    )
+    counts = build_drug_map(
+        con,
+        "select drugname, prod_ai, null as nda_num from drug",
+        learn_sql="select quarter, caseid, drugname, prod_ai from drug",
+    )
+    assert counts["learned"] == 0
+    assert con.sql("select count(*) from curated.drug_learned_names").fetchall() == [(0,)]
+    types = dict(
+        con.sql("select column_name, column_type from (describe curated.drug_learned_names)").fetchall()
+    )
+    assert (
+        types["ingredients"] == "VARCHAR[]" and types["accepted"] == "BOOLEAN" and types["rows"] == "BIGINT"
+    )

@@ -3,20 +3,25 @@
 A drug name that is not recognised silently moves a case into the background of a disproportionality
 analysis, so every name gets an answer and a stated method. The reviewed vocabularies are CSV files in
 ``pv/data/vocab/`` (``drug_dictionary.csv``, ``ingredient_classes.csv``, ``drug_negatives.csv``,
-``drug_nda.csv``, ``drug_cleaning.csv``, ``drug_biologic_suffixes.csv``; see ``pv/data/vocab/README.md``);
+``drug_nda.csv``, ``drug_cleaning.csv``, ``drug_biologic_suffixes.csv``, ``drug_ingredients.csv``,
+``drug_learning.csv``; see ``pv/data/vocab/README.md``);
 this module holds the rules.
 
 Order of evidence per (drugname, prod_ai, nda_num) triple (vocabulary.md §4):
 
-1. ``prod_ai``: split on ``\\``, salts/hydrates, ``ado-``/``fam-`` prefixes and US biologic suffixes stripped,
-   de-duplicated; parts that are dictionary names give their dictionary ingredients, the others themselves.
-   Target ingredients the curated dictionary finds in the drugname are added (FDA's coding can miss one part
-   of a regimen), and a trastuzumab ADC named in the drugname replaces plain trastuzumab.
+1. ``prod_ai``: split on ``\\``, salts/hydrates (never cutting a known ingredient such as dimethyl
+   fumarate), ``ado-``/``fam-`` prefixes and US biologic suffixes stripped, de-duplicated; parts that are
+   dictionary names give their dictionary ingredients, the others themselves. Target ingredients the curated
+   dictionary finds in the drugname are added (FDA's coding can miss one part of a regimen), and a
+   trastuzumab ADC named in the drugname replaces plain trastuzumab.
 2. the cleaned drugname against the curated dictionary (brands, INNs, codes, regimens, look-alikes); a
    target name glued to a form/route/noise/manufacturer word, a dictionary word or a filler run is split
    off (INJTAXOTERE, ZZHERCEPTIN, TAXOLINJ, ADOTRASTUZUMAB EMTANSINE); a regimen acronym followed by its
    drugs in brackets takes the bracketed list (TCH (PACLITAXEL, CARBOPLATIN, HERCEPTIN) is paclitaxel);
 3. ``nda_num`` (compared as an integer) against ``drug_nda.csv``;
+   without prod_ai, then a user's DiAna dictionary (the whole name, then each combination part) and the
+   dictionary learned from FAERS's own prod_ai coding (each part; ``drug_learning.csv``, audited in
+   ``curated.drug_learned_names``);
 4. a conservative spelling correction against the target names only: one edit anywhere in the word (two for
    long words that keep the name's first letters), refused when it is ambiguous or a non-target name is as
    close;
@@ -31,6 +36,8 @@ Order of evidence per (drugname, prod_ai, nda_num) triple (vocabulary.md §4):
   codes, combinations, trailing punctuation, ``?`` for a non-ASCII hyphen, biologic suffixes, glued words,
   regimen acronyms with their bracketed list), or a
   non-target ingredient taken from ``prod_ai``/the cleaned name without a dictionary entry;
+* ``diana``: the user's DiAna dictionary (``PV_DIANA_DICTIONARY``);
+* ``learned``: the dictionary learned from prod_ai;
 * ``fuzzy``: needed a spelling correction (audited: token, name read, edits, RapidFuzz ratio);
 * ``none``: nothing: empty, placeholder (UNKNOWN, PLACEBO, BLINDED alone …) or non-specific (CHEMOTHERAPY)
   names, or names that clean to nothing, without ``prod_ai``/``nda_num`` evidence.
@@ -47,11 +54,13 @@ from __future__ import annotations
 
 import csv
 import functools
+import os
 import re
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple
 
 import duckdb
@@ -62,11 +71,12 @@ from rapidfuzz.distance import OSA
 
 # The target classes (pv/data/vocab/headline_targets.csv), re-exported for the case series.
 from pv.counts import TARGET_CLASSES as TARGET_CLASSES
+from pv.errors import UserError
 from pv.resources import vocab_dir
 
 VOCAB_DIR = vocab_dir()
 
-METHODS = ("exact", "rule", "fuzzy", "none")
+METHODS = ("exact", "rule", "diana", "learned", "fuzzy", "none")
 COLUMNS = (
     "raw",
     "prod_ai",
@@ -81,7 +91,9 @@ COLUMNS = (
     "device",
 )
 
-_LEVEL = {"exact": 0, "rule": 1, "fuzzy": 2}
+_LEVEL = {"exact": 0, "rule": 1, "diana": 2, "learned": 3, "fuzzy": 4}
+# A user's DiAna dictionary (drugnames_standardized.csv), like PV_MEDDRA_DIR: absent means not used.
+DIANA_ENV_VAR = "PV_DIANA_DICTIONARY"
 # Formulations that describe a taxane product vs an anti-HER2 antibody product.
 _TAXANE_FORMS = ("nab", "liposomal", "micellar", "oral")
 _ANTIBODY_FORMS = ("subcutaneous",)
@@ -153,6 +165,7 @@ class _Vocab:
     spaced_suffix_re: re.Pattern[str]
     spaced_bases: tuple[str, ...]
     relevant: frozenset[str]
+    known: frozenset[str]
     scan_tokens: frozenset[str]
     code_tokens: frozenset[str]
     whole_tokens: frozenset[str]
@@ -403,6 +416,12 @@ def _vocab() -> _Vocab:
         spaced_suffix_re=re.compile(r"\b(" + "|".join(map(re.escape, spaced)) + r")\b"),
         spaced_bases=tuple(sorted({b.split()[0] for b in spaced})),
         relevant=frozenset(relevant),
+        known=frozenset(
+            {i for key, entry in (*grams.items(), *whole.items()) for i in entry.ingredients}
+            | set(classes)
+            | excluded
+            | {row["ingredient"] for row in _read_csv("drug_ingredients.csv")}
+        ),
         scan_tokens=frozenset(max_gram) | code_tokens,
         code_tokens=code_tokens,
         whole_tokens=frozenset(t for key in whole for t in key.split()),
@@ -503,9 +522,11 @@ def _strip_salts(tokens: list[str], v: _Vocab) -> list[str]:
     hydrate, salt, cation = v.words["hydrate"], v.words["salt"], v.words["cation"]
     while len(tokens) > 1 and tokens[-1] in hydrate:
         tokens = tokens[:-1]
-    # A trailing salt goes unless it belongs to a cation (sodium chloride) or only salts would remain.
+    # A trailing salt goes unless it belongs to a cation (sodium chloride), only salts would remain, or the
+    # name is itself a known ingredient (dimethyl fumarate: drug_ingredients.csv, the dictionaries).
     while (
         len(tokens) > 1
+        and " ".join(tokens) not in v.known
         and tokens[-1] in salt
         and tokens[-2] not in cation
         and any(t not in salt and t not in cation for t in tokens[:-1])
@@ -845,6 +866,238 @@ def _nda_key(raw: str | None) -> int | None:
     return int(text) if text.isdigit() else None
 
 
+# --------------------------------------------------------------------- learned and DiAna dictionaries
+
+
+def _part_key(tokens: Sequence[str], v: _Vocab) -> str | None:
+    """One combination part as a dictionary key: its words without strengths, forms, routes and noise."""
+    kept = [t for t in tokens if t not in v.drop and not t.isdigit()]
+    if not kept or all(t in v.words["placeholder"] or t in v.words["nonspecific"] for t in kept):
+        return None
+    return " ".join(kept)
+
+
+def drug_name_key(raw: str | None) -> str | None:
+    """The cleaned drugname the learned dictionary is keyed on, or None when the name is not one unknown
+    product: a combination, a curated-dictionary name (the curated dictionary comes first), a placeholder."""
+    if raw is None or not raw.strip():
+        return None
+    name = _parse_name(raw, _vocab())
+    if name.dict_ingredients or name.device or len(name.unmatched) != 1:
+        return None
+    return _part_key(name.unmatched[0][0], _vocab())
+
+
+def _diana_key(raw: str) -> str:
+    """DiAna's own cleaning of a drugname (vocabulary.md §4.1): lower case, trimmed, one trailing full stop
+    dropped, spaces collapsed, edge punctuation stripped twice (brackets kept), no space inside brackets."""
+    text = " ".join(raw.lower().strip().removesuffix(".").split())
+    for _ in range(2):
+        text = re.sub(r"[^\w)]+$", "", text)
+        text = re.sub(r"^[^\w(]+", "", text).strip()
+    return re.sub(r"\(\s+", "(", re.sub(r"\s+\)", ")", text))
+
+
+def diana_path() -> Path | None:
+    """The user's DiAna dictionary file from ``PV_DIANA_DICTIONARY``; None when unset, because it is optional
+    (CC BY 4.0, downloaded by the user from OSF; not shipped)."""
+    value = os.environ.get(DIANA_ENV_VAR, "").strip()
+    return Path(value).expanduser() if value else None
+
+
+def load_diana(path: Path) -> dict[str, tuple[str, ...]]:
+    """DiAna's ``drugnames_standardized.csv`` (Fusaroli et al.) as cleaned drugname → substances.
+
+    The file is ``;``-separated with a header holding ``drugname`` and ``Substance`` (R ``write.csv2``; other
+    columns such as ``Checked`` are ignored). Substances of a combination are ``;``-joined inside one quoted
+    field; ``na`` or empty means "not translated" and is skipped; a ``, trial`` suffix (investigational use)
+    is dropped from the substance name.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise UserError(
+            f"{path}: DiAna dictionary not found (set {DIANA_ENV_VAR} to drugnames_standardized.csv)"
+        )
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle, delimiter=";")
+        fields = {(f or "").strip().lower(): f for f in reader.fieldnames or ()}
+        if "drugname" not in fields or "substance" not in fields:
+            raise UserError(f"{path}: a DiAna dictionary needs ';'-separated columns drugname and Substance")
+        result: dict[str, tuple[str, ...]] = {}
+        for row in reader:
+            name = row.get(fields["drugname"]) or ""
+            substances = []
+            for part in (row.get(fields["substance"]) or "").split(";"):
+                part = _trivial(part).removesuffix(", trial").strip()
+                if part and part != "na":
+                    substances.append(part)
+            if name.strip() and substances:
+                result.setdefault(_diana_key(name), tuple(dict.fromkeys(substances)))
+    return result
+
+
+@dataclass(frozen=True)
+class LearningRule:
+    """When a (drugname, prod_ai) co-occurrence becomes a dictionary entry (``drug_learning.csv``)."""
+
+    first_quarter: str
+    min_rows: int
+    min_cases: int
+    min_agreement: float
+
+
+@functools.cache
+def learning_rule() -> LearningRule:
+    """The reviewed thresholds; a missing or bad value is a one-line error naming the file."""
+    path = VOCAB_DIR / "drug_learning.csv"
+    values = {row["parameter"]: row["value"] for row in _read_csv("drug_learning.csv")}
+    try:
+        rule = LearningRule(
+            first_quarter=values["first_quarter"].upper(),
+            min_rows=int(values["min_rows"]),
+            min_cases=int(values["min_cases"]),
+            min_agreement=float(values["min_agreement"]),
+        )
+    except (KeyError, ValueError) as exc:
+        raise UserError(f"{path}: missing or bad parameter ({exc})") from None
+    if not re.fullmatch(r"\d{4}Q[1-4]", rule.first_quarter) or not 0 < rule.min_agreement <= 1:
+        raise UserError(f"{path}: first_quarter must look like 2014Q3 and min_agreement lie in (0, 1]")
+    return rule
+
+
+LEARNED_COLUMNS = (
+    "name_key",
+    "ingredients",
+    "prod_ai",
+    "rows",
+    "cases",
+    "name_rows",
+    "agreement",
+    "accepted",
+    "reason",
+)
+
+
+def _prod_key(raw: str | None, v: _Vocab) -> tuple[str, ...] | None:
+    prod = _parse_prod_ai(raw, v) if raw and raw.strip() else None
+    if prod is None:
+        return None
+    found = [i for i, _ in prod.ingredients]
+    if len(found) > 1:
+        found = [i for i in found if i != "hyaluronidase"]
+    return tuple(sorted(found))
+
+
+def _decide(candidates: pd.DataFrame, rule: LearningRule) -> pd.DataFrame:
+    """Accept, per name, the most frequent ingredient list when support and agreement reach the rule."""
+    if candidates.empty:
+        types = {
+            "rows": "int64",
+            "cases": "int64",
+            "name_rows": "int64",
+            "agreement": float,
+            "accepted": bool,
+        }
+        return pd.DataFrame({c: pd.Series(dtype=types.get(c, object)) for c in LEARNED_COLUMNS})
+    frame = candidates.copy()
+    frame["name_rows"] = frame.groupby("name_key")["rows"].transform("sum").astype("int64")
+    frame["agreement"] = (frame["rows"] / frame["name_rows"]).round(4)
+    frame["_list"] = frame["ingredients"].map("; ".join)
+    frame = frame.sort_values(
+        ["name_key", "rows", "cases", "_list"], ascending=[True, False, False, True], kind="stable"
+    )
+    top = ~frame.duplicated("name_key")
+    reasons = []
+    for is_top, rows, cases, agreement in zip(
+        top, frame["rows"], frame["cases"], frame["agreement"], strict=True
+    ):
+        why = []
+        if not is_top:
+            why.append("not the name's most frequent ingredient list")
+        if rows < rule.min_rows:
+            why.append(f"support {rows} rows < {rule.min_rows}")
+        if cases < rule.min_cases:
+            why.append(f"support {cases} cases < {rule.min_cases}")
+        if agreement < rule.min_agreement:
+            why.append(f"agreement {agreement:.2f} < {rule.min_agreement:.2f}")
+        reasons.append("; ".join(why))
+    frame["accepted"] = [not r for r in reasons]
+    frame["reason"] = [
+        r or f"rows >= {rule.min_rows}, cases >= {rule.min_cases}, agreement >= {rule.min_agreement:.2f}"
+        for r in reasons
+    ]
+    frame["ingredients"] = frame["ingredients"].map(list)
+    return frame[list(LEARNED_COLUMNS)].reset_index(drop=True)
+
+
+def learn_drug_names(
+    drugname: Iterable[str | None],
+    prod_ai: Iterable[str | None],
+    caseid: Iterable[object],
+    quarter: Iterable[str],
+    rule: LearningRule | None = None,
+) -> pd.DataFrame:
+    """The learned-dictionary audit from DRUG rows: one row per (cleaned drugname, ingredient list) seen
+    together from ``rule.first_quarter`` on, with its support, agreement and decision (``accepted``,
+    ``reason``). FDA codes prod_ai from its own product dictionary, so a brand that FDA codes the same way
+    on most of its rows can stand in for prod_ai where the field is empty: the DRUG files before 2014Q3 have
+    no prod_ai column (legacy AERS DRUGyyQq.TXT included), and ~1.8% of recent rows leave it blank
+    (FDA's 2025Q4 DRUG statistics, faers_format.md DRUG table)."""
+    rule = rule or learning_rule()
+    v = _vocab()
+    keys: dict[str | None, str | None] = {}
+    prods: dict[str | None, tuple[str, ...] | None] = {}
+    counts: dict[tuple[str, tuple[str, ...]], list] = {}
+    for name, ai, case, q in zip(drugname, prod_ai, caseid, quarter, strict=True):
+        if str(q).upper() < rule.first_quarter or name is None or ai is None:
+            continue
+        if name not in keys:
+            keys[name] = drug_name_key(name)
+        if ai not in prods:
+            prods[ai] = _prod_key(ai, v)
+        key, ingredients = keys[name], prods[ai]
+        if key is None or ingredients is None:
+            continue
+        entry = counts.setdefault((key, ingredients), [0, set(), Counter()])
+        entry[0] += 1
+        entry[1].add(case)
+        entry[2][ai] += 1
+    candidates = pd.DataFrame(
+        {
+            "name_key": [k for k, _ in counts],
+            "ingredients": [i for _, i in counts],
+            "prod_ai": [min(e[2].items(), key=lambda t: (-t[1], t[0]))[0] for e in counts.values()],
+            "rows": pd.Series([e[0] for e in counts.values()], dtype="int64"),
+            "cases": pd.Series([len(e[1]) for e in counts.values()], dtype="int64"),
+        }
+    )
+    return _decide(candidates, rule)
+
+
+def learned_dictionary(audit: pd.DataFrame) -> dict[str, tuple[str, ...]]:
+    """The accepted rows of a learned-dictionary audit as cleaned drugname → ingredients."""
+    accepted = audit[audit["accepted"].astype(bool)]
+    return {k: tuple(i) for k, i in zip(accepted["name_key"], accepted["ingredients"], strict=True)}
+
+
+def stored_learned_dictionary(
+    con: duckdb.DuckDBPyConnection, table: str = "curated.drug_learned_names"
+) -> dict[str, tuple[str, ...]]:
+    """The learned dictionary a build stored (its accepted rows), so names typed by a user resolve as the
+    build resolved them; empty when the database has none (built before it existed)."""
+    schema, quoted = _quote_table(table)
+    name = table.split(".")[-1].strip('"')
+    found = con.execute(
+        "select count(*) from duckdb_tables() where table_name = $name"
+        + (" and schema_name = $schema" if schema else ""),
+        {"name": name} | ({"schema": schema.strip('"')} if schema else {}),
+    ).fetchall()[0][0]
+    if not found:
+        return {}
+    rows = con.sql(f"select name_key, ingredients from {quoted} where accepted").fetchall()
+    return {key: tuple(ingredients) for key, ingredients in rows}
+
+
 # ---------------------------------------------------------------------------------------------- combine
 
 
@@ -855,16 +1108,48 @@ def _clean_str(value: object) -> str | None:
     return text if text.strip() else None
 
 
+class _Parts(NamedTuple):
+    """What the DiAna and learned dictionaries make of a name's parts the curated dictionary missed."""
+
+    found: tuple[tuple[str, str], ...]  # (ingredient, method)
+    rest: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]  # the unmatched parts neither knows
+
+
 class _Resolver:
     """Per-call caches: each distinct drugname, prod_ai and triple is worked out once."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        learned: Mapping[str, Sequence[str]] | None = None,
+        diana: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
         self.v = _vocab()
+        self.learned = {k: tuple(v) for k, v in (learned or {}).items()}
+        self.diana = {k: tuple(v) for k, v in (diana or {}).items()}
         self.names: dict[str, _Name] = {}
         self.prods: dict[str, _Prod | None] = {}
         self.rows: dict[tuple[str | None, str | None, str | None], _Row] = {}
         self.quiet: dict[str, bool] = {}
         self.prod_rows: dict[tuple[str, int | None], _Row] = {}
+
+    def parts(self, drugname: str, name: _Name) -> _Parts:
+        """DiAna (the whole name, then each part) before the learned dictionary, part by part."""
+        if not (self.learned or self.diana):
+            return _Parts((), name.unmatched)
+        whole = self.diana.get(_diana_key(drugname)) if self.diana and not name.dict_ingredients else None
+        if whole:
+            return _Parts(tuple((i, "diana") for i in whole), ())
+        found: list[tuple[str, str]] = []
+        rest = []
+        for tokens, fallback in name.unmatched:
+            key = _part_key(tokens, self.v)
+            if key and (hit := self.diana.get(key)):
+                found += [(i, "diana") for i in hit]
+            elif key and (hit := self.learned.get(key)):
+                found += [(i, "learned") for i in hit]
+            else:
+                rest.append((tokens, fallback))
+        return _Parts(tuple(found), tuple(rest))
 
     def name(self, raw: str) -> _Name:
         parsed = self.names.get(raw)
@@ -913,7 +1198,15 @@ class _Resolver:
     ) -> _Row:
         v = self.v
         nda = v.nda.get(key) if (key := _nda_key(nda_num)) is not None else None
-        if prod is None and nda is None and (name is None or not (name.level or name.fuzzable)):
+        # Without prod_ai: the curated dictionary, then nda_num, then DiAna, then the learned dictionary,
+        # then a spelling correction, then the cleaned name (README "Drug names").
+        parts = self.parts(drugname, name) if prod is None and drugname and name is not None else None
+        if (
+            prod is None
+            and nda is None
+            and (name is None or not (name.level or name.fuzzable))
+            and not (parts and parts.found)
+        ):
             # A background name without dictionary, nda or fuzzy evidence: the cleaned name or nothing.
             fallback = tuple(sorted(name.fallback)) if name else ()
             found_on = "drugname" if fallback else None
@@ -933,19 +1226,27 @@ class _Resolver:
         elif name is not None and name.level:
             for ing in name.dict_ingredients:
                 found[ing] = (name.level, "drugname")
-            for ing in name.fallback:
-                found.setdefault(ing, ("rule", "drugname"))
+            for ing, method in parts.found if parts else ():
+                found.setdefault(ing, (method, "drugname"))
+            for _, fallback in parts.rest if parts else name.unmatched:
+                for ing in fallback:
+                    found.setdefault(ing, ("rule", "drugname"))
         elif nda is not None:
             for ing in nda.ingredients:
                 found[ing] = ("exact", "nda_num")
-        elif name is not None and drugname and (fuzzy := _fuzzy_name(drugname, name, v)) is not None:
-            for ing in fuzzy.ingredients:
-                found[ing] = ("fuzzy", "drugname")
-            for ing in fuzzy.leftover:
-                found.setdefault(ing, ("rule", "drugname"))
-        elif name is not None:
-            for ing in name.fallback:
-                found[ing] = ("rule", "drugname")
+        elif name is not None and drugname:
+            rest = name._replace(unmatched=parts.rest) if parts and parts.found else name
+            for ing, method in parts.found if parts else ():
+                found.setdefault(ing, (method, "drugname"))
+            if (fuzzy := _fuzzy_name(drugname, rest, v)) is not None:
+                for ing in fuzzy.ingredients:
+                    found.setdefault(ing, ("fuzzy", "drugname"))
+                for ing in fuzzy.leftover:
+                    found.setdefault(ing, ("rule", "drugname"))
+            else:
+                for _, fallback in rest.unmatched:
+                    for ing in fallback:
+                        found.setdefault(ing, ("rule", "drugname"))
 
         device = bool(name and name.device)
         if device:
@@ -1013,18 +1314,22 @@ def drug_names(
     names: Iterable[str | None],
     prod_ai: Iterable[str | None] | None = None,
     nda_num: Iterable[str | int | None] | None = None,
+    learned: Mapping[str, Sequence[str]] | None = None,
+    diana: Mapping[str, Sequence[str]] | None = None,
 ) -> pd.DataFrame:
     """Ingredients, classes, method and flags for each (drugname, prod_ai, nda_num), in input order.
 
-    Work is cached per distinct triple (and per distinct drugname / prod_ai underneath), so a column with
-    repeated values costs what its distinct values cost.
+    ``learned`` (:func:`learned_dictionary`) and ``diana`` (:func:`load_diana`) are used for names without
+    prod_ai that the curated dictionary and nda_num do not resolve. Work is cached per distinct triple (and
+    per distinct drugname / prod_ai underneath), so a column with repeated values costs what its distinct
+    values cost.
     """
     raw = _as_list(names, None)
     ai = _as_list(prod_ai, len(raw))
     nda = [None if x is None else str(x) for x in _as_list(nda_num, len(raw))]
     if not len(raw) == len(ai) == len(nda):
         raise ValueError(f"names, prod_ai and nda_num differ in length ({len(raw)}, {len(ai)}, {len(nda)})")
-    rows = _Resolver().all([_clean_str(x) for x in raw], [_clean_str(x) for x in ai], nda)
+    rows = _Resolver(learned, diana).all([_clean_str(x) for x in raw], [_clean_str(x) for x in ai], nda)
     text = {"dtype": object}
     return pd.DataFrame(
         {
@@ -1056,18 +1361,92 @@ def _quote_table(name: str) -> tuple[str | None, str]:
     return schema, quoted
 
 
+def _learn_sql(con: duckdb.DuckDBPyConnection, learn_sql: str, rule: LearningRule) -> pd.DataFrame:
+    """:func:`learn_drug_names` over the rows of ``learn_sql`` (quarter, caseid, drugname, prod_ai),
+    counted in DuckDB: only distinct names and prod_ai values come to Python."""
+    v = _vocab()
+    source = f"(select * from ({learn_sql}) where quarter >= '{rule.first_quarter}' and prod_ai is not null)"
+    names = con.sql(f"select distinct drugname::varchar from {source} where drugname is not null").fetchall()
+    prods = con.sql(f"select distinct prod_ai::varchar from {source}").fetchall()
+    name_keys = pa.table(
+        {"drugname": [n for (n,) in names], "name_key": [drug_name_key(n) for (n,) in names]}
+    )
+    prod_keys = pa.table(
+        {
+            "prod_ai": [p for (p,) in prods],
+            "ingredients": pa.array([list(k) if (k := _prod_key(p, v)) else None for (p,) in prods]),
+        }
+    )
+    con.register("_pv_learn_names", name_keys)
+    con.register("_pv_learn_prods", prod_keys)
+    try:
+        candidates = con.sql(
+            f"""
+            with pairs as (
+                select n.name_key, p.ingredients, src.prod_ai, count(*) as rows
+                from {source} as src
+                join _pv_learn_names as n on n.drugname = src.drugname::varchar
+                join _pv_learn_prods as p on p.prod_ai = src.prod_ai::varchar
+                where n.name_key is not null and p.ingredients is not null
+                group by all
+            ),
+            cases as (
+                select n.name_key, p.ingredients, count(distinct src.caseid) as cases
+                from {source} as src
+                join _pv_learn_names as n on n.drugname = src.drugname::varchar
+                join _pv_learn_prods as p on p.prod_ai = src.prod_ai::varchar
+                where n.name_key is not null and p.ingredients is not null
+                group by all
+            )
+            select pairs.name_key, pairs.ingredients, sum(pairs.rows)::bigint as rows,
+                   any_value(cases.cases)::bigint as cases,
+                   arg_min(pairs.prod_ai, (-pairs.rows, pairs.prod_ai)) as prod_ai
+            from pairs join cases using (name_key, ingredients)
+            group by all
+            """
+        ).df()
+    finally:
+        con.unregister("_pv_learn_names")
+        con.unregister("_pv_learn_prods")
+    candidates["ingredients"] = candidates["ingredients"].map(tuple)
+    return _decide(candidates, rule)
+
+
+def _store(con: duckdb.DuckDBPyConnection, table_name: str, data: pa.Table) -> None:
+    schema, quoted = _quote_table(table_name)
+    if schema:
+        con.execute(f"create schema if not exists {schema}")
+    view = "_pv_drug_map_arrow"
+    con.register(view, data)
+    try:
+        con.execute(f"create or replace table {quoted} as select * from {view}")
+    finally:
+        con.unregister(view)
+
+
 def build_drug_map(
     con: duckdb.DuckDBPyConnection,
     source_sql: str,
     target_table: str = "curated.drug_name_map",
     audit_table: str = "curated.drug_fuzzy_audit",
+    *,
+    learn_sql: str | None = None,
+    diana: Path | None = None,
+    learned_table: str = "curated.drug_learned_names",
+    sources_table: str | None = None,
 ) -> dict[str, int]:
     """Normalise the distinct (drugname, prod_ai, nda_num) triples of ``source_sql`` into two tables.
 
     ``target_table`` holds one row per distinct triple (text columns as VARCHAR copies of the source values;
-    join with ``is not distinct from``); ``audit_table`` one row per fuzzy correction. Returns the number of
-    distinct triples and of triples per method.
+    join with ``is not distinct from``); ``audit_table`` one row per fuzzy correction. With ``learn_sql``
+    (rows with quarter, caseid, drugname, prod_ai) the learned dictionary is learned first and stored with
+    its audit in ``learned_table`` (every candidate, ``accepted`` and ``reason``); with ``diana`` the user's
+    DiAna file is used. ``sources_table``, when given, says which name dictionaries were used. Returns the
+    number of distinct triples and of triples per method.
     """
+    learned_audit = _learn_sql(con, learn_sql, learning_rule()) if learn_sql else None
+    learned = learned_dictionary(learned_audit) if learned_audit is not None else None
+    diana_names = load_diana(diana) if diana is not None else None
     triples = con.sql(
         "select distinct drugname::varchar as drugname, prod_ai::varchar as prod_ai, "
         f"nda_num::varchar as nda_num from ({source_sql}) as src"
@@ -1075,7 +1454,8 @@ def build_drug_map(
     names = triples.column("drugname").to_pylist()
     prod_ai = triples.column("prod_ai").to_pylist()
     nda_num = triples.column("nda_num").to_pylist()
-    rows = _Resolver().all([_clean_str(x) for x in names], [_clean_str(x) for x in prod_ai], nda_num)
+    resolver = _Resolver(learned, diana_names)
+    rows = resolver.all([_clean_str(x) for x in names], [_clean_str(x) for x in prod_ai], nda_num)
 
     string, strings = pa.string(), pa.list_(pa.string())
     result = pa.table(
@@ -1106,18 +1486,73 @@ def build_drug_map(
         }
     )
     for table_name, data in ((target_table, result), (audit_table, audit)):
-        schema, quoted = _quote_table(table_name)
-        if schema:
-            con.execute(f"create schema if not exists {schema}")
-        view = "_pv_drug_map_arrow"
-        con.register(view, data)
-        try:
-            con.execute(f"create or replace table {quoted} as select * from {view}")
-        finally:
-            con.unregister(view)
+        _store(con, table_name, data)
+    if learned_audit is not None:
+        _store(con, learned_table, _learned_arrow(learned_audit))
+    if sources_table is not None:
+        _store_sources(con, sources_table, learned, diana, diana_names)
 
     counts = Counter(r.method for r in rows)
     return {"distinct_triples": len(rows)} | {m: counts.get(m, 0) for m in METHODS}
+
+
+def _store_sources(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    learned: Mapping[str, Sequence[str]] | None,
+    diana: Path | None,
+    diana_names: Mapping[str, Sequence[str]] | None,
+) -> None:
+    """One row per name dictionary: whether this build used it, its size and where it came from."""
+    string = pa.string()
+    rule = learning_rule()
+    sources = [
+        ("curated", True, len(_vocab().exact), "pv/data/vocab/drug_dictionary.csv and drug_nda.csv"),
+        (
+            "diana",
+            diana is not None,
+            len(diana_names or ()),
+            str(diana) if diana is not None else f"not used: {DIANA_ENV_VAR} not set",
+        ),
+        (
+            "learned",
+            learned is not None,
+            len(learned or ()),
+            f"DRUG rows with prod_ai from {rule.first_quarter}: >= {rule.min_rows} rows, >= {rule.min_cases} "
+            f"cases, agreement >= {rule.min_agreement:.2f} (pv/data/vocab/drug_learning.csv)"
+            if learned is not None
+            else "not used",
+        ),
+    ]
+    _store(
+        con,
+        table,
+        pa.table(
+            {
+                "source": pa.array([s[0] for s in sources], string),
+                "used": pa.array([s[1] for s in sources], pa.bool_()),
+                "entries": pa.array([s[2] for s in sources], pa.int64()),
+                "detail": pa.array([s[3] for s in sources], string),
+            }
+        ),
+    )
+
+
+def _learned_arrow(audit: pd.DataFrame) -> pa.Table:
+    string = pa.string()
+    return pa.table(
+        {
+            "name_key": pa.array(audit["name_key"].tolist(), string),
+            "ingredients": pa.array([list(i) for i in audit["ingredients"]], pa.list_(string)),
+            "prod_ai": pa.array(audit["prod_ai"].tolist(), string),
+            "rows": pa.array(audit["rows"].tolist(), pa.int64()),
+            "cases": pa.array(audit["cases"].tolist(), pa.int64()),
+            "name_rows": pa.array(audit["name_rows"].tolist(), pa.int64()),
+            "agreement": pa.array(audit["agreement"].tolist(), pa.float64()),
+            "accepted": pa.array(audit["accepted"].tolist(), pa.bool_()),
+            "reason": pa.array(audit["reason"].tolist(), string),
+        }
+    )
 
 
 # ------------------------------------------------------------------------------------- unmapped report
