@@ -73,7 +73,7 @@ def test_the_plan_is_one_ordered_list_of_uniquely_named_steps():
     names = [step.name for step in PLAN]
     assert len(names) == len(set(names)) == 52
     outputs = [output for step in PLAN for output in step.outputs]
-    assert len(outputs) == len(set(outputs)) == 75
+    assert len(outputs) == len(set(outputs)) == 77
     assert all(output.count(".") == 1 for output in outputs)  # schema-qualified
     assert [step.layer for step in PLAN] == sorted((step.layer for step in PLAN), key=LAYERS.index)
     assert [len(steps_for_layer(layer)) for layer in LAYERS] == [4, 10, 10, 18, 4, 6]
@@ -130,7 +130,7 @@ def test_every_declared_grain_holds_on_a_generated_database(generated):
                 ).fetchall()[0]
                 assert (distinct, nulls) == (rows, 0), f"{output}: grain ({keys})"
                 checked.append((output, rows))
-    assert len(checked) == 59
+    assert len(checked) == 61
     assert dict(checked)["marts.signals"] == dict(checked)["marts.drug_event_counts"] > 100_000
     assert dict(checked)["marts.headline"] == 360  # 15 target drugs present x 2 events x 12 variants
     assert dict(checked)["marts.headline_onset"] == 360  # one row per headline row
@@ -194,7 +194,7 @@ def test_every_published_column_is_documented_and_every_documented_one_exists(ge
         for relation in documented
         if relation.split(".")[0] in PUBLISHED_SCHEMAS and relation not in published
     ]
-    assert len(published) == 74
+    assert len(published) == 76
 
 
 def test_build_from_a_step_reruns_the_rest_on_a_copy_and_swaps_it_in(generated, tmp_path):
