@@ -580,6 +580,38 @@ def _selectors(
     return drug_sel, event_sel
 
 
+# Which cases of a pair's series (role, every case) each variant keeps: the comparator's population
+# (pv_in_comparator; for 'active' the target's indication population, marts.active_comparators; for 'masked'
+# every case but those marts.masked_cases removed for the pair) and the duplicates setting.
+_VARIANT_MEMBERS = """
+select variants.comparator, variants.duplicates, list(cases.caseid)
+from curated.cases as cases,
+    (select unnest($comparators) as comparator, unnest($duplicates) as duplicates) as variants
+where list_contains($caseids, cases.caseid)
+    and pv_in_duplicates(variants.duplicates, cases.is_duplicate)
+    and case variants.comparator
+        when 'active' then coalesce(
+            (
+                select bool_or(pv_in_comparator(population, cases.has_oncology_indication,
+                    cases.has_breast_cancer_indication))
+                from marts.active_comparators
+                where drug_level = $pair[1] and drug = $pair[2]
+            ),
+            false
+        )
+        when 'masked' then cases.caseid not in (
+            select caseid from marts.masked_cases
+            where drug_level = $pair[1] and drug = $pair[2] and event_level = $pair[3] and event = $pair[4]
+                and role = $pair[5] and duplicates = variants.duplicates
+        )
+        else pv_in_comparator(
+            variants.comparator, cases.has_oncology_indication, cases.has_breast_cancer_indication
+        )
+    end
+group by all
+"""
+
+
 def headline_onset(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """One row of :func:`series_evidence` per marts.headline row (same grain: pair × variant).
 
@@ -606,17 +638,12 @@ def headline_onset(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
             )
             series.attrs = {}  # pandas deep-copies attrs into every column it hands out: slow
             members = con.execute(
-                "select variants.comparator, variants.duplicates, list(cases.caseid) "
-                "from curated.cases as cases, "
-                "(select unnest($comparators) as comparator, unnest($duplicates) as duplicates) as variants "
-                "where list_contains($caseids, cases.caseid) "
-                "and pv_in_comparator(variants.comparator, cases.has_oncology_indication, "
-                "cases.has_breast_cancer_indication) "
-                "and pv_in_duplicates(variants.duplicates, cases.is_duplicate) group by all",
+                _VARIANT_MEMBERS,
                 {
                     "comparators": list(variants["comparator"]),
                     "duplicates": list(variants["duplicates"]),
                     "caseids": [int(caseid) for caseid in series["caseid"]],
+                    "pair": [drug_level, drug, event_level, event, role],
                 },
             ).fetchall()
             admitted = {(comparator, duplicates): set(ids) for comparator, duplicates, ids in members}

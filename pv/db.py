@@ -133,6 +133,10 @@ SQL_VOCABULARIES: dict[str, tuple[Path, tuple[str, ...]]] = {
     "analysis_variants": (resources.vocab_dir() / "analysis_variants.csv", ("dimension", "value")),
     "headline_targets": (resources.vocab_dir() / "headline_targets.csv", ("kind", "name")),
     "stratum_bands": (resources.vocab_dir() / "stratum_bands.csv", ("dimension", "band")),
+    "active_comparators": (
+        resources.vocab_dir() / "active_comparators.csv",
+        ("target_class", "comparator_level", "comparator"),
+    ),
 }
 
 
