@@ -618,8 +618,9 @@ def headline_onset(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     The case series depends on every variant key: the role decides which drug records are exposure (and so
     the first start and the challenge answer kept), the comparator and the duplicates setting which cases
     count. One series per pair and role is read with every case in (duplicates included, comparator all);
-    each variant keeps the cases the analysis rules ``pv_in_comparator`` and ``pv_in_duplicates`` admit, the
-    same rules the counts use, so ``n_cases`` is the variant's ``a``. A pair and role no case reports
+    each variant keeps the cases the analysis rules ``pv_in_comparator`` and ``pv_in_duplicates`` admit (for
+    ``active`` the target's indication population, for ``masked`` all but marts.masked_cases), the same rules
+    the counts use, so ``n_cases`` is the variant's ``a``. A pair and role no case reports
     (``a`` = 0 in every variant) has the empty series without reading it: most headline pairs, on a small
     database.
     """

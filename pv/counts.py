@@ -6,7 +6,9 @@ a quarterly run would have analysed it. The history needs what the versions late
 the curated content models (drugs, terms, indications) are rendered again over those versions, and the
 duplicate rules run again per quarter (``pv.dedup``); nothing is mapped twice. The steps are the ``counts``
 layer of the build plan (``pv.build``); this module holds the names Python shares with those models, read
-from the same reviewed lists the SQL reads (``vocab.analysis_variants``, ``vocab.headline_targets``).
+from the same reviewed lists the SQL reads (``vocab.analysis_variants``, ``vocab.headline_targets``), and the
+one Python step of the layer: each headline event's maskers (``marts.event_maskers``), which the ``masked``
+variant removes (``marts.target_variant_counts``).
 """
 
 from __future__ import annotations

@@ -13,7 +13,9 @@ import pytest
 from crafted import CraftedQuarter
 
 from pv import stats
+from pv.counts import TARGET_CLASSES, VARIANT_VALUES
 from pv.ingest import ingest
+from pv.resources import read_vocabulary
 from pv.signals import STRATIFIED_COLUMNS
 
 DOCETAXEL = {"name": "TAXOTERE", "prod_ai": "DOCETAXEL"}
@@ -41,7 +43,7 @@ VARIANT = {"role": "suspect", "comparator": "all", "duplicates": "without"}
 
 
 def _crafted_database(root, groups) -> duckdb.DuckDBPyConnection:
-    """A one-quarter database of ``groups`` (sex, age, drug, event, cases): one drug and one event per case."""
+    """A one-quarter database of ``groups`` (sex, age, drug, event, cases), one drug and event a case."""
     quarter = CraftedQuarter("2023Q1")
     caseid, first_day = 500_000, dt.date(2020, 1, 1)
     for sex, age, drug, event, cases in groups:
@@ -266,6 +268,28 @@ def test_the_checks_pass_with_the_target_variants(indication_con):
     assert indication_con.sql("select count(*) from marts.signal_checks where violations > 0").fetchall() == [
         (0,)
     ]
+
+
+def test_the_active_comparator_list_is_consistent():
+    """Each target class has comparators, one indication population (a comparator with strata), and drugs that
+    exist: ingredients the dictionary maps to (never one of the class's own) or other target classes."""
+    rows = read_vocabulary("active_comparators")
+    assert {row["target_class"] for row in rows} == set(TARGET_CLASSES)
+    for target in TARGET_CLASSES:
+        assert len({row["population"] for row in rows if row["target_class"] == target}) == 1
+    assert {row["population"] for row in rows} <= set(VARIANT_VALUES["comparator"]) - {"active", "masked"}
+    ingredients = {
+        name for row in read_vocabulary("drug_dictionary") for name in row["ingredients"].split(";") if name
+    }
+    classes = {row["ingredient"]: row["class"] for row in read_vocabulary("ingredient_classes")}
+    for row in rows:
+        assert row["source"], row
+        if row["comparator_level"] == "ingredient":
+            assert row["comparator"] in ingredients and classes.get(row["comparator"]) != row["target_class"]
+        else:
+            assert row["comparator_level"] == "class" and row["comparator"] in set(TARGET_CLASSES) - {
+                row["target_class"]
+            }
 
 
 PACLITAXEL = {"name": "TAXOL", "prod_ai": "PACLITAXEL"}
