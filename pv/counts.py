@@ -31,6 +31,8 @@ VARIANT_VALUES: dict[str, tuple[str, ...]] = {
 DEFAULT_VARIANT: dict[str, str] = {
     row["dimension"]: row["value"] for row in _VARIANTS if row["is_default"] == "true"
 }
+# The comparators whose population depends on the target drug (headline pairs only; no strata, no history).
+TARGET_COMPARATORS: tuple[str, ...] = ("active", "masked")
 # The headline question: these event groups x every ingredient of these classes, and the classes.
 HEADLINE_EVENTS: tuple[str, ...] = tuple(
     row["name"] for row in read_vocabulary("headline_targets") if row["kind"] == "event"

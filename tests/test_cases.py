@@ -25,6 +25,7 @@ from pv.cases import (
     run_cases_command,
     series_evidence,
 )
+from pv.counts import TARGET_COMPARATORS
 from pv.db import provenance_line
 from pv.errors import UserError
 from pv.ingest import ingest
@@ -642,7 +643,7 @@ def test_headline_onset_equals_the_case_series_of_each_variant(generated_con):
     assert len(mart) == 20
     # the case series reads the comparators with strata; active and masked (target-specific populations)
     # agree with their counts (test_headline_onset_has_a_row_per_headline_row_with_its_cases)
-    for row in mart[~mart["comparator"].isin(["active", "masked"])].to_dict("records"):
+    for row in mart[~mart["comparator"].isin(TARGET_COMPARATORS)].to_dict("records"):
         series = case_series(
             generated_con,
             "taxane",

@@ -17,7 +17,7 @@ import pytest
 from pv import stats
 from pv.build import BuildContext, build_database, run_plan, steps_for_layer
 from pv.cli import main
-from pv.counts import HEADLINE_EVENTS, TARGET_CLASSES
+from pv.counts import HEADLINE_EVENTS, TARGET_CLASSES, TARGET_COMPARATORS
 from pv.resources import read_vocabulary
 from pv.signals import RULES, PriorFit, SignalIntegrityError, check_signals, score
 from pv.synth.truth import true_null_mask
@@ -41,7 +41,7 @@ def test_every_variant_and_level_is_present(signals):
     variants = signals.groupby(["role", "comparator", "duplicates"]).size()
     assert len(variants) == 20
     # the active-comparator and masked variants exist for the headline pairs only
-    targeted = signals[signals["comparator"].isin(["active", "masked"])]
+    targeted = signals[signals["comparator"].isin(TARGET_COMPARATORS)]
     assert set(targeted["event"]) == set(HEADLINE_EVENTS) and set(targeted["event_level"]) == {"group"}
     targets = set(TARGET_CLASSES) | {
         row["ingredient"] for row in read_vocabulary("ingredient_classes") if row["class"] in TARGET_CLASSES
@@ -102,7 +102,7 @@ def test_history_ends_at_the_full_table_and_gives_first_flags(generated, signals
         history = con.sql("select * from signal_history").df()
     last = history[history["quarter"] == history["quarter"].max()]
     # the active-comparator and masked variants have no history (a population per target drug, today only)
-    today = signals[(signals.event_level == "group") & ~signals["comparator"].isin(["active", "masked"])]
+    today = signals[(signals.event_level == "group") & ~signals["comparator"].isin(TARGET_COMPARATORS)]
     merged = last.merge(today, on=LABELS, suffixes=("_h", "_s"))
     assert len(merged) == len(today) == len(last)
     for column in ("a", "b", "c", "d", "ic025"):
@@ -290,7 +290,7 @@ def test_every_stored_row_is_sound(population, request):
         # a + b + c + d is the variant's population, counted from the curated tables
         stored = con.sql(
             "select distinct role, comparator, duplicates, a + b + c + d from signals "
-            "where comparator not in ('active', 'masked')"  # their N is the target's own population
+            f"where comparator not in {TARGET_COMPARATORS}"  # their N is the target's own population
         ).fetchall()
         assert {(r, c, d): n for r, c, d, n in stored} == _population(con)
         assert len(stored) == 12
@@ -440,4 +440,5 @@ def test_fdr_columns_are_checked_and_a_subset_of_the_ror_rule(generated):
             "count(distinct (role, comparator, duplicates, drug_level, event_level)) from signals"
         ).fetchall()[0]
     assert (loose, below_p) == (0, 0)
-    assert 0 < flagged <= ror_flagged and families == 48
+    # 12 variants x 2 drug levels x 2 event levels; 8 target-specific variants x 2 drug levels x event groups
+    assert 0 < flagged <= ror_flagged and families == 48 + 16
