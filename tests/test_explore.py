@@ -46,7 +46,7 @@ def test_taxol_pair_has_every_variant_and_its_2x2(con):
     drug, event = resolve_drug(con, "Taxol"), resolve_event(con, "dm_narrow")
     assert drug.label == "paclitaxel (from name 'Taxol', exact match)"
     rows = pair_signals(con, drug, event)
-    assert len(rows) == 12
+    assert len(rows) == 20  # 12 variants, and the 8 active and masked ones of a headline pair
     assert set(rows["drug"]) == {"paclitaxel"} and set(rows["drug_level"]) == {"ingredient"}
     default = rows[(rows.role == "suspect") & (rows.comparator == "all") & (rows.duplicates == "without")]
     assert {name: int(default.iloc[0][name]) for name in "abcd"} == PACLITAXEL_DM
