@@ -314,15 +314,7 @@ PLAN: tuple[Step, ...] = (
         "marts/target_variant_counts",
         "counts",
         {
-            "marts.masked_cases": (
-                "drug_level",
-                "drug",
-                "event_level",
-                "event",
-                "role",
-                "duplicates",
-                "caseid",
-            ),
+            "marts.masked_cases": ("event_level", "event", "role", "duplicates", "caseid", "masker"),
             "marts.target_variant_cells": (*_PAIR_VARIANT, "stratum"),
             "marts.target_variant_counts": _PAIR_VARIANT,
         },

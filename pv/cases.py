@@ -582,7 +582,7 @@ def _selectors(
 
 # Which cases of a pair's series (role, every case) each variant keeps: the comparator's population
 # (pv_in_comparator; for 'active' the target's indication population, marts.active_comparators; for 'masked'
-# every case but those marts.masked_cases removed for the pair) and the duplicates setting.
+# every case but those of marts.masked_cases whose masker pv_masks the target) and the duplicates setting.
 _VARIANT_MEMBERS = """
 select variants.comparator, variants.duplicates, list(cases.caseid)
 from curated.cases as cases,
@@ -600,9 +600,13 @@ where list_contains($caseids, cases.caseid)
             false
         )
         when 'masked' then cases.caseid not in (
-            select caseid from marts.masked_cases
-            where drug_level = $pair[1] and drug = $pair[2] and event_level = $pair[3] and event = $pair[4]
-                and role = $pair[5] and duplicates = variants.duplicates
+            select masked.caseid
+            from marts.masked_cases as masked
+            inner join marts.headline_targets as targets
+                on targets.kind = 'drug' and targets.level = $pair[1] and targets.name = $pair[2]
+            where masked.event_level = $pair[3] and masked.event = $pair[4] and masked.role = $pair[5]
+                and masked.duplicates = variants.duplicates
+                and pv_masks(masked.masker, masked.masker_class, targets.name, targets.drug_class)
         )
         else pv_in_comparator(
             variants.comparator, cases.has_oncology_indication, cases.has_breast_cancer_indication

@@ -866,12 +866,21 @@ left join marts.signals as indicated
 where active.comparator = 'active'
 """
 _MASKED_AGAINST_BASE = """
-with removed as (
+with leaving as (
+    select distinct
+        targets.level as drug_level, targets.name as drug, cases.event_level, cases.event, cases.role,
+        cases.duplicates, cases.caseid
+    from marts.masked_cases as cases
+    inner join marts.headline_targets as targets
+        on targets.kind = 'drug'
+        and pv_masks(cases.masker, cases.masker_class, targets.name, targets.drug_class)
+),
+removed as (
     select
         masked.drug_level, masked.drug, masked.event_level, masked.event, masked.role, masked.duplicates,
         count(*) as cases,
         count(*) filter (where exposed.caseid is not null and outcomes.caseid is not null) as pair_cases
-    from marts.masked_cases as masked
+    from leaving as masked
     left join marts.case_exposures as exposed
         on exposed.caseid = masked.caseid and exposed.drug_level = masked.drug_level
         and exposed.drug = masked.drug and pv_in_role(masked.role, exposed.is_suspect)
@@ -922,7 +931,7 @@ def _target_variant_checks(con: duckdb.DuckDBPyConnection) -> list[tuple[str, in
             "signals: masked N = base N - masked cases, a = base a - masked cases with drug and event",
             total,
             bad,
-            f"marts.masked_cases ({removed} case-pair rows removed)",
+            f"marts.masked_cases, pv_masks ({removed} cases removed over the masked rows)",
         )
     )
     rule = stats.masking_rule()

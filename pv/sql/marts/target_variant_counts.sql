@@ -11,8 +11,9 @@
 -- both the target and a comparator counts as the target's.
 -- masked (Maignen et al. 2014): the base population (comparator 'all') minus the cases reporting, in the
 -- variant's role, a masker of the event (marts.event_maskers, chosen on the same base population) that is
--- neither the target nor an ingredient of the target's class: Maignen removes the masking product's reports
--- from the background. marts.masked_cases lists the cases removed.
+-- neither the target nor an ingredient of the target's class (pv_masks): Maignen removes the masking
+-- product's reports from the background. marts.masked_cases lists every case of a base population reporting
+-- a masker of the event, once per masker; which of them leave a target's population is pv_masks.
 --
 -- marts.target_variant_cells holds each pair's 2x2 table within each confounder stratum (marts.case_strata)
 -- where the population has cases; marts.target_variant_counts is their sum over the strata, with the
@@ -53,8 +54,15 @@ with maskers as (
     where masker
 ),
 
-reported as (
-    select maskers.*, population.caseid, classes.class as masker_class
+final as (
+    select
+        maskers.event_level,
+        maskers.event,
+        maskers.role,
+        maskers.duplicates,
+        population.caseid,
+        maskers.masker,
+        classes.class as masker_class
     from maskers
     inner join marts.case_exposures as exposures
         on exposures.drug_level = 'ingredient' and exposures.drug = maskers.masker
@@ -64,22 +72,6 @@ reported as (
         and population.caseid = exposures.caseid
     left join vocab.ingredient_classes as classes on classes.ingredient = maskers.masker
     where pv_in_role(maskers.role, exposures.is_suspect)
-),
-
-final as (
-    select
-        targets.drug_level,
-        targets.drug,
-        reported.event_level,
-        reported.event,
-        reported.role,
-        reported.duplicates,
-        reported.caseid,
-        list(reported.masker order by reported.masker) as maskers
-    from reported
-    inner join target_variant_targets as targets
-        on reported.masker <> targets.drug and coalesce(reported.masker_class, 'none') <> targets.drug_class
-    group by all
 )
 
 select * from final;
@@ -181,8 +173,17 @@ base_pairs as (
     group by all
 ),
 
+masked as (
+    -- the cases that leave each target's masked population
+    select distinct
+        targets.drug_level, targets.drug, cases.event_level, cases.event, cases.role, cases.duplicates,
+        cases.caseid
+    from marts.masked_cases as cases
+    inner join targets on pv_masks(cases.masker, cases.masker_class, targets.drug, targets.drug_class)
+),
+
 removed as (
-    -- what the masked cases took from each stratum's 2x2 table
+    -- what they took from each stratum's 2x2 table
     select
         masked.drug_level, masked.drug, masked.event_level, masked.event, masked.role, masked.duplicates,
         cases.stratum,
@@ -190,7 +191,7 @@ removed as (
         count(exposed.caseid) as n_drug,
         count(outcomes.caseid) as n_event,
         count(*) as n_total
-    from marts.masked_cases as masked
+    from masked
     inner join target_variant_cases as cases using (caseid)
     left join target_exposed as exposed
         on exposed.role = masked.role
