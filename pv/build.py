@@ -26,6 +26,7 @@ import duckdb
 import pv
 from pv import db
 from pv.cases import store_headline_onset
+from pv.counts import store_event_maskers
 from pv.dedup import flag_cross_case_duplicates, flag_duplicates_by_quarter
 from pv.errors import UserError
 from pv.lake import lake_id, lake_state
@@ -310,6 +311,28 @@ PLAN: tuple[Step, ...] = (
     _sql("marts/headline_targets", "counts", {"marts.headline_targets": ("kind", "level", "name")}),
     _sql("marts/drug_event_counts", "counts", {"marts.drug_event_counts": _PAIR_VARIANT}),
     _sql("marts/case_strata", "counts", {"marts.case_strata": ("quarter", "primaryid")}),
+    # the target-specific variants (active comparator, masked): their populations and 2x2 tables
+    _sql(
+        "marts/active_comparators",
+        "counts",
+        {"marts.active_comparators": ("drug_level", "drug", "comparator_drug_level", "comparator_drug")},
+    ),
+    _python(
+        "marts.event_maskers",
+        "counts",
+        {"marts.event_maskers": ("event_level", "event", "role", "duplicates", "drug")},
+        lambda con, context: store_event_maskers(con),
+    ),
+    _sql(
+        "marts/target_variant_counts",
+        "counts",
+        {
+            "marts.masked_cases": ("event_level", "event", "role", "duplicates", "caseid", "masker"),
+            "marts.target_variant_cells": (*_PAIR_VARIANT, "stratum"),
+            "marts.target_variant_counts": _PAIR_VARIANT,
+        },
+        name="marts.target_variant_counts",
+    ),
     _sql(
         "marts/stratified_counts",
         "counts",

@@ -582,14 +582,51 @@ def _selectors(
     return drug_sel, event_sel
 
 
+# Which cases of a pair's series (role, every case) each variant keeps: the comparator's population
+# (pv_in_comparator; for 'active' the target's indication population, marts.active_comparators; for 'masked'
+# every case but those of marts.masked_cases whose masker pv_masks the target) and the duplicates setting.
+_VARIANT_MEMBERS = """
+select variants.comparator, variants.duplicates, list(cases.caseid)
+from curated.cases as cases,
+    (select unnest($comparators) as comparator, unnest($duplicates) as duplicates) as variants
+where list_contains($caseids, cases.caseid)
+    and pv_in_duplicates(variants.duplicates, cases.is_duplicate)
+    and case variants.comparator
+        when 'active' then coalesce(
+            (
+                select bool_or(pv_in_comparator(population, cases.has_oncology_indication,
+                    cases.has_breast_cancer_indication))
+                from marts.active_comparators
+                where drug_level = $pair[1] and drug = $pair[2]
+            ),
+            false
+        )
+        when 'masked' then cases.caseid not in (
+            select masked.caseid
+            from marts.masked_cases as masked
+            inner join marts.headline_targets as targets
+                on targets.kind = 'drug' and targets.level = $pair[1] and targets.name = $pair[2]
+            where masked.event_level = $pair[3] and masked.event = $pair[4] and masked.role = $pair[5]
+                and masked.duplicates = variants.duplicates
+                and pv_masks(masked.masker, masked.masker_class, targets.name, targets.drug_class)
+        )
+        else pv_in_comparator(
+            variants.comparator, cases.has_oncology_indication, cases.has_breast_cancer_indication
+        )
+    end
+group by all
+"""
+
+
 def headline_onset(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """One row of :func:`series_evidence` per marts.headline row (same grain: pair × variant).
 
     The case series depends on every variant key: the role decides which drug records are exposure (and so
     the first start and the challenge answer kept), the comparator and the duplicates setting which cases
     count. One series per pair and role is read with every case in (duplicates included, comparator all);
-    each variant keeps the cases the analysis rules ``pv_in_comparator`` and ``pv_in_duplicates`` admit, the
-    same rules the counts use, so ``n_cases`` is the variant's ``a``. A pair and role no case reports
+    each variant keeps the cases the analysis rules ``pv_in_comparator`` and ``pv_in_duplicates`` admit (for
+    ``active`` the target's indication population, for ``masked`` all but marts.masked_cases), the same rules
+    the counts use, so ``n_cases`` is the variant's ``a``. A pair and role no case reports
     (``a`` = 0 in every variant) has the empty series without reading it: most headline pairs, on a small
     database.
     """
@@ -608,17 +645,12 @@ def headline_onset(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
             )
             series.attrs = {}  # pandas deep-copies attrs into every column it hands out: slow
             members = con.execute(
-                "select variants.comparator, variants.duplicates, list(cases.caseid) "
-                "from curated.cases as cases, "
-                "(select unnest($comparators) as comparator, unnest($duplicates) as duplicates) as variants "
-                "where list_contains($caseids, cases.caseid) "
-                "and pv_in_comparator(variants.comparator, cases.has_oncology_indication, "
-                "cases.has_breast_cancer_indication) "
-                "and pv_in_duplicates(variants.duplicates, cases.is_duplicate) group by all",
+                _VARIANT_MEMBERS,
                 {
                     "comparators": list(variants["comparator"]),
                     "duplicates": list(variants["duplicates"]),
                     "caseids": [int(caseid) for caseid in series["caseid"]],
+                    "pair": [drug_level, drug, event_level, event, role],
                 },
             ).fetchall()
             admitted = {(comparator, duplicates): set(ids) for comparator, duplicates, ids in members}

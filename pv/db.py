@@ -134,6 +134,10 @@ SQL_VOCABULARIES: dict[str, tuple[Path, tuple[str, ...]]] = {
     "headline_targets": (resources.vocab_dir() / "headline_targets.csv", ("kind", "name")),
     "stratum_bands": (resources.vocab_dir() / "stratum_bands.csv", ("dimension", "band")),
     "dm_controls": (resources.vocab_dir() / "dm_controls.csv", ("drug_level", "drug", "event")),
+    "active_comparators": (
+        resources.vocab_dir() / "active_comparators.csv",
+        ("target_class", "comparator_level", "comparator"),
+    ),
 }
 
 

@@ -404,6 +404,14 @@ def stored_fit(con: duckdb.DuckDBPyConnection) -> PriorFit:
 
 _LABELS = list(PAIR_COLUMNS + VARIANT_COLUMNS)
 _PAIR_KEYS = PAIR_COLUMNS + VARIANT_COLUMNS
+# Today's 2x2 tables: every variant's pairs, and the headline pairs of the target-specific variants
+# (active comparator, masked), which have a population of their own for each target drug.
+TODAY_COUNTS = (
+    "(select * from marts.drug_event_counts union all by name select * from marts.target_variant_counts)"
+)
+# The variants whose population is a union of case strata (marts.analysis_variants): the only ones with a
+# single N per variant and a quarterly history.
+_STRATA_VARIANT = "comparator in (select comparator from marts.analysis_variants)"
 
 
 def score_history(con: duckdb.DuckDBPyConnection) -> int:
@@ -426,7 +434,7 @@ def score_today(con: duckdb.DuckDBPyConnection) -> int:
     keys = ", ".join(_PAIR_KEYS)
     con.execute(
         f"create or replace temp table {inputs} as select counts.*, {', '.join(STRATIFIED_SUMS)} "
-        f"from marts.drug_event_counts as counts inner join marts.stratified_counts using ({keys})"
+        f"from {TODAY_COUNTS} as counts inner join marts.stratified_counts using ({keys})"
     )
     try:
         _write(
@@ -646,7 +654,7 @@ def _stratified_checks(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int, i
     headline = con.sql(
         f"select {wanted} from marts.signals where event_level = 'group' and (drug_level, drug) in "
         "(select (level, name) from marts.headline_targets where kind = 'drug') and event in "
-        "(select name from marts.headline_targets where kind = 'event') order by all"
+        f"(select name from marts.headline_targets where kind = 'event') and {_STRATA_VARIANT} order by all"
     ).df()
     recount = con.sql(_HEADLINE_STRATUM_CELLS).df()
     results.append(
@@ -673,7 +681,7 @@ def _stratified_checks(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int, i
         ("signals: stratified intervals contain their estimate", total, outside, "MH ROR, MH PRR, IC, EBGM")
     )
     differ = con.sql(
-        f"select count(*) from marts.drug_event_counts inner join marts.stratified_counts using ({keys}) "
+        f"select count(*) from {TODAY_COUNTS} inner join marts.stratified_counts using ({keys}) "
         "where a_strata <> a"
     ).fetchall()[0][0]
     results.append(
@@ -808,7 +816,8 @@ def check_signals(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         results.append(_fdr_check(con, name, total))
     expected = con.sql(_VARIANT_POPULATIONS).df()
     stored = con.sql(
-        "select distinct role, comparator, duplicates, a + b + c + d as n_total from marts.signals"
+        "select distinct role, comparator, duplicates, a + b + c + d as n_total from marts.signals "
+        f"where {_STRATA_VARIANT}"
     ).df()
     merged = expected.merge(stored, on=list(VARIANT_COLUMNS), how="outer", suffixes=("_curated", "_stored"))
     bad = merged[merged["n_total_stored"].notna() & (merged["n_total_curated"] != merged["n_total_stored"])]
@@ -831,7 +840,7 @@ def check_signals(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         f"select {keys}, a, b, c, d from marts.signal_history "
         "where quarter = (select max(quarter) from marts.signal_history)"
     )
-    today = f"select {keys}, a, b, c, d from marts.signals where event_level = 'group'"
+    today = f"select {keys}, a, b, c, d from marts.signals where event_level = 'group' and {_STRATA_VARIANT}"
     differ = con.sql(
         f"select count(*) from (({latest}) except all ({today}) union all (({today}) except all ({latest})))"
     ).fetchall()[0][0]
@@ -864,4 +873,132 @@ def check_signals(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     ).fetchall()[0][0]
     results.append(("signals: every target drug x DM group x variant present", 0, missing, ""))
     results += _stratified_checks(con)
+    results += _target_variant_checks(con)
     return pd.DataFrame(results, columns=["check_name", "rows_checked", "violations", "detail"])
+
+
+# The target-specific variants against the populations they are cut from
+# (pv/sql/marts/target_variant_counts.sql): an active-comparator table holds every case of the indication
+# population with the target (so its a and n_drug are the indication variant's) and no case outside it; a
+# masked table is the base table (comparator all) minus the cases marts.masked_cases lists.
+_ACTIVE_AGAINST_INDICATION = """
+select
+    count(*) as total,
+    count(*) filter (
+        where indicated.a is null
+        or active.a <> indicated.a
+        or active.a + active.b <> indicated.a + indicated.b
+        or active.a + active.c > indicated.a + indicated.c
+        or active.a + active.b + active.c + active.d > indicated.a + indicated.b + indicated.c + indicated.d
+    ) as bad
+from marts.signals as active
+inner join (select distinct drug_level, drug, population from marts.active_comparators) as indication
+    using (drug_level, drug)
+left join marts.signals as indicated
+    on indicated.drug_level = active.drug_level and indicated.drug = active.drug
+    and indicated.event_level = active.event_level and indicated.event = active.event
+    and indicated.role = active.role and indicated.duplicates = active.duplicates
+    and indicated.comparator = indication.population
+where active.comparator = 'active'
+"""
+_MASKED_AGAINST_BASE = """
+with leaving as (
+    select distinct
+        targets.level as drug_level, targets.name as drug, cases.event_level, cases.event, cases.role,
+        cases.duplicates, cases.caseid
+    from marts.masked_cases as cases
+    inner join marts.headline_targets as targets
+        on targets.kind = 'drug'
+        and pv_masks(cases.masker, cases.masker_class, targets.name, targets.drug_class)
+),
+removed as (
+    select
+        masked.drug_level, masked.drug, masked.event_level, masked.event, masked.role, masked.duplicates,
+        count(*) as cases,
+        count(*) filter (where exposed.caseid is not null and outcomes.caseid is not null) as pair_cases
+    from leaving as masked
+    left join marts.case_exposures as exposed
+        on exposed.caseid = masked.caseid and exposed.drug_level = masked.drug_level
+        and exposed.drug = masked.drug and pv_in_role(masked.role, exposed.is_suspect)
+    left join marts.case_outcomes as outcomes
+        on outcomes.caseid = masked.caseid and outcomes.event_level = masked.event_level
+        and outcomes.event = masked.event
+    group by all
+)
+select
+    count(*) as total,
+    count(*) filter (
+        where base.a is null
+        or masked.a + masked.b + masked.c + masked.d
+            <> base.a + base.b + base.c + base.d - coalesce(removed.cases, 0)
+        or masked.a <> base.a - coalesce(removed.pair_cases, 0)
+    ) as bad,
+    coalesce(sum(removed.cases), 0) as removed
+from marts.signals as masked
+left join marts.signals as base
+    on base.drug_level = masked.drug_level and base.drug = masked.drug
+    and base.event_level = masked.event_level and base.event = masked.event
+    and base.role = masked.role and base.duplicates = masked.duplicates and base.comparator = $base
+left join removed
+    on removed.drug_level = masked.drug_level and removed.drug = masked.drug
+    and removed.event_level = masked.event_level and removed.event = masked.event
+    and removed.role = masked.role and removed.duplicates = masked.duplicates
+where masked.comparator = 'masked'
+"""
+
+
+def _target_variant_checks(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int, int, str]]:
+    """The active-comparator and masked rows against the populations they are cut from, and the maskers
+    against the masking rule (thresholds, rank, never a target, MR recomputed by pv.stats)."""
+    total, bad = con.sql(_ACTIVE_AGAINST_INDICATION).fetchall()[0]
+    results = [
+        (
+            "signals: active comparator inside the indication population, with all its target cases",
+            total,
+            bad,
+            "a and n_drug = the indication variant's; n_event, N <= its (marts.active_comparators)",
+        )
+    ]
+    total, bad, removed = con.execute(
+        _MASKED_AGAINST_BASE, {"base": DEFAULT_VARIANT["comparator"]}
+    ).fetchall()[0]
+    results.append(
+        (
+            "signals: masked N = base N - masked cases, a = base a - masked cases with drug and event",
+            total,
+            bad,
+            f"marts.masked_cases, pv_masks ({removed} cases removed over the masked rows)",
+        )
+    )
+    rule = stats.masking_rule()
+    maskers = con.execute(
+        "select *, drug in (select name from marts.headline_targets where kind = 'drug') as target "
+        "from marts.event_maskers"
+    ).df()
+    chosen = maskers["masker"].to_numpy(dtype=bool)
+    a = maskers["a"].to_numpy(dtype=np.float64)
+    mr = maskers["mr_prr"].to_numpy(dtype=np.float64)
+    breaks = chosen & (
+        (a < rule.min_event_reports)
+        | ~(mr >= rule.min_masking_ratio)
+        | ~(maskers["prr_lower"].to_numpy(dtype=np.float64) > rule.min_prr_lower)
+        | (maskers["rank"].to_numpy() < 1)
+        | (maskers["rank"].to_numpy() > rule.max_maskers)
+        | maskers["target"].to_numpy(dtype=bool)
+    )
+    breaks |= ~chosen & (maskers["rank"].to_numpy() != 0)
+    n_event, n_total, n_drug = (
+        maskers[c].to_numpy(dtype=np.float64) for c in ("n_event", "n_total", "n_drug")
+    )
+    again = stats.masking_ratio(n_event, n_total - n_event, a, n_drug - a)["mr_prr"]
+    breaks |= _differs(again, mr, 1e-12)
+    results.append(
+        (
+            "event_maskers: maskers meet the masking rule, MR as pv.stats computes it",
+            len(maskers),
+            int(breaks.sum()),
+            f"a >= {rule.min_event_reports}, MR >= {rule.min_masking_ratio}, "
+            f"PRR lower > {rule.min_prr_lower}, rank 1..{rule.max_maskers}, never a target",
+        )
+    )
+    return results

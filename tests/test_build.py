@@ -25,6 +25,7 @@ from pv.build import (
     steps_from,
 )
 from pv.cli import main
+from pv.counts import TARGET_COMPARATORS
 from pv.db import clear_dead_builds
 from pv.errors import UserError
 from pv.resources import sql_dir
@@ -48,6 +49,24 @@ STRATIFIED_COLUMNS = {
     for name in ("ror_mh_strata", "prr_mh_strata", "breslow_day_df", "stratified_reason", "signal_ror_mh_fdr")
 }
 STRATIFIED_CHECKS = "check_name like 'signals: stratified %'"
+# The target-specific variants (issue 11: active comparator, masked): their tables, their rows of the signal
+# tables (comparators the code before did not have) and their checks.
+ADDED |= {
+    "vocab.active_comparators",
+    "marts.active_comparators",
+    "marts.event_maskers",
+    "marts.masked_cases",
+    "marts.target_variant_cells",
+    "marts.target_variant_counts",
+}
+TARGET_VARIANT_ROWS = f"comparator in {TARGET_COMPARATORS}"
+TARGET_VARIANT_CHECKS = (
+    "check_name like 'signals: active %' or check_name like 'signals: masked %' "
+    "or check_name like 'event_maskers: %'"
+)
+# rows_checked of the signal checks counts every row of marts.signals, the target-specific ones included:
+# compared on its own (old + those rows), not in the fingerprint.
+TARGET_VARIANT_COLUMNS = {"marts.signal_checks.rows_checked"}
 # Counts the code before stored as DOUBLE (whole numbers) and the plan stores as BIGINT: compared as integers.
 RETYPED = {f"marts.{table}.{column}" for table in ("signals", "signal_history") for column in "abcd"}
 # Builds by the code before the plan, each with what the plan's build legitimately has beyond them.
@@ -71,12 +90,12 @@ BEFORE_THE_PLAN = {
 
 def test_the_plan_is_one_ordered_list_of_uniquely_named_steps():
     names = [step.name for step in PLAN]
-    assert len(names) == len(set(names)) == 52
+    assert len(names) == len(set(names)) == 55
     outputs = [output for step in PLAN for output in step.outputs]
-    assert len(outputs) == len(set(outputs)) == 77
+    assert len(outputs) == len(set(outputs)) == 83
     assert all(output.count(".") == 1 for output in outputs)  # schema-qualified
     assert [step.layer for step in PLAN] == sorted((step.layer for step in PLAN), key=LAYERS.index)
-    assert [len(steps_for_layer(layer)) for layer in LAYERS] == [4, 10, 10, 18, 4, 6]
+    assert [len(steps_for_layer(layer)) for layer in LAYERS] == [4, 10, 10, 21, 4, 6]
     # The content models, today's and past versions', run in buckets of caseids (pv.db.run_content_model).
     assert [step.name for step in PLAN if step.bucketed] == [
         "curated.case_drugs",
@@ -130,10 +149,13 @@ def test_every_declared_grain_holds_on_a_generated_database(generated):
                 ).fetchall()[0]
                 assert (distinct, nulls) == (rows, 0), f"{output}: grain ({keys})"
                 checked.append((output, rows))
-    assert len(checked) == 61
-    assert dict(checked)["marts.signals"] == dict(checked)["marts.drug_event_counts"] > 100_000
-    assert dict(checked)["marts.headline"] == 360  # 15 target drugs present x 2 events x 12 variants
-    assert dict(checked)["marts.headline_onset"] == 360  # one row per headline row
+    assert len(checked) == 67
+    counted = dict(checked)["marts.drug_event_counts"] + dict(checked)["marts.target_variant_counts"]
+    assert dict(checked)["marts.signals"] == counted > 100_000
+    # 15 target drugs present x 2 events x (12 variants + 8 target-specific: active, masked x role x dups)
+    assert dict(checked)["marts.target_variant_counts"] == 240
+    assert dict(checked)["marts.headline"] == 600
+    assert dict(checked)["marts.headline_onset"] == 600  # one row per headline row
 
 
 def documented_columns(text: str) -> dict[str, list[str]]:
@@ -194,7 +216,7 @@ def test_every_published_column_is_documented_and_every_documented_one_exists(ge
         for relation in documented
         if relation.split(".")[0] in PUBLISHED_SCHEMAS and relation not in published
     ]
-    assert len(published) == 76
+    assert len(published) == 82
 
 
 def test_build_from_a_step_reruns_the_rest_on_a_copy_and_swaps_it_in(generated, tmp_path):
@@ -247,18 +269,35 @@ def test_the_database_is_the_one_the_code_before_the_plan_built(generated, tmp_p
             con.execute(f"create or replace table {table} as select * from old.{table}")
     build_database(rebuilt, generated / "data/lake", from_step="curated.term_maps")
     later = BEFORE_THE_PLAN[commit]
-    old = {MOVED.get(name, name): value for name, value in database_fingerprint(old_db).items()}
-    checks = " or ".join(filter(None, (later["rows"].get("marts.signal_checks"), STRATIFIED_CHECKS)))
+    old = {
+        MOVED.get(name, name): value
+        for name, value in database_fingerprint(
+            old_db, ignore_columns={"main.signal_checks.rows_checked"}
+        ).items()
+    }
+    with duckdb.connect(str(old_db), read_only=True) as con:
+        old_checked = dict(con.sql("select check_name, rows_checked from main.signal_checks").fetchall())
+    with duckdb.connect(str(rebuilt), read_only=True) as con:
+        new_checked = dict(con.sql("select check_name, rows_checked from marts.signal_checks").fetchall())
+        added = con.sql(f"select count(*) from marts.signals where {TARGET_VARIANT_ROWS}").fetchall()[0][0]
+    assert added == 240
+    assert all(new_checked[name] in (rows, rows + added) for name, rows in old_checked.items())
+    checks = " or ".join(
+        filter(None, (later["rows"].get("marts.signal_checks"), STRATIFIED_CHECKS, TARGET_VARIANT_CHECKS))
+    )
     new = database_fingerprint(
         rebuilt,
-        ignore_columns=later["columns"] | STRATIFIED_COLUMNS | RETYPED,
-        ignore_rows=later["rows"] | {"marts.signal_checks": checks},
+        ignore_columns=later["columns"] | STRATIFIED_COLUMNS | RETYPED | TARGET_VARIANT_COLUMNS,
+        ignore_rows=later["rows"]
+        | {"marts.signal_checks": checks}
+        | {f"marts.{table}": TARGET_VARIANT_ROWS for table in ("signals", "headline_onset")},
     )
 
     def counts_of(db: Path, table: str) -> tuple:
+        where = f" where not ({TARGET_VARIANT_ROWS})" if table == "marts.signals" else ""
         with duckdb.connect(str(db), read_only=True) as con:
             return con.sql(
-                f"select sum(hash(a::bigint, b::bigint, c::bigint, d::bigint)) from {table}"
+                f"select sum(hash(a::bigint, b::bigint, c::bigint, d::bigint)) from {table}{where}"
             ).fetchall()[0]
 
     for table in ("signals", "signal_history"):

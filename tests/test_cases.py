@@ -25,6 +25,7 @@ from pv.cases import (
     run_cases_command,
     series_evidence,
 )
+from pv.counts import TARGET_COMPARATORS
 from pv.db import provenance_line
 from pv.errors import UserError
 from pv.ingest import ingest
@@ -623,12 +624,13 @@ def generated_con(generated):
 
 
 def test_headline_onset_has_a_row_per_headline_row_with_its_cases(generated_con):
-    """n_cases is the variant's a for all 360 headline rows: the series and the counts agree on who counts."""
+    """n_cases is the variant's a for all 600 headline rows (the active and masked ones included): the series
+    and the counts agree on who counts."""
     joined = generated_con.sql(
         "select count(*), count(*) filter (where onset.n_cases = headline.a), sum(onset.n_cases) "
         f"from marts.headline as headline join marts.headline_onset as onset using ({', '.join(KEYS)})"
     ).fetchall()[0]
-    assert joined == (360, 360, 120)
+    assert joined == (600, 600, 204)
 
 
 def test_headline_onset_equals_the_case_series_of_each_variant(generated_con):
@@ -638,8 +640,10 @@ def test_headline_onset_equals_the_case_series_of_each_variant(generated_con):
     mart = generated_con.sql(
         "select * from marts.headline_onset where drug = 'taxane' and event = 'dm_broad' order by all"
     ).df()
-    assert len(mart) == 12
-    for row in mart.to_dict("records"):
+    assert len(mart) == 20
+    # the case series reads the comparators with strata; active and masked (target-specific populations)
+    # agree with their counts (test_headline_onset_has_a_row_per_headline_row_with_its_cases)
+    for row in mart[~mart["comparator"].isin(TARGET_COMPARATORS)].to_dict("records"):
         series = case_series(
             generated_con,
             "taxane",
@@ -684,7 +688,7 @@ def test_headline_onset_median_and_counts_from_the_case_series(generated_con):
     statuses = generated_con.sql(
         "select weibull_status, count(*), count(weibull_shape) from marts.headline_onset group by all"
     ).fetchall()
-    assert statuses == [("too_few_onsets", 360, 0)]
+    assert statuses == [("too_few_onsets", 600, 0)]
 
 
 def test_pv_signals_shows_onset_beside_each_headline_row(generated, capsys):
@@ -724,7 +728,7 @@ def test_pv_signals_reads_a_database_built_before_the_onset_mart(generated, tmp_
     selection = ["--drug", "taxane", "--event", "dm_broad"]
     assert main(["signals", "--db", str(db), *selection, "--format", "csv"]) == 0
     frame = pd.read_csv(io.StringIO(capsys.readouterr().out))
-    assert len(frame) == 12 and "onset_median_days" not in frame
+    assert len(frame) == 20 and "onset_median_days" not in frame
     assert main(["signals", "--db", str(db), *selection, "--by-variant"]) == 0
     lines = capsys.readouterr().out.splitlines()
     header = next(line for line in lines if line.startswith("drug"))

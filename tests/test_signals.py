@@ -17,7 +17,8 @@ import pytest
 from pv import stats
 from pv.build import BuildContext, build_database, run_plan, steps_for_layer
 from pv.cli import main
-from pv.counts import HEADLINE_EVENTS, TARGET_CLASSES
+from pv.counts import HEADLINE_EVENTS, TARGET_CLASSES, TARGET_COMPARATORS
+from pv.resources import read_vocabulary
 from pv.signals import RULES, PriorFit, SignalIntegrityError, check_signals, score
 from pv.synth.truth import true_null_mask
 
@@ -38,7 +39,15 @@ def test_columns_are_named_as_in_pv_stats(signals):
 
 def test_every_variant_and_level_is_present(signals):
     variants = signals.groupby(["role", "comparator", "duplicates"]).size()
-    assert len(variants) == 12
+    assert len(variants) == 20
+    # the active-comparator and masked variants exist for the headline pairs only
+    targeted = signals[signals["comparator"].isin(TARGET_COMPARATORS)]
+    assert set(targeted["event"]) == set(HEADLINE_EVENTS) and set(targeted["event_level"]) == {"group"}
+    targets = set(TARGET_CLASSES) | {
+        row["ingredient"] for row in read_vocabulary("ingredient_classes") if row["class"] in TARGET_CLASSES
+    }
+    assert {"docetaxel", "taxane"} <= set(targeted["drug"]) <= targets
+    assert len(targeted) == targeted["drug"].nunique() * len(HEADLINE_EVENTS) * 8
     assert set(signals["drug_level"]) == {"ingredient", "class"}
     assert set(signals["event_level"]) == {"pt", "group"}
     # a = 0 only for the headline pairs, which are shown whatever their count
@@ -92,8 +101,10 @@ def test_history_ends_at_the_full_table_and_gives_first_flags(generated, signals
     with duckdb.connect(str(generated / "data/pv.duckdb"), read_only=True) as con:
         history = con.sql("select * from signal_history").df()
     last = history[history["quarter"] == history["quarter"].max()]
-    merged = last.merge(signals[signals.event_level == "group"], on=LABELS, suffixes=("_h", "_s"))
-    assert len(merged) == len(signals[signals.event_level == "group"]) == len(last)
+    # the active-comparator and masked variants have no history (a population per target drug, today only)
+    today = signals[(signals.event_level == "group") & ~signals["comparator"].isin(TARGET_COMPARATORS)]
+    merged = last.merge(today, on=LABELS, suffixes=("_h", "_s"))
+    assert len(merged) == len(today) == len(last)
     for column in ("a", "b", "c", "d", "ic025"):
         np.testing.assert_allclose(merged[f"{column}_h"], merged[f"{column}_s"], rtol=1e-12)
     flagged = history[history["signal_ic"]].groupby(LABELS)["quarter"].min().rename("first")
@@ -127,7 +138,8 @@ def test_headline_command_csv(generated):
     assert {"docetaxel", "taxane"} <= targets
     shown = table.groupby(["drug", "event"]).size()
     assert {(drug, event) for drug in targets for event in HEADLINE_EVENTS} <= set(shown.index)
-    assert (shown.loc[[(drug, event) for drug in targets for event in HEADLINE_EVENTS]] == 12).all()
+    # 12 variants, and the 8 target-specific ones (active, masked x role x duplicates)
+    assert (shown.loc[[(drug, event) for drug in targets for event in HEADLINE_EVENTS]] == 20).all()
     assert (table["a"] == 0).any()
 
 
@@ -345,7 +357,8 @@ def test_every_stored_row_is_sound(population, request):
             assert not (frame["signal_ror"] & ((frame["b"] == 0) | (frame["c"] == 0))).any()
         # a + b + c + d is the variant's population, counted from the curated tables
         stored = con.sql(
-            "select distinct role, comparator, duplicates, a + b + c + d from signals"
+            "select distinct role, comparator, duplicates, a + b + c + d from signals "
+            f"where comparator not in {TARGET_COMPARATORS}"  # their N is the target's own population
         ).fetchall()
         assert {(r, c, d): n for r, c, d, n in stored} == _population(con)
         assert len(stored) == 12
@@ -496,4 +509,5 @@ def test_fdr_columns_are_checked_and_a_subset_of_the_ror_rule(generated):
             "count(distinct (role, comparator, duplicates, drug_level, event_level)) from signals"
         ).fetchall()[0]
     assert (loose, below_p) == (0, 0)
-    assert 0 < flagged <= ror_flagged and families == 48
+    # 12 variants x 2 drug levels x 2 event levels; 8 target-specific variants x 2 drug levels x event groups
+    assert 0 < flagged <= ror_flagged and families == 48 + 16

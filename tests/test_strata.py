@@ -13,7 +13,9 @@ import pytest
 from crafted import CraftedQuarter
 
 from pv import stats
+from pv.counts import TARGET_CLASSES, TARGET_COMPARATORS, VARIANT_VALUES
 from pv.ingest import ingest
+from pv.resources import read_vocabulary
 from pv.signals import STRATIFIED_COLUMNS
 
 DOCETAXEL = {"name": "TAXOTERE", "prod_ai": "DOCETAXEL"}
@@ -40,12 +42,11 @@ CONFOUNDED_NULL = [
 VARIANT = {"role": "suspect", "comparator": "all", "duplicates": "without"}
 
 
-@pytest.fixture(scope="module")
-def con(tmp_path_factory: pytest.TempPathFactory):
-    root = tmp_path_factory.mktemp("strata")
+def _crafted_database(root, groups) -> duckdb.DuckDBPyConnection:
+    """A one-quarter database of ``groups`` (sex, age, drug, event, cases), one drug and event a case."""
     quarter = CraftedQuarter("2023Q1")
     caseid, first_day = 500_000, dt.date(2020, 1, 1)
-    for sex, age, drug, event, cases in CONFOUNDED_NULL:
+    for sex, age, drug, event, cases in groups:
         for _ in range(cases):
             caseid += 1
             # a distinct event date per case, so that no two cases look like duplicates of one event
@@ -58,7 +59,12 @@ def con(tmp_path_factory: pytest.TempPathFactory):
     ingest(
         root / "in", db_path=data / "pv.duckdb", lake=data / "lake", work_dir=data / "tmp", allow_partial=True
     )
-    with duckdb.connect(str(data / "pv.duckdb"), read_only=True) as connection:
+    return duckdb.connect(str(data / "pv.duckdb"), read_only=True)
+
+
+@pytest.fixture(scope="module")
+def con(tmp_path_factory: pytest.TempPathFactory):
+    with _crafted_database(tmp_path_factory.mktemp("strata"), CONFOUNDED_NULL) as connection:
         yield connection
 
 
@@ -150,6 +156,211 @@ def test_the_checks_cover_the_stratified_columns(con):
         "select check_name, rows_checked, violations from marts.signal_checks where check_name like '%strat%'"
     ).fetchall()
     assert len(checks) >= 3 and all(violations == 0 for _, _, violations in checks)
+
+
+def _given_for(drug: dict[str, str], indication: str) -> dict[str, str]:
+    return drug | {"indication": indication}
+
+
+BREAST_CANCER = "Breast cancer"
+TRASTUZUMAB = {"name": "HERCEPTIN", "prod_ai": "TRASTUZUMAB"}
+LAPATINIB = {"name": "TYKERB", "prod_ai": "LAPATINIB"}
+DOXORUBICIN = {"name": "DOXORUBICIN", "prod_ai": "DOXORUBICIN"}
+# Confounding by indication. Breast cancer carries DM (paraneoplastic): 20% of the breast-cancer cases report
+# it whatever the drug, against 2% of the others. Docetaxel is given only for breast cancer, so its crude
+# ROR is raised though it has no effect: its active comparator doxorubicin (an anthracycline for the same
+# patients) reports DM as often. Trastuzumab is truly causal (60% against 20%) and survives every variant;
+# lapatinib (HER2 TKI) is its active comparator. The breast-cancer cases are the older women (age 65: band
+# 60-69), the others the younger (45: 40-49), so the confounder is also a stratum of sex x age x year.
+#                          sex   age   drug                                          event   cases
+INDICATION_CONFOUNDED = [
+    ("F", "65", _given_for(DOCETAXEL, BREAST_CANCER), DM, 20),
+    ("F", "65", _given_for(DOCETAXEL, BREAST_CANCER), NAUSEA, 80),
+    ("F", "65", _given_for(DOXORUBICIN, BREAST_CANCER), DM, 20),
+    ("F", "65", _given_for(DOXORUBICIN, BREAST_CANCER), NAUSEA, 80),
+    ("F", "65", _given_for(TRASTUZUMAB, BREAST_CANCER), DM, 30),
+    ("F", "65", _given_for(TRASTUZUMAB, BREAST_CANCER), NAUSEA, 20),
+    ("F", "65", _given_for(LAPATINIB, BREAST_CANCER), DM, 10),
+    ("F", "65", _given_for(LAPATINIB, BREAST_CANCER), NAUSEA, 40),
+    ("F", "45", _given_for(ASPIRIN, "Pain"), DM, 10),
+    ("F", "45", _given_for(ASPIRIN, "Pain"), NAUSEA, 490),
+]
+
+
+@pytest.fixture(scope="module")
+def indication_con(tmp_path_factory: pytest.TempPathFactory):
+    with _crafted_database(tmp_path_factory.mktemp("indication"), INDICATION_CONFOUNDED) as connection:
+        yield connection
+
+
+def _variant_row(con, drug: str, comparator: str, columns: str) -> tuple:
+    rows = con.execute(
+        f"select {columns} from marts.signals where drug = ? and event = 'dm_narrow' and role = 'suspect' "
+        "and comparator = ? and duplicates = 'without'",
+        [drug, comparator],
+    ).fetchall()
+    assert len(rows) == 1, (drug, comparator, rows)
+    return rows[0]
+
+
+def test_confounding_by_indication_flags_crude_and_no_restricted_stratified_or_active_variant(indication_con):
+    cells = "a, b, c, d, ror, ror_lower, signal_ror, ror_mh, ror_mh_lower"
+    # crude: a = 20, b = 80; c = DM without docetaxel 20 + 30 + 10 + 10 = 70, d = 80 + 20 + 40 + 490 = 630
+    a, b, c, d, ror, ror_lower, signal_ror, ror_mh, ror_mh_lower = _variant_row(
+        indication_con, "docetaxel", "all", cells
+    )
+    assert (a, b, c, d) == (20, 80, 70, 630)
+    # ROR = 20 * 630 / (80 * 70) = 2.25; SE = sqrt(1/20 + 1/80 + 1/70 + 1/630) = 0.280; lower = 1.30 > 1
+    assert ror == pytest.approx(2.25, rel=1e-12)
+    se = math.sqrt(1 / 20 + 1 / 80 + 1 / 70 + 1 / 630)
+    assert ror_lower == pytest.approx(math.exp(math.log(2.25) - stats.Z95 * se), rel=1e-12)
+    assert ror_lower > 1.29 and signal_ror
+    # MH: docetaxel occurs only in the older stratum, whose table is the breast-cancer one below:
+    # OR_MH = 20 * 140 / (80 * 60) = 0.583, not a signal
+    assert ror_mh == pytest.approx(20 * 140 / (80 * 60), rel=1e-12) and ror_mh_lower < 1
+    # breast cancer only: c = 20 + 30 + 10 = 60 (doxorubicin, trastuzumab, lapatinib), d = 80 + 20 + 40 = 140
+    a, b, c, d, ror, _, signal_ror, _, _ = _variant_row(indication_con, "docetaxel", "breast_cancer", cells)
+    assert (a, b, c, d, signal_ror) == (20, 80, 60, 140, False)
+    assert ror == pytest.approx(20 * 140 / (80 * 60), rel=1e-12)
+    # active comparator: docetaxel's 100 cases against doxorubicin's 100 (a taxane comparator), both 20% DM:
+    # ROR = 20 * 80 / (80 * 20) = 1 exactly, and MH (one stratum) too
+    a, b, c, d, ror, ror_lower, signal_ror, ror_mh, _ = _variant_row(
+        indication_con, "docetaxel", "active", cells
+    )
+    assert (a, b, c, d, signal_ror) == (20, 80, 20, 80, False)
+    assert ror == pytest.approx(1.0, rel=1e-12) and ror_mh == pytest.approx(1.0, rel=1e-12) and ror_lower < 1
+    # the class row is the same table: docetaxel is the only taxane
+    assert _variant_row(indication_con, "taxane", "active", "a, b, c, d") == (20, 80, 20, 80)
+
+
+def test_a_causal_drug_survives_every_variant(indication_con):
+    expected = {
+        # crude: c = 20 + 20 + 10 + 10 = 60, d = 80 + 80 + 40 + 490 = 690; ROR = 30 * 690 / (20 * 60) = 17.25
+        "all": ((30, 20, 60, 690), 30 * 690 / (20 * 60)),
+        # breast cancer: c = 20 + 20 + 10 = 50, d = 80 + 80 + 40 = 200; ROR = 30 * 200 / (20 * 50) = 6
+        "breast_cancer": ((30, 20, 50, 200), 6.0),
+        # active: against lapatinib (the other anti-HER2 classes): 30 * 40 / (20 * 10) = 6
+        "active": ((30, 20, 10, 40), 6.0),
+    }
+    for comparator, (cells, ror) in expected.items():
+        a, b, c, d, stored, signal_ror, ror_mh, ror_mh_lower = _variant_row(
+            indication_con, "trastuzumab", comparator, "a, b, c, d, ror, signal_ror, ror_mh, ror_mh_lower"
+        )
+        assert (a, b, c, d) == cells and stored == pytest.approx(ror, rel=1e-12) and signal_ror, comparator
+        # one stratum holds every trastuzumab case: the MH ratio is the breast-cancer (or active) table's
+        assert ror_mh == pytest.approx(min(ror, 6.0), rel=1e-12) and ror_mh_lower > 1, comparator
+    # lapatinib's active comparator is trastuzumab (and the ADCs): a = 10, b = 40, c = 30, d = 20
+    assert _variant_row(indication_con, "lapatinib", "active", "a, b, c, d") == (10, 40, 30, 20)
+    listed = indication_con.sql(
+        "select comparator_drug from marts.active_comparators where drug = 'trastuzumab' order by all"
+    ).fetchall()
+    assert listed == [("anti_her2_adc",), ("her2_tki",)]
+
+
+def test_the_checks_pass_with_the_target_variants(indication_con):
+    checks = dict(
+        indication_con.sql(
+            "select check_name, violations from marts.signal_checks where check_name like '%active%' "
+            "or check_name like '%masked%' or check_name like 'event_maskers%'"
+        ).fetchall()
+    )
+    assert len(checks) == 3 and set(checks.values()) == {0}
+    assert indication_con.sql("select count(*) from marts.signal_checks where violations > 0").fetchall() == [
+        (0,)
+    ]
+
+
+def test_the_active_comparator_list_is_consistent():
+    """Each target class has comparators, one indication population (a comparator with strata), and drugs that
+    exist: ingredients the dictionary maps to (never one of the class's own) or other target classes."""
+    rows = read_vocabulary("active_comparators")
+    assert {row["target_class"] for row in rows} == set(TARGET_CLASSES)
+    for target in TARGET_CLASSES:
+        assert len({row["population"] for row in rows if row["target_class"] == target}) == 1
+    assert {row["population"] for row in rows} <= set(VARIANT_VALUES["comparator"]) - set(TARGET_COMPARATORS)
+    ingredients = {
+        name for row in read_vocabulary("drug_dictionary") for name in row["ingredients"].split(";") if name
+    }
+    classes = {row["ingredient"]: row["class"] for row in read_vocabulary("ingredient_classes")}
+    for row in rows:
+        assert row["source"], row
+        if row["comparator_level"] == "ingredient":
+            assert row["comparator"] in ingredients and classes.get(row["comparator"]) != row["target_class"]
+        else:
+            assert row["comparator_level"] == "class" and row["comparator"] in set(TARGET_CLASSES) - {
+                row["target_class"]
+            }
+
+
+PACLITAXEL = {"name": "TAXOL", "prod_ai": "PACLITAXEL"}
+ATORVASTATIN = {"name": "LIPITOR", "prod_ai": "ATORVASTATIN"}
+METFORMIN = {"name": "METFORMIN", "prod_ai": "METFORMIN"}
+# Masking. Atorvastatin reports DM in 60 of its 100 cases and fills the background with DM reports, so
+# paclitaxel's 6 DM reports in 100 look ordinary (6% against 7.3% of the other cases). Without the statin's
+# cases paclitaxel stands out against the 1.6% of the rest. Aspirin is common but rarely with DM; metformin
+# has too few DM reports to be a masker. One stratum: every case is a woman of 45.
+#                  sex   age   drug         event   cases
+MASKED = [
+    ("F", "45", ATORVASTATIN, DM, 60),
+    ("F", "45", ATORVASTATIN, NAUSEA, 40),
+    ("F", "45", PACLITAXEL, DM, 6),
+    ("F", "45", PACLITAXEL, NAUSEA, 94),
+    ("F", "45", ASPIRIN, DM, 10),
+    ("F", "45", ASPIRIN, NAUSEA, 790),
+    ("F", "45", METFORMIN, DM, 3),
+    ("F", "45", METFORMIN, NAUSEA, 97),
+]
+
+
+@pytest.fixture(scope="module")
+def masked_con(tmp_path_factory: pytest.TempPathFactory):
+    with _crafted_database(tmp_path_factory.mktemp("masked"), MASKED) as connection:
+        yield connection
+
+
+def test_a_masked_signal_appears_once_the_masker_leaves_the_background(masked_con):
+    cells = "a, b, c, d, ror, ror_lower, signal_ror"
+    # crude: N = 1100, 79 with DM; a = 6, b = 94, c = 60 + 10 + 3 = 73, d = 40 + 790 + 97 = 927
+    a, b, c, d, ror, ror_lower, signal_ror = _variant_row(masked_con, "paclitaxel", "all", cells)
+    assert (a, b, c, d, signal_ror) == (6, 94, 73, 927, False)
+    assert ror == pytest.approx(6 * 927 / (94 * 73), rel=1e-12)  # 0.81
+    assert ror_lower < 1
+    # masked: atorvastatin's 100 cases leave: c = 10 + 3 = 13, d = 790 + 97 = 887; ROR = 6 * 887 / (94 * 13)
+    # = 4.36, SE = sqrt(1/6 + 1/94 + 1/13 + 1/887) = 0.505, lower = exp(ln 4.36 - 1.96 * 0.505) = 1.62 > 1
+    a, b, c, d, ror, ror_lower, signal_ror = _variant_row(masked_con, "paclitaxel", "masked", cells)
+    assert (a, b, c, d) == (6, 94, 13, 887)
+    assert ror == pytest.approx(6 * 887 / (94 * 13), rel=1e-12)
+    se = math.sqrt(1 / 6 + 1 / 94 + 1 / 13 + 1 / 887)
+    assert ror_lower == pytest.approx(math.exp(math.log(6 * 887 / (94 * 13)) - stats.Z95 * se), rel=1e-12)
+    assert ror_lower > 1.6 and signal_ror
+    assert masked_con.sql(
+        "select masker, masker_class, count(*) from marts.masked_cases where event = 'dm_narrow' "
+        "and role = 'suspect' and duplicates = 'without' group by all"
+    ).fetchall() == [("atorvastatin", None, 100)]
+
+
+def test_event_maskers_name_the_masker_with_its_masking_ratio(masked_con):
+    rows = masked_con.sql(
+        "select drug, a, n_drug, n_event, n_total, mr_prr, prr, masker, rank, masking_reason "
+        "from marts.event_maskers where event = 'dm_narrow' and role = 'suspect' and duplicates = 'without' "
+        "order by drug"
+    ).fetchall()
+    found = {row[0]: row[1:] for row in rows}
+    assert sorted(found) == ["aspirin", "atorvastatin", "metformin", "paclitaxel"]
+    # atorvastatin: the background (every case) has c = 79 with DM, d = 1021 without; without the statin
+    # c' = 19, d' = 981: MR = (79 / 1100) / (19 / 1000) = 3.78; its own PRR = (60 / 100) / (19 / 1000) = 31.6
+    a, n_drug, n_event, n_total, mr, prr, masker, rank, reason = found["atorvastatin"]
+    assert (a, n_drug, n_event, n_total, masker, rank, reason) == (60, 100, 79, 1100, True, 1, "selected")
+    assert mr == pytest.approx((79 / 1100) / (19 / 1000), rel=1e-12)
+    assert prr == pytest.approx(0.6 / 0.019, rel=1e-12)
+    # aspirin: without it c' = 69, d' = 231: MR = (79 / 1100) / (69 / 300) = 0.31 < 1.05
+    assert found["aspirin"][4] == pytest.approx((79 / 1100) / (69 / 300), rel=1e-12)
+    assert found["aspirin"][6:] == (False, 0, "masking ratio below 1.05")
+    assert found["metformin"][6:] == (False, 0, "fewer than 5 reports with the event")
+    assert found["paclitaxel"][6:] == (False, 0, "protected (target drug or class)")
+    assert masked_con.sql("select count(*) from marts.signal_checks where violations > 0").fetchall() == [
+        (0,)
+    ]
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pv.counts import DEFAULT_VARIANT, VARIANT_VALUES
+from pv.counts import DEFAULT_VARIANT, TARGET_COMPARATORS, VARIANT_VALUES
 from pv.report.facts import headline_order
 from pv.report.text import RULE_TITLES, Table, interval
 from pv.resources import read_vocabulary
@@ -29,7 +29,9 @@ MEANINGS: dict[str, str] = {
 }
 PRIMARY = DEFAULT_VARIANT["comparator"]
 RESTRICTED: tuple[str, ...] = tuple(
-    comparator for comparator in VARIANT_VALUES["comparator"] if comparator != PRIMARY
+    comparator
+    for comparator in VARIANT_VALUES["comparator"]
+    if comparator != PRIMARY and comparator not in TARGET_COMPARATORS
 )
 COMPARATOR_WORDS: dict[str, str] = {
     "all": "all reports",

@@ -31,6 +31,12 @@ create or replace macro pv_in_comparator(comparator, oncology, breast_cancer) as
 create or replace macro pv_in_duplicates(duplicates, is_duplicate) as
     duplicates = 'with' or not is_duplicate;
 
+-- Whether a masker of an event (marts.event_maskers: an ingredient, with its class if it has one) takes a
+-- case out of a target drug's masked population: it must be neither the target nor of the target's class
+-- (for a class target: not one of its ingredients). Maignen et al. 2014 remove the masking product's reports.
+create or replace macro pv_masks(masker, masker_class, drug, drug_class) as
+    masker <> drug and coalesce(masker_class, 'none') <> drug_class;
+
 -- The 2x2 table from a, the drug's and the event's margins and the population (statistics.md §1).
 create or replace macro pv_cell_b(a, n_drug) as
     (n_drug - a)::bigint;

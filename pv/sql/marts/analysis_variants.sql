@@ -2,6 +2,8 @@
 -- combination of (is_duplicate, oncology, breast_cancer, suspect): the case's duplicate flag, whether some
 -- drug was given for a cancer / breast cancer indication, whether some drug is a primary or secondary
 -- suspect. A variant's population is the union of its strata, so all variants come from one aggregation.
+-- The comparators active and masked have no strata (pv_in_comparator admits none): their population depends
+-- on the target drug (marts.target_variant_counts).
 create or replace table marts.analysis_variants as
 with variant_names as (
     select * from vocab.analysis_variants

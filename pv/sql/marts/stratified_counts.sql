@@ -1,7 +1,8 @@
 -- marts.stratified_counts and marts.stratum_cells: the report-level 2x2 table of every pair of
 -- marts.drug_event_counts within each confounder stratum (sex x age band x report year, marts.case_strata),
 -- for every analysis variant, reduced to what the stratified statistics need (statistics.md §5;
--- pv/stats/stratified.py).
+-- pv/stats/stratified.py). The target-specific variants (active, masked: marts.target_variant_counts) come
+-- with their per-stratum cells (marts.target_variant_cells) and are reduced the same way.
 -- A stratum matters to a pair only where both the drug and the event occur in it: elsewhere every
 -- Mantel-Haenszel term and the stratum's share of E are 0. In those strata a_s is the pair's count (0 when
 -- no case has both), so strata with a_s = 0 still add b_s c_s / N_s to the MH denominators, as they must.
@@ -46,6 +47,11 @@ variants as (
 pairs as (
     select drug_level, drug, event_level, event, role, comparator, duplicates, a as a_pair
     from marts.drug_event_counts
+),
+
+target_pairs as (
+    select drug_level, drug, event_level, event, role, comparator, duplicates, a as a_pair
+    from marts.target_variant_counts
 ),
 
 stratum_totals as (
@@ -125,25 +131,43 @@ pair_cells as (
     inner join stratum_pairs using (is_duplicate, oncology, breast_cancer, suspect)
     group by all
     having a > 0
+),
+
+variant_cells as (
+    select
+        pairs.drug_level, pairs.drug, pairs.event_level, pairs.event,
+        pairs.role, pairs.comparator, pairs.duplicates, pairs.a_pair,
+        drug_margins.stratum,
+        coalesce(pair_cells.a, 0)::bigint as a,
+        drug_margins.n_drug::bigint as n_drug,
+        event_margins.n_event::bigint as n_event,
+        totals.n_total::bigint as n_total
+    from pairs
+    inner join drug_margins using (role, comparator, duplicates, drug_level, drug)
+    inner join event_margins using (role, comparator, duplicates, stratum, event_level, event)
+    inner join totals using (role, comparator, duplicates, stratum)
+    left join pair_cells using (role, comparator, duplicates, stratum, drug_level, drug, event_level, event)
+),
+
+target_cells as (
+    -- the same strata: those where both the drug and the event occur
+    select
+        target_pairs.*, cells.stratum, cells.a, cells.n_drug, cells.n_event, cells.n_total
+    from target_pairs
+    inner join marts.target_variant_cells as cells
+        using (drug_level, drug, event_level, event, role, comparator, duplicates)
+    where cells.n_drug > 0 and cells.n_event > 0
 )
 
-select
-    pairs.drug_level, pairs.drug, pairs.event_level, pairs.event,
-    pairs.role, pairs.comparator, pairs.duplicates, pairs.a_pair,
-    drug_margins.stratum,
-    coalesce(pair_cells.a, 0)::bigint as a,
-    drug_margins.n_drug::bigint as n_drug,
-    event_margins.n_event::bigint as n_event,
-    totals.n_total::bigint as n_total
-from pairs
-inner join drug_margins using (role, comparator, duplicates, drug_level, drug)
-inner join event_margins using (role, comparator, duplicates, stratum, event_level, event)
-inner join totals using (role, comparator, duplicates, stratum)
-left join pair_cells using (role, comparator, duplicates, stratum, drug_level, drug, event_level, event);
+select * from variant_cells
+union all by name
+select * from target_cells;
 
 create or replace table marts.stratified_counts as
 with pairs as (
     select drug_level, drug, event_level, event, role, comparator, duplicates from marts.drug_event_counts
+    union all
+    select drug_level, drug, event_level, event, role, comparator, duplicates from marts.target_variant_counts
 ),
 
 cells as (
