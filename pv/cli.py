@@ -147,13 +147,14 @@ TERMINAL_WIDTH = 120
 # Short names for the terminal: the legend under the table spells them out.
 VARIANT_SHORT: dict[str, dict[str, str]] = {
     "role": {"suspect": "sus", "any": "any"},
-    "comparator": {"all": "all", "oncology": "onc", "breast_cancer": "brc"},
+    "comparator": {"all": "all", "oncology": "onc", "breast_cancer": "brc", "active": "act", "masked": "msk"},
     "duplicates": {"without": "wo", "with": "with"},
 }
 RULE_LETTERS: dict[str, str] = {"signal_evans": "E", "signal_ror": "R", "signal_ic": "I", "signal_ebgm": "B"}
 TERMINAL_LEGEND = (
     "Legend: role/comparator/duplicates: sus suspect, any every role but DN; all reports, onc cancer, brc "
-    "breast-cancer indication; wo without, with flagged duplicates. ROR (lower): ROR and its lower 95% "
+    "breast-cancer indication, act active comparator, msk masking-corrected; wo without, with flagged "
+    "duplicates. ROR (lower): ROR and its lower 95% "
     "limit; MH ROR: Mantel-Haenszel over sex x age band x report year; IC (IC025); rules met: E Evans "
     "(PRR>=2, Yates chi2>=4, a>=3), R ROR025>1 and a>=3, I IC025>0, B EB05>=2, - none; onset d: median "
     "days from therapy start (exact onsets); beta: Weibull shape (converged fits only); dechal+: positive / "

@@ -1,6 +1,6 @@
 """The answer, stated: for each target drug and class x DM group, what the headline rows say, in one sentence.
 
-The headline table has 12 variants per pair; a reader needs the conclusion first. The answer reads the primary
+The headline table has 20 variants per pair; a reader needs the conclusion first. The answer reads the primary
 analysis (the default variant: suspect role, all reports, flagged duplicates left out), then asks whether a
 flag survives the restriction to cancer and to breast-cancer reports (the same role and duplicates setting):
 a flag that disappears among cancer reports is what confounding by the cancer (paraneoplastic
