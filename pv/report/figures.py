@@ -237,8 +237,8 @@ def forest_plot(frame: pd.DataFrame, path: Path, *, title: str | None = None) ->
     notes = [
         "Each drug row stacks the variants (role/comparator/duplicates) top to bottom: "
         f"{order}, … then the oncology, breast_cancer, active and masked comparators. A variant with no "
-        "report of the pair is absent; 'no report' marks a drug without any report of the event; 'a = n' at the right of the "
-        "IC panels is the number of reports in the primary analysis (suspect/all/without).",
+        "report of the pair is absent; 'no report' marks a drug without any report of the event; 'a = n' at "
+        "the right of the IC panels is the number of reports in the primary analysis (suspect/all/without).",
         "Black-edged markers meet the statistic's rule: PRR Evans (PRR ≥ 2, Yates χ² ≥ 4, a ≥ 3), "
         "ROR025 > 1 with a ≥ 3, IC025 > 0. PRR and ROR on log axes with the line of no disproportionality "
         "at 1; IC = log2((a+0.5)/(E+0.5)) with the line at 0.",
