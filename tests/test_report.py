@@ -566,12 +566,12 @@ def test_unknown_quarter_is_a_user_error(db, tmp_path):
         write_report(db, tmp_path, "last")
 
 
-def _answer_rows(**changes):
-    """The 12 headline rows of one pair (every variant), a = 4 and no rule met, then ``changes`` applied
-    to the (role, comparator, duplicates) rows named by their keys."""
+def _answer_rows(comparators=("all", "oncology", "breast_cancer"), **changes):
+    """The 12 headline rows of one pair (every population variant; more with ``comparators``), a = 4 and no
+    rule met, then ``changes`` applied to the (role, comparator, duplicates) rows named by their keys."""
     rows = []
     for role in ("suspect", "any"):
-        for comparator in ("all", "oncology", "breast_cancer"):
+        for comparator in comparators:
             for duplicates in ("without", "with"):
                 row = {
                     "drug": "paclitaxel",
@@ -786,3 +786,27 @@ def test_calibration_section_adds_coverage_on_generated_data(generated, tmp_path
         for _ in range(2)
     ]
     assert {row[2] for row in coverage} == {"estimand", "planted_rr"}
+
+
+def test_the_answer_states_the_active_comparator_and_masking_corrected_results():
+    """A flagged pair gets one clause per target-specific comparison; a pair flagged only once the masking
+    drugs leave the background is a signal of its own kind, said so."""
+    from pv.report import answers
+
+    every = ("all", "oncology", "breast_cancer", "active", "masked")
+    flagged = {"signal_ror": True, "ror_lower": 1.2}
+    answer = answers(_answer_rows(every, **{"suspect/all/without": flagged}))[0]
+    assert answer.verdict == "signal_confounding_possible"
+    assert answer.sentence.endswith(
+        "; against its active comparators among breast-cancer reports the ROR is 2.5 [0.9, 6.9] (4 reports), "
+        "not flagged; with the reports of the drugs that mask the event left out of the background the ROR is "
+        "2.5 [0.9, 6.9] (4 reports), not flagged."
+    )
+    unmasked = answers(
+        _answer_rows(every, **{"suspect/masked/without": {"signal_ror": True, "ror_lower": 1.3, "a": 5.0}})
+    )[0]
+    assert unmasked.verdict == "signal_after_masking"
+    assert unmasked.sentence.endswith(
+        "; no signal rule flags it among all reports, but with the reports of the drugs that mask the event "
+        "left out of the background the ROR is 2.5 [1.3, 6.9] (5 reports), flagged by ROR025>1."
+    )

@@ -50,6 +50,7 @@ COMPARATOR_SHORT: dict[str, str] = {
 VERDICTS: dict[str, str] = {
     "no_reports": "no reports",
     "no_signal": "no signal",
+    "signal_after_masking": "signal only once the drugs that mask the event leave the background",
     "signal_confounding_possible": "signal among all reports only (confounding by the cancer possible)",
     "signal_survives_restriction": "signal that persists among cancer reports",
 }
@@ -131,14 +132,40 @@ def _measures(row: pd.Series) -> str:
     )
 
 
+# The target-specific comparisons, as the answer words them (one clause each, after the restrictions).
+TARGET_WORDS: dict[str, str] = {
+    "active": "against its active comparators among breast-cancer reports",
+    "masked": "with the reports of the drugs that mask the event left out of the background",
+}
+
+
+def _target_comparisons(targets: dict[str, pd.Series]) -> str:
+    """The active-comparator and masking-corrected results, when the database holds them."""
+    clauses = []
+    for comparator, words in TARGET_WORDS.items():
+        row = targets.get(comparator)
+        if row is None:
+            continue
+        a = int(row["a"])
+        rules = _rules(row)
+        result = f"flagged by {_names(rules)}" if rules else "not flagged"
+        clauses.append(
+            f"{words} the ROR is {interval(row['ror'], row['ror_lower'], row['ror_upper'])} "
+            f"({a:,} {'report' if a == 1 else 'reports'}), {result}"
+        )
+    return "".join(f"; {clause}" for clause in clauses)
+
+
 def _sentence(
     drug: str,
     level: str,
     event: str,
     primary: pd.Series | None,
     restricted: dict[str, tuple[int, tuple[str, ...]]],
+    targets: dict[str, pd.Series] | None = None,
 ) -> tuple[str, str]:
     """(verdict key, sentence) for one pair."""
+    targets = targets or {}
     who = _drug_words(drug, level)
     what = MEANINGS.get(event, event)
     a = 0 if primary is None else int(primary["a"])
@@ -148,6 +175,15 @@ def _sentence(
     reports = "1 report" if a == 1 else f"{a:,} reports"
     opening = f"{who[0].upper() + who[1:]} and {what} ({event}): {reports}, {_measures(primary)}"
     if not rules:
+        masked = targets.get("masked")
+        if masked is not None and _rules(masked):
+            return "signal_after_masking", (
+                opening
+                + "; no signal rule flags it among all reports, but "
+                + _target_comparisons({"masked": masked}).removeprefix("; ")
+                + _case_evidence(primary)
+                + "."
+            )
         return "no_signal", opening + "; no signal rule flags it among all reports."
     kept = [c for c, (_, found) in restricted.items() if found]
     lost = [c for c, (n, found) in restricted.items() if not found]
@@ -159,7 +195,7 @@ def _sentence(
             f"{COMPARATOR_WORDS.get(c, c)} ({restricted[c][0]:,} there)" for c in lost
         )
     verdict = "signal_survives_restriction" if "oncology" in kept else "signal_confounding_possible"
-    return verdict, text + _stratified(primary) + _case_evidence(primary) + "."
+    return verdict, text + _stratified(primary) + _target_comparisons(targets) + _case_evidence(primary) + "."
 
 
 def _stratified(row: pd.Series) -> str:
@@ -221,7 +257,10 @@ def answers(headline: pd.DataFrame) -> list[Answer]:
             )
             for comparator in RESTRICTED
         }
-        verdict, sentence = _sentence(drug, level, event, primary, restricted)
+        targets = {
+            comparator: same.loc[comparator] for comparator in TARGET_COMPARATORS if comparator in same.index
+        }
+        verdict, sentence = _sentence(drug, level, event, primary, restricted, targets)
         flagged = sum(bool(_rules(row)) for _, row in rows.iterrows())
         result.append(
             Answer(
