@@ -798,9 +798,9 @@ def test_the_answer_states_the_active_comparator_and_masking_corrected_results()
     answer = answers(_answer_rows(every, **{"suspect/all/without": flagged}))[0]
     assert answer.verdict == "signal_confounding_possible"
     assert answer.sentence.endswith(
-        "; against its active comparators among breast-cancer reports the ROR is 2.5 [0.9, 6.9] (4 reports), "
-        "not flagged; with the reports of the drugs that mask the event left out of the background the ROR is "
-        "2.5 [0.9, 6.9] (4 reports), not flagged."
+        "; against its active comparators among breast-cancer reports the ROR is 2.5 [0.9, 6.9] (4 "
+        "reports), not flagged; with the reports of the drugs that mask the event left out of the background "
+        "the ROR is 2.5 [0.9, 6.9] (4 reports), not flagged."
     )
     unmasked = answers(
         _answer_rows(every, **{"suspect/masked/without": {"signal_ror": True, "ror_lower": 1.3, "a": 5.0}})
