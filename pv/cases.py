@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from pv.counts import PAIR_COLUMNS, VARIANT_COLUMNS, VARIANT_VALUES
+from pv.counts import PAIR_COLUMNS, TARGET_COMPARATORS, VARIANT_COLUMNS, VARIANT_VALUES
 from pv.db import open_published, provenance_line
 from pv.errors import UserError
 from pv.normalize import drug_names, event_terms
@@ -313,6 +313,10 @@ def case_series(
         raise UserError(f"unknown comparator {comparator!r}; use one of {', '.join(COMPARATORS)}")
     _require_curated(con)
     role_rule, codes = _roles(roles)
+    if comparator in TARGET_COMPARATORS:
+        return _target_variant_series(
+            con, drug_sel, event_sel, role_rule, codes, include_duplicates, comparator, legacy_therapy_padding
+        )
     params = {
         "ingredients": list(drug_sel.ingredients),
         "drug_class": drug_sel.drug_class,
@@ -616,6 +620,61 @@ where list_contains($caseids, cases.caseid)
     end
 group by all
 """
+
+
+def _target_variant_series(
+    con: duckdb.DuckDBPyConnection,
+    drug_sel: DrugSelector,
+    event_sel: EventSelector,
+    role_rule: str,
+    codes: list[str] | None,
+    include_duplicates: bool,
+    comparator: str,
+    legacy_therapy_padding: bool,
+) -> pd.DataFrame:
+    """The series of an ``active`` or ``masked`` variant: the headline pair's cases the variant keeps
+    (:data:`_VARIANT_MEMBERS`, the rule marts.headline_onset and the counts use). These variants exist only
+    for the headline pairs and the analysis roles; anything else is a one-line error."""
+    level, drug = ("class", drug_sel.drug_class) if drug_sel.kind == "class" else ("ingredient", None)
+    if level == "ingredient" and len(drug_sel.ingredients) == 1 and not drug_sel.match_all:
+        drug = drug_sel.ingredients[0]
+    headline = (
+        con.execute(
+            "select count(*) from marts.headline_targets where kind = 'drug' and level = ? and name = ?",
+            [level, drug],
+        ).fetchall()[0][0]
+        and con.execute(
+            "select count(*) from marts.headline_targets where kind = 'event' and name = ?", [event_sel.group]
+        ).fetchall()[0][0]
+    )
+    if not headline or event_sel.kind != "group" or codes is not None:
+        raise UserError(
+            f"the {comparator} comparator exists only for a target drug or class of the headline with "
+            "dm_narrow or dm_broad, and the suspect or any role"
+        )
+    everyone = case_series(
+        con,
+        drug_sel,
+        event_sel,
+        roles=role_rule,
+        include_duplicates=True,
+        comparator="all",
+        legacy_therapy_padding=legacy_therapy_padding,
+    )
+    duplicates = "with" if include_duplicates else "without"
+    members = con.execute(
+        _VARIANT_MEMBERS,
+        {
+            "comparators": [comparator],
+            "duplicates": [duplicates],
+            "caseids": [int(caseid) for caseid in everyone["caseid"]],
+            "pair": [level, drug, "group", event_sel.group, role_rule],
+        },
+    ).fetchall()
+    kept = set(members[0][2]) if members else set()
+    frame = everyone[everyone["caseid"].isin(kept)].reset_index(drop=True)
+    frame.attrs = everyone.attrs | {"include_duplicates": include_duplicates, "comparator": comparator}
+    return frame
 
 
 def headline_onset(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:

@@ -807,3 +807,23 @@ def test_run_cases_command_errors(db, tmp_path):
         run_cases_command(db, "xyzzyq", "dm_narrow", "PS,SS", False, "all", "table", io.StringIO())
     with pytest.raises(UserError, match="unknown format"):
         run_cases_command(db, "docetaxel", "dm_narrow", "PS,SS", False, "all", "json", io.StringIO())
+
+
+def test_case_series_of_the_active_and_masked_variants_is_their_a(generated):
+    """`pv cases --comparator active|masked`: the cases the variant counts, so the series has the row's a
+    (every headline pair with a report, both target-specific comparators, both duplicates settings); a pair
+    outside the headline is a one-line error."""
+    with duckdb.connect(str(generated / "data/pv.duckdb"), read_only=True) as con:
+        rows = con.sql(
+            "select drug, event, comparator, duplicates, a from marts.headline where role = 'suspect' "
+            "and comparator in ('active', 'masked') and a > 0 order by all"
+        ).fetchall()
+        assert len(rows) >= 4
+        for drug, event, comparator, duplicates, a in rows:
+            series = case_series(
+                con, drug, event, include_duplicates=duplicates == "with", comparator=comparator
+            )
+            assert len(series) == a, (drug, event, comparator, duplicates)
+            assert series.attrs["comparator"] == comparator
+        with pytest.raises(UserError, match="exists only for a target drug or class of the headline"):
+            case_series(con, "aspirin", "dm_narrow", comparator="masked")
