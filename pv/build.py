@@ -311,6 +311,7 @@ PLAN: tuple[Step, ...] = (
     _sql("marts/headline_targets", "counts", {"marts.headline_targets": ("kind", "level", "name")}),
     _sql("marts/drug_event_counts", "counts", {"marts.drug_event_counts": _PAIR_VARIANT}),
     _sql("marts/case_strata", "counts", {"marts.case_strata": ("quarter", "primaryid")}),
+    _sql("marts/stratified_cases", "counts", {"marts.stratified_cases": ("caseid",)}),
     # the target-specific variants (active comparator, masked): their populations and 2x2 tables
     _sql(
         "marts/active_comparators",

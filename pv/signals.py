@@ -520,21 +520,12 @@ def _differs(mine: object, theirs: object, rtol: float, atol: float = 0.0) -> np
 
 # Sums over strata are added in another order by DuckDB than by numpy: equal to this relative tolerance.
 STRATIFIED_CHECK_RTOL = 1e-9
-# Each analysis variant's today population with its confounder stratum, from marts.analysis_cases and
-# marts.case_strata by the variant rules (pv/sql/macros/analysis_rules.sql), without the variant strata
+# Each analysis variant's today population with its confounder stratum, from marts.stratified_cases by the
+# variant rules (pv/sql/macros/analysis_rules.sql), without the variant strata
 # sums of marts.stratified_counts: the headline pairs' per-stratum cells counted case by case.
 _HEADLINE_STRATUM_CELLS = """
 with cases as (
-    select
-        analysis.caseid,
-        analysis.is_duplicate,
-        analysis.has_oncology_indication as oncology,
-        analysis.has_breast_cancer_indication as breast_cancer,
-        analysis.has_suspect_drug as suspect,
-        strata.stratum
-    from marts.analysis_cases as analysis
-    inner join marts.case_strata as strata using (quarter, primaryid)
-    where analysis.live_to is null
+    select * from marts.stratified_cases
 ),
 population as (
     select variants.role, variants.comparator, variants.duplicates, cases.caseid, cases.stratum

@@ -90,12 +90,12 @@ BEFORE_THE_PLAN = {
 
 def test_the_plan_is_one_ordered_list_of_uniquely_named_steps():
     names = [step.name for step in PLAN]
-    assert len(names) == len(set(names)) == 55
+    assert len(names) == len(set(names)) == 56
     outputs = [output for step in PLAN for output in step.outputs]
-    assert len(outputs) == len(set(outputs)) == 83
+    assert len(outputs) == len(set(outputs)) == 84
     assert all(output.count(".") == 1 for output in outputs)  # schema-qualified
     assert [step.layer for step in PLAN] == sorted((step.layer for step in PLAN), key=LAYERS.index)
-    assert [len(steps_for_layer(layer)) for layer in LAYERS] == [4, 10, 10, 21, 4, 6]
+    assert [len(steps_for_layer(layer)) for layer in LAYERS] == [4, 10, 10, 22, 4, 6]
     # The content models, today's and past versions', run in buckets of caseids (pv.db.run_content_model).
     assert [step.name for step in PLAN if step.bucketed] == [
         "curated.case_drugs",
@@ -149,7 +149,7 @@ def test_every_declared_grain_holds_on_a_generated_database(generated):
                 ).fetchall()[0]
                 assert (distinct, nulls) == (rows, 0), f"{output}: grain ({keys})"
                 checked.append((output, rows))
-    assert len(checked) == 67
+    assert len(checked) == 68
     counted = dict(checked)["marts.drug_event_counts"] + dict(checked)["marts.target_variant_counts"]
     assert dict(checked)["marts.signals"] == counted > 100_000
     # 15 target drugs present x 2 events x (12 variants + 8 target-specific: active, masked x role x dups)
@@ -216,7 +216,7 @@ def test_every_published_column_is_documented_and_every_documented_one_exists(ge
         for relation in documented
         if relation.split(".")[0] in PUBLISHED_SCHEMAS and relation not in published
     ]
-    assert len(published) == 82
+    assert len(published) == 83
 
 
 def test_build_from_a_step_reruns_the_rest_on_a_copy_and_swaps_it_in(generated, tmp_path):

@@ -20,16 +20,7 @@
 -- pair would be millions of pairs x hundreds of strata on the full history.
 create or replace temp view stratum_cell_rows as
 with cases as (
-    select
-        analysis.caseid,
-        analysis.is_duplicate,
-        analysis.has_oncology_indication as oncology,
-        analysis.has_breast_cancer_indication as breast_cancer,
-        analysis.has_suspect_drug as suspect,
-        strata.stratum
-    from marts.analysis_cases as analysis
-    inner join marts.case_strata as strata using (quarter, primaryid)
-    where analysis.live_to is null
+    select * from marts.stratified_cases
 ),
 
 exposures as (

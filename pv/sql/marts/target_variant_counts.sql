@@ -19,18 +19,6 @@
 -- where the population has cases; marts.target_variant_counts is their sum over the strata, with the
 -- columns of marts.drug_event_counts, one row for every headline pair and variant (a = 0 and an empty
 -- population included). marts.stratified_counts reads both.
-create or replace temp view target_variant_cases as
-select
-    analysis.caseid,
-    analysis.is_duplicate,
-    analysis.has_oncology_indication as oncology,
-    analysis.has_breast_cancer_indication as breast_cancer,
-    analysis.has_suspect_drug as suspect,
-    strata.stratum
-from marts.analysis_cases as analysis
-inner join marts.case_strata as strata using (quarter, primaryid)
-where analysis.live_to is null;
-
 create or replace temp view target_variant_targets as
 -- the target drugs present: every one has its headline pairs in marts.drug_event_counts
 select distinct targets.level as drug_level, targets.name as drug, targets.drug_class
@@ -43,7 +31,7 @@ create or replace temp view target_variant_population as
 -- every case of each base population (role, duplicates; comparator all)
 select variants.role, variants.duplicates, cases.*
 from (select distinct role, duplicates from marts.analysis_variants) as variants
-inner join target_variant_cases as cases
+inner join marts.stratified_cases as cases
     on pv_in_role(variants.role, cases.suspect)
     and pv_in_duplicates(variants.duplicates, cases.is_duplicate);
 
@@ -192,7 +180,7 @@ removed as (
         count(outcomes.caseid) as n_event,
         count(*) as n_total
     from masked
-    inner join target_variant_cases as cases using (caseid)
+    inner join marts.stratified_cases as cases using (caseid)
     left join target_exposed as exposed
         on exposed.role = masked.role
         and exposed.duplicates = masked.duplicates
@@ -281,4 +269,3 @@ select * from final;
 
 drop view target_variant_population;
 drop view target_variant_targets;
-drop view target_variant_cases;
