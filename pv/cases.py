@@ -40,10 +40,9 @@ from typing import Any, Literal, TextIO
 import duckdb
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from pv.counts import PAIR_COLUMNS, TARGET_COMPARATORS, VARIANT_COLUMNS, VARIANT_VALUES
-from pv.db import open_published, provenance_line
+from pv.db import open_published, provenance_line, store_frame
 from pv.errors import UserError
 from pv.normalize import drug_names, event_terms
 from pv.normalize.drugs import TARGET_CLASSES, dictionary_names, stored_learned_dictionary
@@ -723,13 +722,7 @@ def headline_onset(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 def store_headline_onset(con: duckdb.DuckDBPyConnection) -> int:
     """Write marts.headline_onset (:func:`headline_onset`); rows written."""
-    frame = headline_onset(con)
-    con.register("headline_onset_frame", pa.Table.from_pandas(frame, preserve_index=False))
-    try:
-        con.execute("create or replace table marts.headline_onset as select * from headline_onset_frame")
-    finally:
-        con.unregister("headline_onset_frame")
-    return len(frame)
+    return store_frame(con, "marts.headline_onset", headline_onset(con))
 
 
 # ------------------------------------------------------------------------------------------- command

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import duckdb
 import pandas as pd
-import pyarrow as pa
 
 from pv import stats
+from pv.db import store_frame
 from pv.resources import read_vocabulary
 
 PAIR_COLUMNS: tuple[str, ...] = ("drug", "drug_level", "event", "event_level")
@@ -101,10 +101,4 @@ def event_maskers(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 def store_event_maskers(con: duckdb.DuckDBPyConnection) -> int:
     """Write marts.event_maskers (:func:`event_maskers`); rows written."""
-    frame = event_maskers(con)
-    con.register("event_maskers_frame", pa.Table.from_pandas(frame, preserve_index=False))
-    try:
-        con.execute("create or replace table marts.event_maskers as select * from event_maskers_frame")
-    finally:
-        con.unregister("event_maskers_frame")
-    return len(frame)
+    return store_frame(con, "marts.event_maskers", event_maskers(con))

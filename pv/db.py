@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
@@ -25,6 +26,9 @@ from pv.locks import clear_dead, exclusive, owned_id
 from pv.quarters import quarter_runs
 from pv.schema import COLUMNS, TABLES, UNIQUE_KEYS
 from pv.sqlfiles import literal, render
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # Columns of the bookkeeping tables, for empty views before anything is ingested.
 BOOKKEEPING_COLUMNS: dict[str, dict[str, str]] = {
@@ -184,6 +188,19 @@ def run_content_model(con: duckdb.DuckDBPyConnection, model: str, table: str, ve
     finally:
         con.execute(f"drop table if exists {part}")
         con.execute("drop view if exists content_model_versions")
+
+
+def store_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> int:
+    """Create (or replace) ``table`` from a frame computed in Python, with the frame's column types; rows."""
+    import pyarrow as pa
+
+    view = "stored_frame_" + table.replace(".", "_")
+    con.register(view, pa.Table.from_pandas(frame, preserve_index=False))
+    try:
+        con.execute(f"create or replace table {table} as select * from {view}")
+    finally:
+        con.unregister(view)
+    return len(frame)
 
 
 def memory_limit() -> str:
