@@ -227,7 +227,7 @@ def test_calibration_on_the_planted_population(planted):
         ("dm_narrow", "signal_ebgm", 9, 0, 5, 0, None),
         ("dm_narrow", "signal_evans", 9, 3, 5, 1, None),
         ("dm_narrow", "signal_ic", 9, 3, 5, 1, None),
-        ("dm_narrow", "signal_ror", 9, 4, 5, 1, None),
+        ("dm_narrow", "signal_ror", 9, 3, 5, 1, None),
         ("dm_narrow", "signal_ror_fdr", 9, 3, 5, 1, None),
         ("dm_narrow", "signal_ror_mh_fdr", 9, 3, 5, 1, None),
     ]
