@@ -43,11 +43,12 @@ with duckdb.connect(str(work / sys.argv[2])) as con:
     con.execute(f"set temp_directory = '{work / 'spill'}'")
     con.execute("set preserve_insertion_order = false")
     write_meta(con, work / "lake", True, True)
+    by_step = {}
     for timed, layers in (("staging", ("raw", "staging")), ("curated", ("curated",)),
                           ("signals", ("counts", "history", "signals"))):
         started = time.perf_counter()
         for layer in layers:
-            run_plan(con, steps_for_layer(layer), context)
+            by_step |= run_plan(con, steps_for_layer(layer), context)
         timings[timed] = time.perf_counter() - started
     sizes = {table: con.sql(f"select count(*) from {table}").fetchall()[0][0]
              for table in ("curated.cases", "curated.case_drugs", "curated.case_events",
@@ -55,7 +56,7 @@ with duckdb.connect(str(work / sys.argv[2])) as con:
                            "marts.analysis_cases", "marts.history_versions",
                            "marts.duplicate_flags_by_quarter")}
     sizes["prior"] = con.sql("select status from marts.gps_priors").fetchall()[0][0]
-print(json.dumps({"timings": timings, "sizes": sizes,
+print(json.dumps({"timings": timings, "sizes": sizes, "steps": by_step,
                   "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -123,6 +124,8 @@ def main() -> int:
         f"checked | {steps['signals']:.0f} |"
     )
     print(f"peak RSS of the build: {build['peak_mib']:,.0f} MiB")
+    slowest = sorted(build["steps"].items(), key=lambda item: -item[1])[:10]
+    print("slowest steps: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in slowest))
     if before is not None:
         print(f"the same lake built by {args.compare_with} first, in this run:")
         for step in ("curated", "signals"):

@@ -59,6 +59,8 @@ def test_taxol_pair_has_every_variant_and_its_2x2(con):
         "all other events": [129, 5040, 5169],
         "total": [130, 5058, 5188],
     }
+    active = rows[(rows.role == "suspect") & (rows.comparator == "active") & (rows.duplicates == "without")]
+    assert two_by_two(active.iloc[0])[""].tolist() == ["the drug", "its active comparators", "total"]
 
 
 def test_class_pair_is_the_class_row_and_history_ends_at_today(con):

@@ -56,12 +56,22 @@ def pair_history(con: duckdb.DuckDBPyConnection, drug: DrugSelector, event: Even
     ).df()
 
 
+# What the second row of a 2x2 table holds, by comparator: the background, or the active comparators.
+BACKGROUND_WORDS: dict[str, str] = {
+    "active": "its active comparators",
+    "masked": "other drugs, maskers left out",
+}
+
+
 def two_by_two(row: pd.Series | dict) -> pd.DataFrame:
-    """The 2×2 contingency table of one signal row (cases, statistics.md §1) with its margins, as integers."""
+    """The 2×2 contingency table of one signal row (cases, statistics.md §1) with its margins, as integers.
+    The second row is named for what it holds: all other drugs, or the active comparators of an ``active``
+    row, or the other drugs without the masking drugs' reports of a ``masked`` row."""
     a, b, c, d = (int(row[name]) for name in "abcd")
+    background = BACKGROUND_WORDS.get(str(row.get("comparator", "")), "all other drugs")
     return pd.DataFrame(
         {
-            "": ["the drug", "all other drugs", "total"],
+            "": ["the drug", background, "total"],
             "the event": [a, c, a + c],
             "all other events": [b, d, b + d],
             "total": [a + b, c + d, a + b + c + d],
