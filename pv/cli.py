@@ -606,6 +606,24 @@ def _print_answer(db: Path) -> None:
         print(textwrap.fill(paragraph, TERMINAL_WIDTH, **wrap))
 
 
+def _print_headline(db: Path) -> None:
+    """What `pv signals` prints by default: the analyses side by side, onset, dechallenge, calibration."""
+    print("\nHeadline: dermatomyositis x taxanes and anti-HER2 agents, every analysis side by side")
+    _cmd_signals(
+        argparse.Namespace(
+            db=db,
+            drug=None,
+            event=None,
+            role=None,
+            comparator=None,
+            duplicates=None,
+            format="table",
+            out=None,
+            by_variant=False,
+        )
+    )
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     """Generate the demo quarters, run the quarterly flow on them and the shipped extracts."""
     from pv.demo import prepare_demo_source
@@ -629,21 +647,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if code:
         return code
     _print_answer(config.default_db())
-    print(
-        "\nHeadline: dermatomyositis x taxanes and anti-HER2 agents (suspect role, all reports, "
-        "without flagged duplicates)"
-    )
-    headline = argparse.Namespace(
-        db=config.default_db(),
-        drug=None,
-        event=None,
-        role="suspect",
-        comparator="all",
-        duplicates="without",
-        format="table",
-        out=None,
-    )
-    _cmd_signals(headline)
+    _print_headline(config.default_db())
     reports = sorted((data_dir / "reports").glob("*/report.html"), key=lambda path: path.stat().st_mtime)
     print(f"\nreport:   {reports[-1].resolve() if reports else data_dir / 'reports'}")
     print(f"database: {config.default_db().resolve()}  (read-only: duckdb.connect(path, read_only=True))")

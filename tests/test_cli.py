@@ -119,6 +119,18 @@ def test_the_demo_states_the_answer_first(generated, capsys):
     assert bullets[-1].startswith(("The other ", "All ")) and " target drug/class × DM pairs: " in bullets[-1]
 
 
+def test_the_demo_prints_the_side_by_side_headline_after_the_answer(generated, capsys):
+    """`pv demo` then prints what `pv signals` prints by default, within 120 columns."""
+    from pv.cli import _print_headline
+
+    _print_headline(generated / "data" / "pv.duckdb")
+    lines = capsys.readouterr().out.splitlines()
+    assert max(map(len, lines)) <= 120
+    assert lines[1] == "Headline: dermatomyositis x taxanes and anti-HER2 agents, every analysis side by side"
+    assert "event: dm_narrow" in lines and "event: dm_broad" in lines
+    assert any(line.startswith("calibration: ") for line in lines)
+
+
 def test_every_option_of_every_command_has_help_text():
     import argparse
 
