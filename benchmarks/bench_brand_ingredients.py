@@ -20,6 +20,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from _quarter import ingested_quarter
+
 QUARTER = "2024Q1"
 
 SHARE_SQL = """
@@ -77,18 +79,10 @@ def main() -> int:
     import duckdb
 
     from pv.build import build_database
-    from pv.ingest import ingest
     from pv.normalize import build_drug_map
-    from pv.quarters import Quarter
-    from pv.synth import generate
 
     with tempfile.TemporaryDirectory() as scratch:
-        root = args.keep or Path(scratch) / "synth"
-        zip_path = root / Quarter.parse(QUARTER).zip_name
-        if not zip_path.exists():
-            generate(root, [Quarter.parse(QUARTER)], scale=args.scale, seed=args.seed)
-        work = Path(scratch) / "work"
-        ingest(zip_path, db_path=work / "pv.duckdb", lake=work / "lake", work_dir=work / "tmp", curate=False)
+        root, work = ingested_quarter(Path(scratch), QUARTER, args.scale, args.seed, args.keep)
         build_database(work / "pv.duckdb", work / "lake", signals=False, snapshot=False)
         with duckdb.connect(str(work / "pv.duckdb")) as con:
             known = known_ingredients(con)

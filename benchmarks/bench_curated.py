@@ -17,6 +17,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from _quarter import ingested_quarter
+
 from pv.resources import vocab_dir
 
 REPO = Path(__file__).resolve().parent.parent
@@ -58,17 +60,8 @@ def main() -> int:
 
     import duckdb
 
-    from pv.ingest import ingest
-    from pv.quarters import Quarter
-    from pv.synth import generate
-
     with tempfile.TemporaryDirectory() as scratch:
-        root = args.keep or Path(scratch) / "synth"
-        zip_path = root / Quarter.parse(QUARTER).zip_name
-        if not zip_path.exists():
-            generate(root, [Quarter.parse(QUARTER)], scale=args.scale, seed=args.seed)
-        work = Path(scratch) / "work"
-        ingest(zip_path, db_path=work / "pv.duckdb", lake=work / "lake", work_dir=work / "tmp", curate=False)
+        root, work = ingested_quarter(Path(scratch), QUARTER, args.scale, args.seed, args.keep)
         result = subprocess.run(
             [sys.executable, "-c", BUILD, str(work)], capture_output=True, text=True, check=True
         )
