@@ -15,7 +15,8 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +30,16 @@ from pv.cases import store_headline_onset
 from pv.counts import store_event_maskers
 from pv.dedup import flag_cross_case_duplicates, flag_duplicates_by_quarter
 from pv.errors import UserError
+from pv.increment import (
+    PREVIOUS,
+    Increment,
+    IncrementNotApplicable,
+    append_raw_quarters,
+    plan_increment,
+    remapped_versions,
+    update_content,
+    write_build_inputs,
+)
 from pv.lake import lake_id, lake_state
 from pv.locks import owned_id
 from pv.normalize import build_drug_map, build_term_maps
@@ -43,7 +54,7 @@ from pv.signals import (
     score_history,
     score_today,
 )
-from pv.sqlfiles import render, render_text
+from pv.sqlfiles import literal, render, render_text
 
 # In build order; a build without the curated layer stops after staging, one without signals after curated.
 # history (the GPS prior and every pair's statistics by quarter) precedes signals: today's rows carry the
@@ -57,6 +68,7 @@ class BuildContext:
 
     lake: Path
     snapshot: bool = True
+    increment: Increment | None = None  # an incremental build: the quarters added to the published database
 
 
 @dataclass(frozen=True)
@@ -73,6 +85,9 @@ class Step:
     model: str | None = None
     params: Mapping[str, object] = field(default_factory=dict)
     run: Callable[[duckdb.DuckDBPyConnection, BuildContext], object] | None = None
+    # In an incremental build: brings the outputs forward from the published database (pv.increment) instead
+    # of recomputing them; steps without it run in full there too.
+    update: Callable[[duckdb.DuckDBPyConnection, BuildContext], object] | None = None
     # A content model rendered over ``params["ident_versions"]`` a bucket of caseids at a time.
     bucketed: bool = False
 
@@ -117,6 +132,11 @@ def _raw_tables(con: duckdb.DuckDBPyConnection, context: BuildContext) -> None:
     db.create_raw_views(con, context.lake, snapshot=context.snapshot)
 
 
+def _append_raw(con: duckdb.DuckDBPyConnection, context: BuildContext) -> None:
+    assert context.increment is not None
+    append_raw_quarters(con, context.lake, context.increment)
+
+
 def _drug_maps(con: duckdb.DuckDBPyConnection, context: BuildContext) -> None:
     build_drug_map(
         con,
@@ -158,9 +178,54 @@ _RAW_TABLES: dict[str, tuple[str, ...] | None] = {
 }
 
 
+# Each kind of case version content lives in two tables: today's retained versions' and past versions'.
+# Together they hold every version some quarter analysed; an incremental build keeps the rows of versions
+# rendered before, wherever they were (a version followed up in the new quarter moves from one to the other).
+# Each kind is rendered through one name map: a version whose names it now maps differently is rendered again.
+_CONTENT_TABLES = {
+    "drugs": ("curated.case_drugs", "marts.history_version_drugs"),
+    "events": ("curated.case_events", "marts.history_version_events"),
+    "indications": ("curated.case_indications", "marts.history_version_indications"),
+    "exposures": ("marts.case_exposures", "marts.history_version_exposures"),
+    "outcomes": ("marts.case_outcomes", "marts.history_version_outcomes"),
+}
+_CONTENT_MAPS = {
+    "drugs": "curated.drug_name_map",
+    "events": "curated.event_term_map",
+    "indications": "curated.indication_term_map",
+    "exposures": "curated.drug_name_map",
+    "outcomes": "curated.event_term_map",
+}
+_TODAY_VERSIONS = "curated.retained_versions"
+_PAST_VERSIONS = "marts.history_versions"
+
+
+def _content_kind(table: str) -> tuple[str, ...]:
+    return next(tables for tables in _CONTENT_TABLES.values() if table in tables)
+
+
+def _content_map(table: str) -> str:
+    return next(_CONTENT_MAPS[kind] for kind, tables in _CONTENT_TABLES.items() if table in tables)
+
+
+def _content_versions(table: str) -> str:
+    return _TODAY_VERSIONS if _content_kind(table)[0] == table else _PAST_VERSIONS
+
+
 def _content(model: str, layer: str, table: str, versions: str, grain: tuple[str, ...] | None) -> Step:
     """A case content model over a list of versions (today's retained ones, or past ones), run in buckets
     of caseids when the list is long (:func:`pv.db.run_content_model`: list aggregates cannot spill)."""
+
+    def update(con: duckdb.DuckDBPyConnection, context: BuildContext) -> None:
+        update_content(
+            con,
+            table,
+            versions,
+            _content_kind(table),
+            lambda: db.run_content_model(con, model, "main.increment_new", "increment_versions"),
+            remapped_versions(_content_map(table)),
+        )
+
     return Step(
         table,
         layer,
@@ -168,20 +233,58 @@ def _content(model: str, layer: str, table: str, versions: str, grain: tuple[str
         model=model,
         params={"ident_table": table, "ident_versions": versions},
         bucketed=True,
+        update=update,
+    )
+
+
+def _derived_content(model: str, table: str, grain: tuple[str, ...], source_param: str, source: str) -> Step:
+    """A model over one content table (exposures from drugs, outcomes from events); in an incremental build
+    rendered only over the versions not rendered before."""
+
+    def new_rows() -> str:
+        return render(model, ident_table="main.increment_new", **{source_param: "increment_source"})
+
+    def update(con: duckdb.DuckDBPyConnection, context: BuildContext) -> None:
+        def render_new() -> None:
+            con.execute(
+                "create or replace temp view increment_source as "
+                f"select * from {source} semi join increment_versions using (quarter, primaryid, caseid)"
+            )
+            try:
+                con.execute(new_rows())
+            finally:
+                con.execute("drop view if exists increment_source")
+
+        update_content(
+            con,
+            table,
+            _content_versions(table),
+            _content_kind(table),
+            render_new,
+            remapped_versions(_content_map(table)),
+        )
+
+    return Step(
+        table,
+        "counts",
+        {table: grain},
+        model=model,
+        params={"ident_table": table, source_param: source},
+        update=update,
     )
 
 
 def _exposures(table: str, drugs: str) -> Step:
-    return _sql("marts/case_exposures", "counts", {table: _EXPOSURE}, ident_table=table, ident_drugs=drugs)
+    return _derived_content("marts/case_exposures", table, _EXPOSURE, "ident_drugs", drugs)
 
 
 def _outcomes(table: str, events: str) -> Step:
-    return _sql("marts/case_outcomes", "counts", {table: _OUTCOME}, ident_table=table, ident_events=events)
+    return _derived_content("marts/case_outcomes", table, _OUTCOME, "ident_events", events)
 
 
 PLAN: tuple[Step, ...] = (
     # raw: the lake's tables as published, and how they add up against FDA's totals
-    _python("raw.tables", "raw", _RAW_TABLES, _raw_tables),
+    Step("raw.tables", "raw", _RAW_TABLES, run=_raw_tables, update=_append_raw),
     _python(
         "raw.key_anomalies",
         "raw",
@@ -212,7 +315,7 @@ PLAN: tuple[Step, ...] = (
     _sql("staging/stg_outc", "staging", {"staging.stg_outc": None}),
     _sql("staging/stg_deleted_cases", "staging", {"staging.stg_deleted_cases": ("caseid",)}),
     # curated: normalisation maps, FDA's de-duplication, the case tables, cross-case duplicate flags
-    _python(
+    Step(
         "curated.drug_maps",
         "curated",
         {
@@ -221,13 +324,13 @@ PLAN: tuple[Step, ...] = (
             "curated.drug_learned_names": ("name_key", "ingredients"),
             "curated.drug_map_sources": ("source",),
         },
-        _drug_maps,
+        run=_drug_maps,
     ),
-    _python(
+    Step(
         "curated.term_maps",
         "curated",
         {"curated.event_term_map": ("raw",), "curated.indication_term_map": ("raw",)},
-        _term_maps,
+        run=_term_maps,
     ),
     _sql("curated/case_versions", "curated", {"curated.case_versions": _VERSION}),
     _sql("curated/retained_versions", "curated", {"curated.retained_versions": ("caseid",)}),
@@ -441,7 +544,9 @@ def run_step(con: duckdb.DuckDBPyConnection, step: Step, context: BuildContext) 
     started = time.perf_counter()
     for schema in {output.partition(".")[0] for output in step.outputs} - {"main"}:
         con.execute(f"create schema if not exists {schema}")
-    if step.run is not None:
+    if context.increment is not None and step.update is not None:
+        step.update(con, context)
+    elif step.run is not None:
         step.run(con, context)
     elif step.bucketed:
         db.run_content_model(
@@ -495,7 +600,12 @@ _PROGRESS = "meta.build_progress"
 
 
 def _build_key(
-    db_path: Path, lake: Path, steps: tuple[Step, ...], snapshot: bool, copy_existing: bool
+    db_path: Path,
+    lake: Path,
+    steps: tuple[Step, ...],
+    snapshot: bool,
+    copy_existing: bool,
+    increment: Increment | None = None,
 ) -> str:
     """What a build is built from: the lake (identity and each quarter's ingest), the steps and their SQL,
     the pipeline version, and for a re-run from a step the database it copies. A half-built copy is resumed
@@ -512,6 +622,7 @@ def _build_key(
         "snapshot": snapshot,
         "database": source,
         "pipeline_version": pv.__version__,
+        "increment": list(increment.quarters) if increment else None,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -531,7 +642,14 @@ class StagedBuild:
     """
 
     def __init__(
-        self, db_path: Path, lake: Path, steps: tuple[Step, ...], key: str, snapshot: bool, note: str | None
+        self,
+        db_path: Path,
+        lake: Path,
+        steps: tuple[Step, ...],
+        key: str,
+        snapshot: bool,
+        note: str | None,
+        increment: Increment | None = None,
     ):
         self.db_path = db_path
         self.lake = lake
@@ -539,8 +657,10 @@ class StagedBuild:
         self.key = key
         self.snapshot = snapshot
         self.pending = db.pending_build_path(db_path)
-        # What opening did when there was a half-built copy: resumed it, or discarded it and started afresh.
+        # What opening did: an incremental build or why a full one, and, when there was a half-built copy,
+        # whether it was resumed or discarded.
         self.note = note
+        self.increment = increment
 
     @classmethod
     def open(
@@ -551,17 +671,30 @@ class StagedBuild:
         signals: bool = True,
         snapshot: bool = True,
         from_step: str | None = None,
+        incremental: bool = False,
     ) -> StagedBuild:
         """The build of ``db_path`` from ``lake`` (arguments as :func:`build_database`): the half-built copy
         a failed run of this same build left, or a new one (an empty database, or a copy of the current one
-        for ``from_step``)."""
+        for ``from_step`` or an incremental build)."""
         last = "signals" if curated and signals else "curated" if curated else "staging"
         steps = steps_through(last)
         if from_step is not None:
             steps = steps_from(from_step, steps)
             if not db_path.exists():
                 raise UserError(f"{db_path}: no database to re-run steps on; run `pv build` first")
-        key = _build_key(db_path, lake, steps, snapshot, copy_existing=from_step is not None)
+        increment, mode = None, None
+        if incremental:
+            try:
+                if not (curated and signals and snapshot and from_step is None):
+                    raise IncrementNotApplicable(
+                        "only a whole build with a snapshot of the lake can be incremental"
+                    )
+                increment = plan_increment(db_path, lake_state(lake))
+                mode = increment.describe()
+            except IncrementNotApplicable as reason:
+                mode = f"full build: {reason}"
+        copy_existing = from_step is not None or increment is not None
+        key = _build_key(db_path, lake, steps, snapshot, copy_existing, increment)
         pending = db.pending_build_path(db_path)
         stale = _pending_key(pending) if pending.exists() else None
         if stale == key:
@@ -573,13 +706,18 @@ class StagedBuild:
                 f"resuming the half-built {pending.name}: {count} of {len(steps)} steps done, "
                 f"going on {after}"
             )
-            return cls(db_path, lake, steps, key, snapshot, note)
+            return cls(db_path, lake, steps, key, snapshot, _notes(mode, note), increment)
         note = None
         if pending.exists():
             reason = "unreadable" if stale is None else "built from another lake state, plan or database"
             note = f"discarded the half-built {pending.name} ({reason}); building afresh"
-        _start(pending, db_path, lake, steps, key, curated, signals, copy_existing=from_step is not None)
-        return cls(db_path, lake, steps, key, snapshot, note)
+        _start(pending, db_path, lake, steps, key, curated, signals, copy_existing, from_step is None)
+        return cls(db_path, lake, steps, key, snapshot, _notes(mode, note), increment)
+
+    def discard(self) -> None:
+        """Remove the half-built copy (an incremental build that could not apply)."""
+        for leftover in (self.pending, self.pending.with_name(self.pending.name + ".wal")):
+            leftover.unlink(missing_ok=True)
 
     def records(self) -> list[StepRecord]:
         """Every finished step of the build, in order."""
@@ -612,8 +750,8 @@ class StagedBuild:
         if missing:
             raise UserError(f"{self.db_path}: the {layer} layer needs {missing[0]} (an earlier layer) first")
         records = []
-        context = BuildContext(self.lake, self.snapshot)
-        with db.build_connection(self.pending, self.db_path, self.lake) as con:
+        context = BuildContext(self.lake, self.snapshot, self.increment)
+        with db.build_connection(self.pending, self.db_path, self.lake) as con, self._previous(con):
             for step in mine:
                 if step.name in done:
                     records.append(done[step.name])
@@ -626,6 +764,19 @@ class StagedBuild:
                 )
                 records.append(StepRecord(step.name, step.layer, rows, seconds))
         return records
+
+    @contextmanager
+    def _previous(self, con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+        """In an incremental build, the published database attached read-only as ``previous`` (readers of
+        it are not blocked; it is replaced only by :meth:`finish`)."""
+        if self.increment is None:
+            yield
+            return
+        con.execute(f"attach {literal(str(self.db_path))} as {PREVIOUS} (read_only)")
+        try:
+            yield
+        finally:
+            con.execute(f"detach {PREVIOUS}")
 
     def finish(self) -> Path:
         """Swap the complete build in for ``db_path`` with one atomic rename; a build with steps left is
@@ -653,6 +804,10 @@ def _pending_key(pending: Path) -> str | None:
     return keys[0][0] if len(keys) == 1 else None
 
 
+def _notes(*notes: str | None) -> str | None:
+    return "; ".join(note for note in notes if note) or None
+
+
 def _start(
     pending: Path,
     db_path: Path,
@@ -662,9 +817,11 @@ def _start(
     curated: bool,
     signals: bool,
     copy_existing: bool,
+    whole_plan: bool,
 ) -> None:
     """A new half-built copy: made under a temporary name (a killed start leaves only a dead PID's file),
-    then renamed into place with its plan recorded."""
+    then renamed into place with its plan recorded. A build of the whole plan records its inputs (what an
+    incremental build checks); a re-run from a step removes them, so that the next build is a full one."""
     for leftover in (pending, pending.with_name(pending.name + ".wal")):
         leftover.unlink(missing_ok=True)
     starting = pending.with_name(f"{pending.name}.{owned_id()}.tmp")
@@ -677,6 +834,10 @@ def _start(
             else:
                 con.execute("update meta.build set curated = ?, signals = ?", [curated, curated and signals])
             con.execute("create schema if not exists meta")
+            if whole_plan:
+                write_build_inputs(con)
+            else:
+                con.execute("drop table if exists meta.build_inputs")
             con.execute(
                 f"create or replace table {_PROGRESS} (build_key varchar, position integer, step varchar, "
                 "layer varchar, outputs varchar[], rows bigint[], seconds double, "
@@ -712,13 +873,16 @@ def build_database(
     snapshot: bool = True,
     from_step: str | None = None,
     say: Callable[[str], None] | None = None,
+    incremental: bool = False,
 ) -> Path:
     """Build the database from the lake with the plan and swap it in atomically (:class:`StagedBuild`).
 
     ``curated=False`` stops after staging, ``signals=False`` after the curated layer. ``from_step`` re-runs
     the plan from that step on a copy of the existing database (what it recorded of the lake stays, unless
     the raw layer is re-run). ``snapshot=False`` (raw tables as live views over the lake) is for benchmarks
-    only: such a database follows the lake. A build that failed resumes at the failed step (``say`` is told
+    only: such a database follows the lake. ``incremental`` adds the quarters new since the published
+    database was built to a copy of it (:mod:`pv.increment`), or builds in full when that cannot apply
+    (``say`` is told which, and why). A build that failed resumes at the failed step (``say`` is told
     whether it resumed). The caller holds the lake's writer lock; this takes the database's, clears what
     dead builds left beside it and refuses a database built from another lake.
     """
@@ -726,9 +890,17 @@ def build_database(
     with db.database_lock(db_path):
         db.clear_dead_builds(db_path)
         db.refuse_another_lake(db_path, lake)
-        build = StagedBuild.open(db_path, lake, curated, signals, snapshot, from_step)
+        build = StagedBuild.open(db_path, lake, curated, signals, snapshot, from_step, incremental)
         if say is not None and build.note:
             say(build.note)
-        for layer in dict.fromkeys(step.layer for step in build.steps):
-            build.run_layer(layer)
+        try:
+            for layer in dict.fromkeys(step.layer for step in build.steps):
+                build.run_layer(layer)
+        except IncrementNotApplicable as reason:
+            build.discard()
+            build = StagedBuild.open(db_path, lake, curated, signals, snapshot)
+            if say is not None:
+                say(f"full build: {reason}")
+            for layer in dict.fromkeys(step.layer for step in build.steps):
+                build.run_layer(layer)
         return build.finish()

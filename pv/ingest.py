@@ -564,12 +564,16 @@ def ingest(
     signals: bool = True,
     allow_partial: bool = False,
     force: bool = False,
+    incremental: bool = True,
+    say: Callable[[str], None] | None = None,
 ) -> list[QuarterReport]:
     """Ingest every quarter found in ``source``; each quarter replaces its earlier copy atomically.
 
     Every quarter is checked (complete for its era unless ``allow_partial``; nothing the stored copy has
-    is lost unless ``force``) before the first is read. The database is then rebuilt from the lake, with
-    the curated layer unless ``curate`` is false and the signal tables unless ``signals`` is false.
+    is lost unless ``force``) before the first is read. The database is then brought up to date with the
+    lake, with the curated layer unless ``curate`` is false and the signal tables unless ``signals`` is
+    false: the new quarters are added to it (``incremental``, :mod:`pv.increment`) or, when that cannot
+    apply or is not wanted, it is rebuilt in full (``say`` is told which, and why).
     """
     manifest = download.load_manifest()
     reports: list[QuarterReport] = []
@@ -599,7 +603,7 @@ def ingest(
                     ) from None
                 raise
             reports.append(report)
-        build_database(db_path, lake, curated=curate, signals=signals)
+        build_database(db_path, lake, curated=curate, signals=signals, say=say, incremental=incremental)
     return reports
 
 

@@ -1,0 +1,220 @@
+"""Incremental builds: a quarterly run adds the new quarters to the published database instead of rebuilding.
+
+The published database is copied beside itself (a checkpointed DuckDB file is self-contained) and attached
+read-only as ``previous``; the plan then runs on the copy, and a step with an ``update`` form brings its
+outputs forward from ``previous`` instead of recomputing them (:mod:`pv.build`). What can be carried forward
+is what a new quarter cannot change:
+
+* the raw snapshot: the new quarters' rows are appended (``raw.*`` are unions of per-quarter partitions);
+* a case version's content (its drugs, events, indications, exposures and outcomes): a pure function of the
+  version's own rows and of the name maps, so only versions not seen before are rendered;
+* the name maps are recomputed (what a name is learned to mean can change with new data); a version with a
+  name now mapped differently is rendered again.
+
+Every other step (FDA's de-duplication, duplicate flags, lifetimes, counts, statistics, checks) is re-run in
+full over the updated inputs, with the same SQL as a full build, so the two databases are identical (the
+identity test in ``tests/test_increment.py`` builds both). When the increment cannot apply (no database yet,
+another pipeline, changed code or vocabularies, a quarter re-published or removed, a quarter older than the
+latest one built, a new quarter with another layout) the run falls back to a full build and says why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from pv import resources
+from pv.lake import LAKE_TABLES, QuarterState
+from pv.normalize.drugs import diana_path
+from pv.normalize.meddra import meddra_dir
+from pv.sqlfiles import literal
+
+PREVIOUS = "previous"  # the published database, attached read-only to the build's copy
+_INPUTS = "meta.build_inputs"
+
+
+class IncrementNotApplicable(Exception):
+    """The new quarters cannot be added to the published database; the message says why (a full build
+    follows)."""
+
+
+@dataclass(frozen=True)
+class Increment:
+    """The quarters an incremental build adds after the latest quarter of the published database."""
+
+    quarters: tuple[str, ...]
+    built: tuple[str, ...]  # the quarters the published database holds
+
+    def describe(self) -> str:
+        added = ", ".join(self.quarters)
+        return (
+            f"incremental build: adding {added} to the {len(self.built)} quarters built (to {self.built[-1]})"
+        )
+
+
+def _digest_files(paths: Iterable[Path], content: bool = True) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        digest.update(str(path).encode())
+        if content:
+            digest.update(path.read_bytes())
+        else:
+            stat = path.stat()
+            digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
+
+
+def build_inputs() -> dict[str, str]:
+    """What a build is made with besides the lake, one digest per part: the pipeline's code and SQL, the
+    reviewed data (vocabularies, rules, FDA's totals), and the user's MedDRA release and DiAna dictionary.
+    An incremental build needs every part unchanged."""
+    package = resources.PACKAGE
+    meddra = meddra_dir()
+    diana = diana_path()
+    return {
+        "code": _digest_files(p for p in package.rglob("*") if p.suffix in {".py", ".sql"}),
+        "reviewed data": _digest_files(p for p in resources.data_dir().rglob("*") if p.is_file()),
+        "MedDRA release": _digest_files(meddra.rglob("*"), content=False) if meddra else "none",
+        "DiAna dictionary": _digest_files([diana], content=False) if diana else "none",
+    }
+
+
+def write_build_inputs(con: duckdb.DuckDBPyConnection) -> None:
+    """``meta.build_inputs``: the digests of :func:`build_inputs` the database is built with."""
+    con.execute("create schema if not exists meta")
+    con.execute(f"create or replace table {_INPUTS} (part varchar, digest varchar)")
+    con.executemany(f"insert into {_INPUTS} values (?, ?)", list(build_inputs().items()))
+
+
+def plan_increment(db_path: Path, lake_states: dict[str, QuarterState]) -> Increment:
+    """The increment from the published ``db_path`` to the lake, or :class:`IncrementNotApplicable` saying
+    why a full build is needed."""
+    if not db_path.exists():
+        raise IncrementNotApplicable("no database yet")
+    try:
+        with duckdb.connect(str(db_path), read_only=True) as con:
+            complete = con.sql("select curated and signals from meta.build").fetchall()
+            built = dict(con.sql("select quarter, ingest_id from meta.lake_state").fetchall())
+            recorded = dict(con.sql(f"select part, digest from {_INPUTS}").fetchall())
+    except duckdb.Error:
+        raise IncrementNotApplicable(
+            f"{db_path.name} records no build inputs (built by an earlier version)"
+        ) from None
+    if not complete or not complete[0][0]:
+        raise IncrementNotApplicable(f"{db_path.name} was built without the curated layer or the signals")
+    changed = [part for part, digest in build_inputs().items() if recorded.get(part) != digest]
+    if changed:
+        raise IncrementNotApplicable(
+            f"the {' and the '.join(changed)} changed since {db_path.name} was built"
+        )
+    for quarter, ingest_id in sorted(built.items()):
+        state = lake_states.get(quarter)
+        if state is None:
+            raise IncrementNotApplicable(f"{quarter} is no longer in the lake")
+        if state.ingest_id != ingest_id:
+            raise IncrementNotApplicable(f"{quarter} was re-published since the last build")
+    added = sorted(set(lake_states) - set(built))
+    if not added:
+        raise IncrementNotApplicable("no quarter was added since the last build")
+    latest = max(built) if built else None
+    if latest is None:
+        raise IncrementNotApplicable(f"{db_path.name} holds no quarter")
+    if added[0] <= latest:
+        raise IncrementNotApplicable(f"{added[0]} comes before {latest}, the latest quarter built")
+    return Increment(tuple(added), tuple(sorted(built)))
+
+
+def append_raw_quarters(con: duckdb.DuckDBPyConnection, lake: Path, increment: Increment) -> None:
+    """The raw snapshot tables gain the new quarters' rows (a table the previous build had no data for, or a
+    quarter with a column the snapshot lacks, cannot be appended: the build falls back)."""
+    tables = {
+        name
+        for (name,) in con.sql("select table_name from duckdb_tables() where schema_name = 'raw'").fetchall()
+    }
+    for table in LAKE_TABLES:
+        files = [
+            path
+            for quarter in increment.quarters
+            for path in sorted(lake.resolve().joinpath(f"quarter={quarter}", table).glob("*.parquet"))
+        ]
+        if not files:
+            continue
+        if table not in tables:
+            raise IncrementNotApplicable(f"raw.{table} had no data before {increment.quarters[0]}")
+        source = "[" + ", ".join(literal(str(path)) for path in files) + "]"
+        try:
+            con.execute(
+                f"insert into raw.{table} by name "
+                f"select * from read_parquet({source}, hive_partitioning = false, union_by_name = true)"
+            )
+        except duckdb.BinderException as error:
+            raise IncrementNotApplicable(
+                f"raw.{table} of {increment.quarters[0]} has another layout: {error}"
+            ) from None
+
+
+# Where each name map is used: the staging view and column its raw names come from, and the map's columns that
+# identify a name (the content models join on them with `is not distinct from`).
+_MAP_USES = {
+    "curated.drug_name_map": ("staging.stg_drug", ("drugname", "prod_ai", "nda_num")),
+    "curated.event_term_map": ("staging.stg_reac", (("pt", "raw"),)),
+    "curated.indication_term_map": ("staging.stg_indi", (("indi_pt", "raw"),)),
+}
+
+
+def remapped_versions(map_table: str) -> str:
+    """The versions (quarter, primaryid) with a name that ``map_table`` (recomputed by this build) maps
+    differently from the published database: a learned brand name, say. Their content is rendered again."""
+    rows, keys = _MAP_USES[map_table]
+    pairs = [key if isinstance(key, tuple) else (key, key) for key in keys]
+    matches = " and ".join(f"used.{column} is not distinct from changed.{name}" for column, name in pairs)
+    return (
+        f"select distinct used.quarter, used.primaryid from {rows} as used "
+        f"semi join (from {PREVIOUS}.{map_table} except from {map_table}) as changed on {matches}"
+    )
+
+
+def update_content(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    versions: str,
+    kept_from: tuple[str, ...],
+    render_new: Callable[[], None],
+    remapped: str,
+) -> None:
+    """``table`` over the versions in ``versions`` (quarter, primaryid, caseid): the rows of versions the
+    published database had rendered (in any of ``kept_from`` there) are kept as they were, unless listed by
+    the query ``remapped`` (quarter, primaryid), and ``render_new`` (writing ``main.increment_new`` from the
+    table ``increment_versions``) renders the others."""
+    known = " union all ".join(
+        f"select quarter, primaryid, caseid from {PREVIOUS}.{source}" for source in kept_from
+    )
+    old_rows = " union all by name ".join(f"from {PREVIOUS}.{source}" for source in kept_from)
+    try:
+        con.execute(f"create or replace temp table increment_remapped as {remapped}")
+        con.execute(
+            "create or replace temp table increment_versions as "
+            f"select distinct quarter, primaryid, caseid from {versions} "
+            f"anti join (({known}) anti join increment_remapped using (quarter, primaryid)) as known "
+            "using (quarter, primaryid, caseid)"
+        )
+        con.execute(
+            f"create or replace temp table increment_kept as select * from ({old_rows}) as old "
+            f"semi join {versions} using (quarter, primaryid, caseid) "
+            "anti join increment_remapped using (quarter, primaryid)"
+        )
+        render_new()
+        columns = ", ".join(
+            f'"{name}"'
+            for (name,) in con.sql(f"select column_name from (describe {PREVIOUS}.{kept_from[0]})").fetchall()
+        )
+        con.execute(f"create or replace table {table} as select {columns} from increment_kept")
+        con.execute(f"insert into {table} by name from main.increment_new")
+    finally:
+        for scratch in ("increment_remapped", "increment_versions", "increment_kept"):
+            con.execute(f"drop table if exists {scratch}")
+        con.execute("drop table if exists main.increment_new")

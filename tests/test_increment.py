@@ -1,0 +1,151 @@
+"""Incremental builds (pv.increment): a database built quarter by quarter equals one built from scratch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pv.build import build_database
+from pv.increment import IncrementNotApplicable, plan_increment
+from pv.ingest import ingest
+from pv.lake import lake_state
+from pv.quarters import quarter_range
+from pv.synth import generate
+
+# Relations that record the build itself (when it ran, how long each step took), not the data.
+BUILD_RECORDS = {"meta.build", "meta.build_progress"}
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four generated quarters: 2019Q1 on carry FDA's deleted-case lists, which remove cases first
+    published in earlier quarters, and every quarter follows up cases of the ones before."""
+    root = tmp_path_factory.mktemp("increment")
+    generate(root / "zips", quarter_range("2018Q3..2019Q2"), scale=0.004, seed=13)
+    return root
+
+
+def _zip(history: Path, quarter: str) -> Path:
+    return next((history / "zips").glob(f"faers_ascii_{quarter.lower()}.zip"))
+
+
+def _relations(con: duckdb.DuckDBPyConnection) -> list[str]:
+    rows = con.sql(
+        "select schema_name || '.' || table_name from duckdb_tables() where not temporary union "
+        "select schema_name || '.' || view_name from duckdb_views() where not internal and not temporary "
+        "order by 1"
+    ).fetchall()
+    return [name for (name,) in rows if name not in BUILD_RECORDS]
+
+
+def differences(first: Path, second: Path) -> dict[str, str]:
+    """Every relation of two databases compared as row multisets, in both directions."""
+    found = {}
+    with duckdb.connect() as con:
+        con.execute(f"attach '{first}' as a (read_only)")
+        con.execute(f"attach '{second}' as b (read_only)")
+        con.execute("use a")
+        names_a = _relations(con)
+        con.execute("use b")
+        names_b = _relations(con)
+        con.execute("use memory")
+        if names_a != names_b:
+            found["relations"] = f"{sorted(set(names_a) ^ set(names_b))}"
+        for name in sorted(set(names_a) & set(names_b)):
+            columns_a = con.sql(f"describe a.{name}").fetchall()
+            columns_b = con.sql(f"describe b.{name}").fetchall()
+            if [c[:2] for c in columns_a] != [c[:2] for c in columns_b]:
+                found[name] = "columns differ"
+                continue
+            only_a = con.sql(f"select count(*) from (from a.{name} except all from b.{name})").fetchall()[0][
+                0
+            ]
+            only_b = con.sql(f"select count(*) from (from b.{name} except all from a.{name})").fetchall()[0][
+                0
+            ]
+            if only_a or only_b:
+                found[name] = f"{only_a} rows only incremental, {only_b} only from scratch"
+    return found
+
+
+def test_quarter_by_quarter_equals_from_scratch(history, tmp_path):
+    lake, db = tmp_path / "lake", tmp_path / "pv.duckdb"
+    notes: list[str] = []
+    quarters = ["2018Q3", "2018Q4", "2019Q1", "2019Q2"]
+    for quarter in quarters:
+        ingest(_zip(history, quarter), db_path=db, lake=lake, work_dir=tmp_path / "tmp", say=notes.append)
+    assert notes == [
+        "full build: no database yet",
+        "incremental build: adding 2018Q4 to the 1 quarters built (to 2018Q3)",
+        "incremental build: adding 2019Q1 to the 2 quarters built (to 2018Q4)",
+        "incremental build: adding 2019Q2 to the 3 quarters built (to 2019Q1)",
+    ]
+    with duckdb.connect(str(db), read_only=True) as con:
+        # the increments really had work to carry forward: cases followed up and cases deleted later
+        followed_up, deleted_earlier = con.sql(
+            "select count(*) filter (where live_to is not null and dedup_status = 'retained'), "
+            "(select count(distinct caseid) from staging.stg_deleted_cases "
+            " semi join curated.case_versions using (caseid)) "
+            "from marts.version_lifetimes"
+        ).fetchall()[0]
+        superseded = con.sql("select count(*) from marts.history_versions").fetchall()[0][0]
+    assert followed_up > 0 and superseded > 0 and deleted_earlier > 0
+
+    scratch = tmp_path / "scratch.duckdb"
+    build_database(scratch, lake)
+    assert differences(db, scratch) == {}
+
+
+def test_republished_or_older_quarter_falls_back_to_a_full_build(history, tmp_path):
+    lake, db = tmp_path / "lake", tmp_path / "pv.duckdb"
+    for quarter in ("2018Q4", "2019Q1"):
+        ingest(_zip(history, quarter), db_path=db, lake=lake, work_dir=tmp_path / "tmp")
+    notes: list[str] = []
+    ingest(
+        _zip(history, "2019Q1"),
+        db_path=db,
+        lake=lake,
+        work_dir=tmp_path / "tmp",
+        force=True,
+        say=notes.append,
+    )
+    assert notes == ["full build: 2019Q1 was re-published since the last build"]
+    ingest(_zip(history, "2018Q3"), db_path=db, lake=lake, work_dir=tmp_path / "tmp", say=notes.append)
+    assert notes[-1] == "full build: 2018Q3 comes before 2019Q1, the latest quarter built"
+    with pytest.raises(IncrementNotApplicable, match="no quarter was added since the last build"):
+        plan_increment(db, lake_state(lake))
+
+
+def test_a_name_mapped_differently_is_rendered_again(history, tmp_path):
+    """The maps are recomputed; a version with a name the published database mapped differently (a brand
+    name learned from the new quarter, say) is rendered again, not kept."""
+    lake, db = tmp_path / "lake", tmp_path / "pv.duckdb"
+    ingest(_zip(history, "2018Q3"), db_path=db, lake=lake, work_dir=tmp_path / "tmp")
+    with duckdb.connect(str(db)) as con:
+        term = con.sql(
+            "select pt from staging.stg_reac group by pt order by count(*) desc, pt limit 1"
+        ).fetchall()[0][0]
+        con.execute("update curated.event_term_map set pt = 'made up' where raw = ?", [term])
+        con.execute("update curated.case_events set pt = 'made up' where pt = ?", [term])
+        tampered = con.sql("select count(*) from curated.case_events where pt = 'made up'").fetchall()[0][0]
+    assert tampered > 0
+    notes: list[str] = []
+    ingest(_zip(history, "2018Q4"), db_path=db, lake=lake, work_dir=tmp_path / "tmp", say=notes.append)
+    assert notes == ["incremental build: adding 2018Q4 to the 1 quarters built (to 2018Q3)"]
+    scratch = tmp_path / "scratch.duckdb"
+    build_database(scratch, lake)
+    assert differences(db, scratch) == {}
+
+
+def test_changed_vocabulary_falls_back(history, tmp_path, monkeypatch):
+    lake, db = tmp_path / "lake", tmp_path / "pv.duckdb"
+    ingest(_zip(history, "2018Q3"), db_path=db, lake=lake, work_dir=tmp_path / "tmp")
+    import pv.increment
+
+    inputs = pv.increment.build_inputs()
+    monkeypatch.setattr(pv.increment, "build_inputs", lambda: inputs | {"reviewed data": "edited"})
+    notes: list[str] = []
+    ingest(_zip(history, "2018Q4"), db_path=db, lake=lake, work_dir=tmp_path / "tmp", say=notes.append)
+    assert notes == ["full build: the reviewed data changed since pv.duckdb was built"]
