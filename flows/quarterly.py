@@ -80,11 +80,11 @@ def ingest_one(
 
 
 @task(task_run_name="{layer}")
-def build_layer(db: str, lake: str, layer: str) -> list[dict]:
+def build_layer(db: str, lake: str, layer: str, incremental: bool = True) -> list[dict]:
     """Every step of one layer of the plan not run yet; each step's rows per output and seconds."""
     from pv.build import StagedBuild
 
-    records = StagedBuild.open(Path(db), Path(lake)).run_layer(layer)
+    records = StagedBuild.open(Path(db), Path(lake), incremental=incremental).run_layer(layer)
     for record in records:
         done = "done by an earlier run" if record.resumed else f"{record.seconds:.2f} s"
         print(f"{record.step}: {record.rows_text()} ({done})")
@@ -92,11 +92,11 @@ def build_layer(db: str, lake: str, layer: str) -> list[dict]:
 
 
 @task(task_run_name="swap")
-def swap_database(db: str, lake: str) -> str:
+def swap_database(db: str, lake: str, incremental: bool = True) -> str:
     """The complete build swapped in for the database with one atomic rename; its steps as an artifact."""
     from pv.build import StagedBuild
 
-    build = StagedBuild.open(Path(db), Path(lake))
+    build = StagedBuild.open(Path(db), Path(lake), incremental=incremental)
     create_markdown_artifact(
         key="faers-build-steps",
         markdown=build_steps_markdown(build.records()),
@@ -113,18 +113,30 @@ def build_steps_markdown(records: list[StepRecord]) -> str:
 
 
 def rebuild(db: str, lake: str) -> None:
-    """The database rebuilt from the lake, one task per layer, then swapped in (under its lock)."""
+    """The database brought up to date with the lake, one task per layer, then swapped in (under its lock):
+    the new quarters added to a copy of it (pv.increment), or a full build when that cannot apply (the
+    reason is printed)."""
     from pv.build import StagedBuild
     from pv.db import clear_dead_builds, database_lock
+    from pv.increment import IncrementNotApplicable
 
     with database_lock(Path(db)):
         clear_dead_builds(Path(db))
-        build = StagedBuild.open(Path(db), Path(lake))
+        build = StagedBuild.open(Path(db), Path(lake), incremental=True)
         if build.note:
             print(build.note)
-        for layer in dict.fromkeys(step.layer for step in build.steps):
-            build_layer(db, lake, layer)
-        swap_database(db, lake)
+        incremental = build.increment is not None
+        try:
+            for layer in dict.fromkeys(step.layer for step in build.steps):
+                build_layer(db, lake, layer, incremental)
+        except IncrementNotApplicable as reason:
+            build.discard()
+            print(f"full build: {reason}")
+            incremental = False
+            build = StagedBuild.open(Path(db), Path(lake))
+            for layer in dict.fromkeys(step.layer for step in build.steps):
+                build_layer(db, lake, layer, incremental)
+        swap_database(db, lake, incremental)
 
 
 # Load - what the run tells its user

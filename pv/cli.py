@@ -90,6 +90,8 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
             curate=not args.raw_only,
             allow_partial=args.allow_partial,
             force=args.force,
+            incremental=not args.full_build,
+            say=lambda note: print(note, file=sys.stderr),
         )
     finally:
         close()
@@ -115,7 +117,11 @@ def _cmd_build(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     with writer_lock(args.lake):
         build_database(
-            args.db, args.lake, from_step=args.from_step, say=lambda note: print(note, file=sys.stderr)
+            args.db,
+            args.lake,
+            from_step=args.from_step,
+            say=lambda note: print(note, file=sys.stderr),
+            incremental=args.incremental,
         )
     print(f"database: {args.db} ({time.perf_counter() - started:.1f} s)")
     return 0
@@ -701,6 +707,11 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--quiet", action="store_true", help="no progress bar")
     ingest.add_argument("--raw-only", action="store_true", help="skip the curated layer (build it later)")
     ingest.add_argument("--diana", type=Path, metavar="FILE", help=DIANA_HELP)
+    ingest.add_argument(
+        "--full-build",
+        action="store_true",
+        help="rebuild the database in full instead of adding the new quarters to it",
+    )
     _completeness_options(ingest)
     ingest.set_defaults(run=_cmd_ingest)
 
@@ -717,6 +728,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="re-run the plan from STEP on a copy of the database, then swap it in",
     )
     build.add_argument("--diana", type=Path, metavar="FILE", help=DIANA_HELP)
+    build.add_argument(
+        "--incremental",
+        action="store_true",
+        help="add the quarters ingested since the last build to a copy of the database (full build if it "
+        "cannot apply, saying why)",
+    )
     build.set_defaults(run=_cmd_build)
 
     demo = commands.add_parser(
