@@ -577,6 +577,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         scale=args.scale,
         seed=args.seed,
         progress=None if args.quiet else lambda message: print(message, file=sys.stderr),
+        size_by_fda_zip=args.size_by_fda_zip,
     )
     for path in summary.zips:
         print(path)
@@ -853,6 +854,12 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--quarters", required=True, help=QUARTERS_HELP)
     synth.add_argument("--scale", type=float, default=0.01, help="1.0 = real quarter size (default 0.01)")
     synth.add_argument("--seed", type=int, default=0, help="random seed: the same seed writes the same bytes")
+    synth.add_argument(
+        "--size-by-fda-zip",
+        action="store_true",
+        help="size each quarter like FDA's zip for it: SCALE x its zip's bytes / 2025Q4 zip's bytes "
+        "(pv/data/faers_zip_manifest.csv; legacy AERS quarters come out several times smaller)",
+    )
     synth.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     synth.set_defaults(run=_cmd_synth)
     return parser

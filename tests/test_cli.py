@@ -79,6 +79,12 @@ def test_synth_argument_errors(argv, tmp_path):
     _assert_one_line_error(_pv(*argv, cwd=tmp_path), "scale")
 
 
+def test_synth_size_by_fda_zip_names_a_quarter_missing_from_the_manifest(tmp_path):
+    result = _pv("synth", "--out", "x", "--quarters", "2026Q3", "--size-by-fda-zip", cwd=tmp_path)
+    _assert_one_line_error(result, "faers_zip_manifest.csv", "no FDA zip size for 2026Q3")
+    assert not (tmp_path / "x").exists()
+
+
 def test_named_pipe_as_input_is_refused_at_once(tmp_path):
     import os
 

@@ -10,11 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from pv.cli import main
 from pv.errors import UserError
 from pv.quarters import Quarter, quarter_range
 from pv.resources import vocab_dir
 from pv.schema import GLUED_RECORDS, TABLES, fda_header
 from pv.synth import generate
+from pv.synth._hash import Hasher
+from pv.synth.population import FAERS_DEMO, Population, fda_zip_scales, qindex
 from pv.synth.text import member_name
 
 ERA_QUARTERS = [
@@ -412,6 +415,81 @@ def test_rows_scale_with_scale(tmp_path: Path) -> None:
     for table, full in targets.items():
         assert s.rows[("2024Q1", table)] == pytest.approx(full * 0.005, rel=0.1), table
     assert s.rows[("2024Q1", "rpsr")] < 0.06 * s.rows[("2024Q1", "demo")]
+
+
+# ----------------------------------------------------------------- sizing by FDA's zips
+# FDA zip bytes in pv/data/faers_zip_manifest.csv: 2004Q1 7,582,957; 2012Q3 16,082,485; 2012Q4 28,541,645;
+# 2025Q3 76,715,577; 2025Q4 (the quarter scale 1.0 models) 67,144,585.
+def test_fda_zip_scales_are_scale_times_zip_bytes_over_2025q4s() -> None:
+    scales = fda_zip_scales(0.5, Quarter(2026, 2))
+    assert list(scales) == quarter_range("2004Q1..2026Q2")  # every quarter, 90 of them
+    assert scales[Quarter(2004, 1)] == pytest.approx(0.056467376, rel=1e-8)  # 0.5 * 7582957 / 67144585
+    assert scales[Quarter(2012, 3)] == pytest.approx(0.119760104, rel=1e-8)  # 0.5 * 16082485 / 67144585
+    assert scales[Quarter(2012, 4)] == pytest.approx(0.212538695, rel=1e-8)  # 0.5 * 28541645 / 67144585
+    assert scales[Quarter(2025, 3)] == pytest.approx(0.571271511, rel=1e-8)  # 0.5 * 76715577 / 67144585
+    assert scales[Quarter(2025, 4)] == 0.5  # the reference quarter keeps the plain scale
+
+
+def test_fda_zip_scales_refuse_a_quarter_the_manifest_lacks(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match=r"faers_zip_manifest\.csv: no FDA zip size for 2026Q3"):
+        fda_zip_scales(0.01, Quarter(2026, 3))
+    real = (Path(__file__).parent.parent / "pv/data/faers_zip_manifest.csv").read_text().splitlines()
+    gapped = tmp_path / "manifest.csv"
+    gapped.write_text("\n".join(line for line in real if not line.startswith("2008Q2,")) + "\n")
+    with pytest.raises(UserError, match="no FDA zip size for 2008Q2") as caught:
+        fda_zip_scales(0.01, Quarter(2012, 1), gapped)  # a quarter before the last one is needed too
+    assert str(gapped) in str(caught.value)
+    out = tmp_path / "not_written"
+    with pytest.raises(UserError, match="2026Q3"):
+        generate(out, [Quarter(2026, 3)], scale=0.01, size_by_fda_zip=True)
+    assert not out.exists()
+
+
+def test_sized_population_at_full_scale_fits_the_caseid_blocks() -> None:
+    """At scale 1.0 the largest zip (2025Q3, 1.14 x 2025Q4's) still fits its quarter's caseid block."""
+    by_quarter = fda_zip_scales(1.0, Quarter(2026, 2))
+    population = Population(
+        Hasher(0), 1.0, qindex(Quarter(2026, 2)), {qindex(q): s for q, s in by_quarter.items()}
+    )
+    assert population.target(qindex(Quarter(2025, 4))) == FAERS_DEMO
+    target_2025q3 = population.target(qindex(Quarter(2025, 3)))
+    assert target_2025q3 == pytest.approx(440_208.1155, abs=1e-4)  # 385288 * 76715577 / 67144585
+    assert population.target(-3) == population.target(0)  # virtual pre-2004 quarters take 2004Q1's size
+
+
+def test_synth_size_by_fda_zip_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "sized"
+    argv = ["synth", "--out", str(out), "--quarters", "2012Q3..2012Q4", "--scale", "0.01", "--quiet"]
+    assert main([*argv, "--size-by-fda-zip"]) == 0
+    assert capsys.readouterr().out.split() == [
+        str(out / "aers_ascii_2012q3.zip"),
+        str(out / "faers_ascii_2012q4.zip"),
+    ]
+    # 2012Q3 stays in the legacy AERS layout, 2012Q4 is FAERS
+    assert "ascii/DEMO12Q3.TXT" in zipfile.ZipFile(out / "aers_ascii_2012q3.zip").namelist()
+    assert "ascii/demo12q4.txt" in zipfile.ZipFile(out / "faers_ascii_2012q4.zip").namelist()
+    demo = {
+        r["quarter"]: int(r["rows"])
+        for r in read_csv(out / "ground_truth/expected_rows.csv")
+        if r["table"] == "demo"
+    }
+    # DEMO targets: 385288 * 0.01 * 16082485 / 67144585 = 922.84 (2012Q3) and
+    # 385288 * 0.01 * 28541645 / 67144585 = 1637.77 (2012Q4); the rows are cohorts sized to the target plus
+    # randomly drawn follow-ups, hence the 3 % tolerance
+    assert demo["2012Q3"] == pytest.approx(922.84, rel=0.03)
+    assert demo["2012Q4"] == pytest.approx(1637.77, rel=0.03)
+    assert demo["2012Q4"] / demo["2012Q3"] == pytest.approx(28_541_645 / 16_082_485, rel=0.03)  # 1.7747
+    quirks = read_csv(out / "ground_truth/quirks.csv")
+    for q in ("2012Q3", "2012Q4"):  # the zips hold those rows; a planted DEMO quirk hides one from data_rows
+        zf = zipfile.ZipFile(out / Quarter.parse(q).zip_name)
+        hidden = sum(r["quarter"] == q and r["table"] == "demo" for r in quirks)
+        assert len(data_rows(zf, Quarter.parse(q), "demo")[1]) + hidden == demo[q]
+    alone = generate(tmp_path / "alone", [Quarter(2012, 4)], scale=0.01, seed=0, size_by_fda_zip=True)
+    name = member_name("demo", Quarter(2012, 4))  # sizes are per quarter, not per generated range
+    assert zipfile.ZipFile(alone.zips[0]).read(name) == zipfile.ZipFile(out / alone.zips[0].name).read(name)
+    # without sizing, legacy 2012Q3 follows the 60k -> 150k ramp: 1,500 DEMO rows at 0.01, not 923
+    plain = generate(tmp_path / "plain", [Quarter(2012, 3)], scale=0.01, seed=0)
+    assert plain.rows[("2012Q3", "demo")] == pytest.approx(1500, rel=0.03)
 
 
 # ----------------------------------------------------------------- planted associations

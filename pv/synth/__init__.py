@@ -5,8 +5,12 @@ line endings, BOM, deleted-case lists and structural defects of each era; ``faer
 ``ground_truth/`` describing what a correct loader must find, which signals were planted and which
 characteristic events (true relative rates > 1) each background ingredient has (``characteristic``).
 
-Determinism: the same (quarters, scale, seed) give byte-identical zips. A quarter's tables are also
-identical whether it is generated alone or inside a longer range with the same seed and scale, because every
+Sizes: scale 1.0 gives every FAERS quarter FDA's 2025Q4 DEMO row count and ramps legacy AERS quarters from
+60k to 150k; with ``size_by_fda_zip`` each quarter is instead sized in proportion to FDA's own zip for it
+(``population.fda_zip_scales``: scale x its zip bytes / 2025Q4's zip bytes, from the zip manifest).
+
+Determinism: the same (quarters, scale, sizing, seed) give byte-identical zips. A quarter's tables are also
+identical whether it is generated alone or inside a longer range with the same seed and sizing, because every
 case's versions and content derive from hashes of (seed, caseid) and cohort sizes only look backwards.
 What depends on the range: deleted-case lists (they only name cases that appear in a generated quarter) and
 the ground truth (latest versions, deletions and de-duplicated association counts span the generated range).
@@ -27,7 +31,7 @@ from pv.sources import SYNTHETIC_MARKER, SYNTHETIC_NOTE
 from pv.synth import text as tx
 from pv.synth._hash import Hasher
 from pv.synth.content import R_C, REPT, ContentBuilder, QuarterContent
-from pv.synth.population import DELETED_LISTS_T, Population, qindex
+from pv.synth.population import DELETED_LISTS_T, REFERENCE_QUARTER, Population, fda_zip_scales, qindex
 from pv.synth.truth import Truth
 from pv.synth.vocab import Vocab
 
@@ -69,16 +73,24 @@ def generate(
     scale: float = 0.01,
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
+    size_by_fda_zip: bool = False,
 ) -> SynthSummary:
-    """Write quarterly zips and ``ground_truth/`` into ``out_dir`` (scale 1.0 = FDA's 2025Q4 size)."""
+    """Write quarterly zips and ``ground_truth/`` into ``out_dir`` (scale 1.0 = FDA's 2025Q4 size); with
+    ``size_by_fda_zip``, each quarter at scale x its FDA zip's bytes / FDA's 2025Q4 zip's bytes."""
     out_dir = Path(out_dir)
     qs = _check(out_dir, quarters, scale)
+    quarter_scales = None
+    if size_by_fda_zip:
+        by_quarter = fda_zip_scales(float(scale), qs[-1])
+        quarter_scales = {qindex(q): s for q, s in by_quarter.items()}
     out_dir.mkdir(parents=True, exist_ok=True)
     say = progress or (lambda _msg: None)
+    if size_by_fda_zip:
+        say(f"sizing each quarter by FDA's zip: scale {scale:g} x zip bytes / {REFERENCE_QUARTER} zip bytes")
     ts = [qindex(q) for q in qs]
     h = Hasher(int(seed))
     vocab = Vocab()
-    population = Population(h, float(scale), max(ts))
+    population = Population(h, float(scale), max(ts), quarter_scales)
     builder = ContentBuilder(vocab, h, max(ts))
     tables = tx.TextTables(vocab)
     truth = Truth(vocab, h, builder.char)

@@ -9,12 +9,16 @@ exception: they may only name cases that were actually generated (``deleted_case
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
-from pv.quarters import Quarter
+from pv.download import load_manifest, manifest_path
+from pv.errors import UserError
+from pv.quarters import FIRST_QUARTER, Quarter
 from pv.synth._hash import Hasher
 
 LAGS = 12  # follow-up versions arrive at most this many quarters after a case's first quarter
@@ -23,6 +27,7 @@ FAERS_T = 35  # 2012Q4
 DELETED_LISTS_T = 60  # 2019Q1: FDA starts publishing deleted-case lists (FAQ #45)
 
 FAERS_DEMO = 385_288  # FDA 2025Q4 DEMO rows (STAT)
+REFERENCE_QUARTER = Quarter(2025, 4)  # the quarter scale 1.0 models: FAERS_DEMO is its DEMO row count
 LEGACY_DEMO_FIRST, LEGACY_DEMO_LAST = 60_000, 150_000
 
 FOLLOW_UP_P = 0.13 * 0.75 ** np.arange(LAGS)  # P(follow-up version at lag d = 1..LAGS)
@@ -47,6 +52,30 @@ def target_demo(t: int) -> float:
         return float(FAERS_DEMO)
     frac = min(max(t, 0), FAERS_T - 1) / (FAERS_T - 1)
     return LEGACY_DEMO_FIRST + (LEGACY_DEMO_LAST - LEGACY_DEMO_FIRST) * frac
+
+
+def fda_zip_scales(scale: float, last: Quarter, manifest: Path | None = None) -> dict[Quarter, float]:
+    """Per-quarter scales for 2004Q1..``last`` that size each quarter like FDA's own zip for it.
+
+    Quarter ``q`` gets ``scale * bytes(q's FDA zip) / bytes(FDA's 2025Q4 zip)`` (67,144,585 bytes): scale
+    1.0 models 2025Q4 (``REFERENCE_QUARTER``, ``FAERS_DEMO`` DEMO rows), so a quarter whose zip is a quarter
+    of that size gets a quarter of its reports. Sizes come from the zip manifest (``pv.download``); every
+    quarter up to ``last`` is needed, not only the generated ones, because a quarter's reports include
+    follow-ups of cases first received in the twelve quarters before it.
+    """
+    path = manifest_path() if manifest is None else Path(manifest)
+    entries = load_manifest(path)
+    scales: dict[Quarter, float] = {}
+    reference = entries.get(REFERENCE_QUARTER)
+    q = FIRST_QUARTER
+    while q <= last:
+        entry = entries.get(q)
+        if entry is None or reference is None:
+            missing = q if entry is None else REFERENCE_QUARTER
+            raise UserError(f"{path}: no FDA zip size for {missing}, needed to size quarters by FDA's zips")
+        scales[q] = scale * entry.bytes / reference.bytes
+        q = q.next()
+    return scales
 
 
 def caseid_block(t: int) -> tuple[int, int]:
@@ -89,9 +118,16 @@ class Frame:
 
 
 class Population:
-    def __init__(self, hasher: Hasher, scale: float, t_max: int) -> None:
+    """Case versions per quarter. DEMO rows per quarter aim at ``target``: ``target_demo(t) * scale``, or,
+    given ``quarter_scales`` (quarter index -> scale, as ``fda_zip_scales``),
+    ``FAERS_DEMO * quarter_scales[t]`` (the virtual pre-2004 quarters take 2004Q1's)."""
+
+    def __init__(
+        self, hasher: Hasher, scale: float, t_max: int, quarter_scales: Mapping[int, float] | None = None
+    ) -> None:
         self.h = hasher
         self.scale = scale
+        self.quarter_scales = quarter_scales
         self.t_max = t_max
         self._chronic_pool(t_max)
         self._cohort_sizes(t_max)
@@ -99,6 +135,8 @@ class Population:
 
     # ------------------------------------------------------------ sizes
     def target(self, t: int) -> float:
+        if self.quarter_scales is not None:
+            return FAERS_DEMO * self.quarter_scales[max(t, 0)]
         return target_demo(t) * self.scale
 
     def _chronic_pool(self, t_max: int) -> None:
