@@ -683,12 +683,9 @@ class StagedBuild:
             if not db_path.exists():
                 raise UserError(f"{db_path}: no database to re-run steps on; run `pv build` first")
         increment, mode = None, None
-        if incremental:
+        # only a whole build with a snapshot of the lake can be incremental (other builds are asked for)
+        if incremental and curated and signals and snapshot and from_step is None:
             try:
-                if not (curated and signals and snapshot and from_step is None):
-                    raise IncrementNotApplicable(
-                        "only a whole build with a snapshot of the lake can be incremental"
-                    )
                 increment = plan_increment(db_path, lake_state(lake))
                 mode = increment.describe()
             except IncrementNotApplicable as reason:
