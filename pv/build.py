@@ -689,7 +689,7 @@ class StagedBuild:
                 increment = plan_increment(db_path, lake_state(lake))
                 mode = increment.describe()
             except IncrementNotApplicable as reason:
-                mode = f"full build: {reason}"
+                mode = f"full build: {reason}" if db_path.exists() else None
         copy_existing = from_step is not None or increment is not None
         key = _build_key(db_path, lake, steps, snapshot, copy_existing, increment)
         pending = db.pending_build_path(db_path)
@@ -824,7 +824,12 @@ def _start(
     starting = pending.with_name(f"{pending.name}.{owned_id()}.tmp")
     try:
         if copy_existing:
-            shutil.copyfile(db_path, starting)
+            try:
+                shutil.copyfile(db_path, starting)
+            except OSError as error:
+                if db.is_disk_full(error):
+                    raise db.build_failure(db_path, lake, OSError(error.errno, error.strerror)) from None
+                raise
         with db.build_connection(starting, db_path, lake) as con:
             if steps[0] == PLAN[0]:
                 db.write_meta(con, lake, curated, signals)

@@ -372,7 +372,7 @@ def database_lag(db_path: Path, lake: Path | None = None) -> str | None:
     return f"{db_path} is behind the lake ({'; '.join(clauses)}); run `pv build`" if clauses else None
 
 
-def _build_failure(db_path: Path, lake: Path, error: BaseException) -> UserError:
+def build_failure(db_path: Path, lake: Path, error: BaseException) -> UserError:
     problem = str(error).splitlines()[0] if str(error) else type(error).__name__
     clauses = lake_lag(db_path, lake)
     state = (
@@ -414,7 +414,7 @@ def build_connection(path: Path, db_path: Path, lake: Path) -> Iterator[duckdb.D
             yield con
     except Exception as error:
         if is_disk_full(error) or isinstance(error, (duckdb.IOException, duckdb.OutOfMemoryException)):
-            raise _build_failure(db_path, lake, error) from None
+            raise build_failure(db_path, lake, error) from None
         raise
     finally:
         shutil.rmtree(spill, ignore_errors=True)

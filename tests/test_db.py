@@ -274,6 +274,24 @@ def test_build_killed_at_any_point_leaves_the_database_then_rebuilds_it_identica
     }
 
 
+def test_full_disk_while_copying_for_an_incremental_build_is_one_line(tmp_path):
+    """An incremental build starts by copying the published database; a copy that cannot be written ends in
+    the same one line, with the database unchanged and nothing half-written left."""
+    data = tmp_path / "data"
+    assert _pv(data, "ingest", str(SAMPLES / "2017q2/faers_ascii_2017q2.zip"), "--quiet").returncode == 0
+    db = data / "pv.duckdb"
+    before = _sha(db)
+    result = _pv(data, "ingest", str(SAMPLES / "2025q4"), "--quiet", limit=5_000_000)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"pv: error: {db}: cannot build the database ([Errno 27] File too large); the lake is ahead of the "
+        "database (2025Q4 published to the lake after it was built): free disk space, then run `pv build` "
+        "(it resumes at the failed step)"
+    ]
+    assert _sha(db) == before
+    assert _temporaries(data) == []
+
+
 def test_full_disk_during_the_build_is_one_line_saying_the_lake_is_ahead(tmp_path, capsys):
     """A real write failure (RLIMIT_FSIZE: no file may grow past 5 MB, so the new database cannot be
     written while the small Parquet files can)."""
@@ -281,7 +299,7 @@ def test_full_disk_during_the_build_is_one_line_saying_the_lake_is_ahead(tmp_pat
     assert _pv(data, "ingest", str(SAMPLES / "2017q2/faers_ascii_2017q2.zip"), "--quiet").returncode == 0
     db = data / "pv.duckdb"
     before = _sha(db)
-    result = _pv(data, "ingest", str(SAMPLES / "2025q4"), "--quiet", limit=5_000_000)
+    result = _pv(data, "ingest", str(SAMPLES / "2025q4"), "--quiet", "--full-build", limit=5_000_000)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
