@@ -27,7 +27,7 @@ import duckdb
 import pv
 from pv import db
 from pv.cases import store_headline_onset
-from pv.counts import store_event_maskers
+from pv.counts import store_event_maskers, store_stratified_counts
 from pv.dedup import flag_cross_case_duplicates, flag_duplicates_by_quarter
 from pv.errors import UserError
 from pv.increment import (
@@ -437,15 +437,14 @@ PLAN: tuple[Step, ...] = (
         },
         name="marts.target_variant_counts",
     ),
-    _sql(
-        "marts/stratified_counts",
+    _python(
+        "marts.stratified_counts",
         "counts",
         {
             "marts.stratified_counts": _PAIR_VARIANT,
             "marts.stratum_cells": (*_PAIR_VARIANT, "stratum"),
         },
-        min_reports=BRESLOW_DAY_MIN_REPORTS,
-        cell_event_levels=BRESLOW_DAY_EVENT_LEVELS,
+        lambda con, context: store_stratified_counts(con, BRESLOW_DAY_MIN_REPORTS, BRESLOW_DAY_EVENT_LEVELS),
     ),
     _sql("marts/history_counts", "counts", {"marts.history_counts": ("quarter", *_PAIR_VARIANT)}),
     # history: the GPS prior, every pair's statistics by quarter and the first quarter each rule flagged it

@@ -14,11 +14,13 @@ variant removes (``marts.target_variant_counts``).
 from __future__ import annotations
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from pv import stats
 from pv.db import store_frame
 from pv.resources import read_vocabulary
+from pv.sqlfiles import render
 
 PAIR_COLUMNS: tuple[str, ...] = ("drug", "drug_level", "event", "event_level")
 _VARIANTS = read_vocabulary("analysis_variants")
@@ -102,3 +104,262 @@ def event_maskers(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 def store_event_maskers(con: duckdb.DuckDBPyConnection) -> int:
     """Write marts.event_maskers (:func:`event_maskers`); rows written."""
     return store_frame(con, "marts.event_maskers", event_maskers(con))
+
+
+# The sums of marts.stratified_counts, in its column order (pv.signals turns them into estimates).
+_STRATIFIED_SUM_COLUMNS = (
+    "a_strata",
+    "strata",
+    "e_stratified",
+    "ror_strata",
+    "mh_r",
+    "mh_s",
+    "mh_pr",
+    "mh_ps_qr",
+    "mh_qs",
+    "prr_strata",
+    "mh_prr_numerator",
+    "mh_prr_denominator",
+    "mh_prr_spread",
+)
+_COUNT_SUMS = ("a_strata", "strata", "ror_strata", "prr_strata")
+_PAIR_KEYS = ("drug_level", "drug", "event_level", "event", "role", "comparator", "duplicates")
+# Cells handed to the library at once: pairs x strata (bounded so that a chunk's arrays stay ~100 MB each).
+_CHUNK_CELLS = 4_000_000
+
+
+def _stratum_sums(
+    a: np.ndarray,
+    n_drug: np.ndarray,
+    n_event: np.ndarray,
+    n_total: np.ndarray,
+    *,
+    pair: np.ndarray | None = None,
+    n_pairs: int | None = None,
+    width: int | None = None,
+) -> dict[str, np.ndarray]:
+    """Every sum of marts.stratified_counts from per-stratum cells, by the library's own per-stratum terms.
+
+    Cells outside a pair's common strata are 0 (no drug or no event there) and add nothing to any sum. Cells
+    map to pairs by ``pair`` (an index per cell, ``n_pairs`` pairs) or come in consecutive blocks of
+    ``width`` strata, one per pair.
+    """
+    rows = {"pair": pair, "n_pairs": n_pairs, "width": width}
+    b, c = n_drug - a, n_event - a
+    d = n_total - n_drug - n_event + a
+    r, s, pr, ps_qr, qs, ror_strata = stats.mh_ror_sums(a, b, c, d, **rows)
+    numerator, denominator, spread, prr_strata = stats.mh_prr_sums(a, b, c, d, **rows)
+    common = ((n_drug > 0) & (n_event > 0)).astype(np.float64)
+    if width is not None:
+        a_strata = a.reshape(len(r), width).sum(axis=1)
+        strata = common.reshape(len(r), width).sum(axis=1)
+    else:
+        a_strata = np.bincount(pair, weights=a, minlength=len(r))
+        strata = np.bincount(pair, weights=common, minlength=len(r))
+    return {
+        "a_strata": a_strata,
+        "strata": strata,
+        "e_stratified": stats.stratified_expected(a, b, c, d, **rows),
+        "ror_strata": ror_strata,
+        "mh_r": r,
+        "mh_s": s,
+        "mh_pr": pr,
+        "mh_ps_qr": ps_qr,
+        "mh_qs": qs,
+        "prr_strata": prr_strata,
+        "mh_prr_numerator": numerator,
+        "mh_prr_denominator": denominator,
+        "mh_prr_spread": spread,
+    }
+
+
+def _by_variant(con: duckdb.DuckDBPyConnection, sql: str, order: str) -> dict[int, dict[str, np.ndarray]]:
+    """The rows of ``sql`` (with an integer column ``v``), fetched once, split by variant."""
+    rows = con.sql(f"select * from ({sql}) order by v, {order}").fetchnumpy()
+    bounds = np.searchsorted(rows["v"], np.arange(rows["v"].max() + 2)) if len(rows["v"]) else [0]
+    return {
+        v: {column: values[bounds[v] : bounds[v + 1]] for column, values in rows.items()}
+        for v in range(len(bounds) - 1)
+    }
+
+
+def _dense(rows: dict[str, np.ndarray] | None, shape: tuple[int, int]) -> np.ndarray:
+    """A (key id x stratum) matrix of the counts in ``rows`` (id, s, count)."""
+    matrix = np.zeros(shape, dtype=np.int64)
+    if rows is not None:
+        matrix[rows["id"], rows["s"]] = rows["count"]
+    return matrix
+
+
+def _variant_pair_sums(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """The sums for every pair of marts.drug_event_counts (``pair_id`` of the temp table ``stratum_pairs``).
+
+    Per variant, each drug's and each event's margins are dense rows over the strata; for a chunk of pairs
+    the strata where both occur are found from them, and only those cells go to the library."""
+    con.execute(_STRATUM_IDS)
+    width = con.sql("select count(*) from stratum_ids").fetchall()[0][0]
+    n_drugs = con.sql("select count(*) from stratum_drug_ids").fetchall()[0][0]
+    n_events = con.sql("select count(*) from stratum_event_ids").fetchall()[0][0]
+    every_pair = _by_variant(con, "select v, pair_id, drug_id, event_id from stratum_pairs", "pair_id")
+    every_total = _by_variant(con, _TOTALS, "s")
+    every_drug = _by_variant(con, _DRUG_MARGINS, "id")
+    every_event = _by_variant(con, _EVENT_MARGINS, "id")
+    # the pair cells are the big input: mapped to ids once, fetched a variant at a time
+    con.execute(
+        f"create or replace temp table stratum_cell_ids as select * from ({_PAIR_CELLS}) order by v, pair_id"
+    )
+    frames = []
+    for v, pairs in every_pair.items():
+        n_pairs = len(pairs["pair_id"])
+        if not n_pairs:
+            continue
+        totals = np.zeros(width)
+        found = every_total.get(v, {"s": [], "n_total": []})
+        totals[found["s"]] = found["n_total"]
+        drugs = _dense(every_drug.get(v), (n_drugs, width))
+        events = _dense(every_event.get(v), (n_events, width))
+        cells = con.execute(
+            "select pair_id, s, a from stratum_cell_ids where v = ? order by pair_id", [v]
+        ).fetchnumpy()
+        cell_pair = cells["pair_id"] - int(pairs["pair_id"][0])  # a variant's pair ids are consecutive
+        sums = {column: np.zeros(n_pairs) for column in _STRATIFIED_SUM_COLUMNS}
+        step = max(1, _CHUNK_CELLS // max(width, 1))
+        for start in range(0, n_pairs, step):
+            stop = min(start + step, n_pairs)
+            n_drug = drugs[pairs["drug_id"][start:stop]]
+            n_event = events[pairs["event_id"][start:stop]]
+            local, stratum = np.nonzero((n_drug > 0) & (n_event > 0))
+            a = np.zeros(n_drug.shape, dtype=np.int64)
+            lo, hi = np.searchsorted(cell_pair, [start, stop])
+            a[cell_pair[lo:hi] - start, cells["s"][lo:hi]] = cells["a"][lo:hi]
+            chunk = _stratum_sums(
+                a[local, stratum].astype(np.float64),
+                n_drug[local, stratum].astype(np.float64),
+                n_event[local, stratum].astype(np.float64),
+                totals[stratum],
+                pair=local,
+                n_pairs=stop - start,
+            )
+            for column, values in chunk.items():
+                sums[column][start:stop] = values
+        frames.append(pd.DataFrame({"pair_id": pairs["pair_id"], **sums}))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["pair_id"])
+
+
+# Integer ids for the dense arrays: strata, variants, drugs and events, and every pair with its ids.
+_STRATUM_IDS = """
+create or replace temp table stratum_ids as
+select stratum, (row_number() over (order by stratum) - 1)::integer as s
+from (select distinct stratum from stratum_totals);
+create or replace temp table stratum_variant_ids as
+select role, comparator, duplicates,
+    (row_number() over (order by role, comparator, duplicates) - 1)::integer as v
+from (select distinct role, comparator, duplicates from marts.drug_event_counts);
+create or replace temp table stratum_drug_ids as
+select drug_level, drug, (row_number() over (order by drug_level, drug) - 1)::integer as id
+from (select distinct drug_level, drug from marts.drug_event_counts);
+create or replace temp table stratum_event_ids as
+select event_level, event, (row_number() over (order by event_level, event) - 1)::integer as id
+from (select distinct event_level, event from marts.drug_event_counts);
+create or replace temp table stratum_pairs as
+select
+    counts.drug_level, counts.drug, counts.event_level, counts.event, counts.role, counts.comparator,
+    counts.duplicates, variants.v, drugs.id as drug_id, events.id as event_id,
+    (row_number() over (order by variants.v, drugs.id, events.id) - 1)::bigint as pair_id
+from marts.drug_event_counts as counts
+inner join stratum_variant_ids as variants using (role, comparator, duplicates)
+inner join stratum_drug_ids as drugs using (drug_level, drug)
+inner join stratum_event_ids as events using (event_level, event);
+"""
+_TOTALS = """
+select variants.v, ids.s, totals.n_total
+from stratum_totals as totals
+inner join stratum_variant_ids as variants using (role, comparator, duplicates)
+inner join stratum_ids as ids using (stratum)
+"""
+_DRUG_MARGINS = """
+select variants.v, drugs.id, ids.s, margins.n_drug as count
+from stratum_drug_margins as margins
+inner join stratum_variant_ids as variants using (role, comparator, duplicates)
+inner join stratum_drug_ids as drugs using (drug_level, drug)
+inner join stratum_ids as ids using (stratum)
+"""
+_EVENT_MARGINS = """
+select variants.v, events.id, ids.s, margins.n_event as count
+from stratum_event_margins as margins
+inner join stratum_variant_ids as variants using (role, comparator, duplicates)
+inner join stratum_event_ids as events using (event_level, event)
+inner join stratum_ids as ids using (stratum)
+"""
+_PAIR_CELLS = """
+select pairs.v, pairs.pair_id, ids.s, cells.a
+from stratum_pair_cells as cells
+inner join stratum_pairs as pairs using (role, comparator, duplicates, drug_level, drug, event_level, event)
+inner join stratum_ids as ids using (stratum)
+"""
+_SCRATCH = (
+    "stratum_totals",
+    "stratum_drug_margins",
+    "stratum_event_margins",
+    "stratum_pair_cells",
+    "stratum_ids",
+    "stratum_variant_ids",
+    "stratum_drug_ids",
+    "stratum_event_ids",
+    "stratum_pairs",
+    "stratum_cell_ids",
+)
+
+
+def _target_pair_sums(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """The sums for every pair of marts.target_variant_counts, from its per-stratum cells (the strata where
+    both the drug and the event occur)."""
+    keys = ", ".join(_PAIR_KEYS)
+    pairs = con.sql(f"select {keys} from marts.target_variant_counts").df()
+    cells = con.sql(
+        f"select {keys}, a, n_drug, n_event, n_total from marts.target_variant_cells "
+        # summed in one order, so that every build of the same data gives the same bits
+        f"where n_drug > 0 and n_event > 0 order by {keys}, stratum"
+    ).df()
+    pair = pd.MultiIndex.from_frame(pairs[list(_PAIR_KEYS)]).get_indexer(
+        pd.MultiIndex.from_frame(cells[list(_PAIR_KEYS)])
+    )
+    kept = pair >= 0
+    columns = {c: cells[c].to_numpy(dtype=np.float64)[kept] for c in ("a", "n_drug", "n_event", "n_total")}
+    sums = _stratum_sums(**columns, pair=pair[kept], n_pairs=len(pairs))
+    return pd.concat([pairs, pd.DataFrame(sums)], axis=1)
+
+
+def store_stratified_counts(
+    con: duckdb.DuckDBPyConnection, min_reports: int, cell_event_levels: tuple[str, ...]
+) -> int:
+    """marts.stratified_counts: per pair and variant (today's and the target-specific ones), the sums over
+    its strata of the per-stratum terms of the stratified statistics (pv/sql/marts/stratified_counts.sql
+    gives the margins, and marts.stratum_cells for Breslow-Day); rows.
+
+    Each pair's strata are the dense rows of its drug's and its event's margins, so the work is one pass
+    over pairs x strata in the library's arithmetic, not a join producing a row per pair and stratum."""
+    con.execute(
+        render("marts/stratified_counts", min_reports=min_reports, cell_event_levels=cell_event_levels)
+    )
+    try:
+        variant_sums = _variant_pair_sums(con)
+        target_sums = _target_pair_sums(con)
+        sums = ", ".join(
+            f"{column}::{'bigint' if column in _COUNT_SUMS else 'double'} as {column}"
+            for column in _STRATIFIED_SUM_COLUMNS
+        )
+        keys = ", ".join(f"{key}::varchar as {key}" for key in _PAIR_KEYS)
+        con.register("stratum_variant_sums", variant_sums)
+        con.register("stratum_target_sums", target_sums)
+        con.execute(
+            "create or replace table marts.stratified_counts as "
+            f"select {keys}, {sums} from stratum_pairs inner join stratum_variant_sums using (pair_id) "
+            f"union all select {keys}, {sums} from stratum_target_sums"
+        )
+    finally:
+        con.unregister("stratum_variant_sums")
+        con.unregister("stratum_target_sums")
+        for table in _SCRATCH:
+            con.execute(f"drop table if exists {table}")
+    return con.sql("select count(*) from marts.stratified_counts").fetchall()[0][0]

@@ -60,10 +60,21 @@ MASKING_RULE_FILE = vocab_dir() / "masking_rule.csv"
 
 
 def _strata(
-    a: ArrayLike, b: ArrayLike, c: ArrayLike, d: ArrayLike, pair: ArrayLike, n_pairs: int | None
-) -> tuple[tuple[np.ndarray, ...], np.ndarray, int]:
-    """Validated cells (float64), the pair index (int64) and the number of pairs."""
+    a: ArrayLike,
+    b: ArrayLike,
+    c: ArrayLike,
+    d: ArrayLike,
+    pair: ArrayLike | None,
+    n_pairs: int | None,
+    width: int | None = None,
+) -> tuple[tuple[np.ndarray, ...], np.ndarray | None, int]:
+    """Validated cells (float64), the pair index (int64) and the number of pairs. With ``width``, the rows
+    come in consecutive blocks of ``width`` strata, one block per pair, and the index is None."""
     cells = _cells(a, b, c, d)
+    if width is not None:
+        if width < 1 or cells[0].size % width:
+            raise ValueError(f"{cells[0].size} stratum rows are not blocks of {width}")
+        return cells, None, cells[0].size // width
     index = np.atleast_1d(np.asarray(pair)).ravel()
     if index.shape != cells[0].shape:
         raise ValueError("pair must have one entry per stratum row")
@@ -78,7 +89,9 @@ def _strata(
     return cells, index, n_pairs
 
 
-def _sum(pair: np.ndarray, values: np.ndarray, n_pairs: int) -> np.ndarray:
+def _sum(pair: np.ndarray | None, values: np.ndarray, n_pairs: int) -> np.ndarray:
+    if pair is None:  # blocks of strata, one per pair
+        return values.reshape(n_pairs, -1).sum(axis=1, dtype=np.float64)
     return np.bincount(pair, weights=values, minlength=n_pairs)
 
 
@@ -122,7 +135,22 @@ def mh_ror(
     Columns: ror_mh, ror_mh_lower, ror_mh_upper, ror_mh_log_se, ror_mh_strata (informative strata),
     ror_mh_status (:data:`MH_STATUS`).
     """
-    (a, b, c, d), pair, n_pairs = _strata(a, b, c, d, pair, n_pairs)
+    return mh_ror_from_sums(*mh_ror_sums(a, b, c, d, pair, n_pairs=n_pairs))
+
+
+def mh_ror_sums(
+    a: ArrayLike,
+    b: ArrayLike,
+    c: ArrayLike,
+    d: ArrayLike,
+    pair: ArrayLike | None,
+    *,
+    n_pairs: int | None = None,
+    width: int | None = None,
+) -> tuple[np.ndarray, ...]:
+    """The sums :func:`mh_ror_from_sums` takes, per pair: sum R_s, sum S_s, sum P_s R_s,
+    sum (P_s S_s + Q_s R_s), sum Q_s S_s and the number of informative strata (rows in ``pair`` order)."""
+    (a, b, c, d), pair, n_pairs = _strata(a, b, c, d, pair, n_pairs, width)
     n = a + b + c + d
     informative = (a + b > 0) & (c + d > 0) & (a + c > 0) & (b + d > 0)
     safe_n = np.where(informative, n, 1.0)
@@ -130,7 +158,7 @@ def mh_ror(
     s = np.where(informative, b * c / safe_n, 0.0)
     p = np.where(informative, (a + d) / safe_n, 0.0)
     q = np.where(informative, (b + c) / safe_n, 0.0)
-    return mh_ror_from_sums(
+    return (
         _sum(pair, r, n_pairs),
         _sum(pair, s, n_pairs),
         _sum(pair, p * r, n_pairs),
@@ -170,7 +198,22 @@ def mh_prr(
     Columns: prr_mh, prr_mh_lower, prr_mh_upper, prr_mh_log_se, prr_mh_strata,
     prr_mh_status (:data:`MH_STATUS`).
     """
-    (a, b, c, d), pair, n_pairs = _strata(a, b, c, d, pair, n_pairs)
+    return mh_prr_from_sums(*mh_prr_sums(a, b, c, d, pair, n_pairs=n_pairs))
+
+
+def mh_prr_sums(
+    a: ArrayLike,
+    b: ArrayLike,
+    c: ArrayLike,
+    d: ArrayLike,
+    pair: ArrayLike | None,
+    *,
+    n_pairs: int | None = None,
+    width: int | None = None,
+) -> tuple[np.ndarray, ...]:
+    """The sums :func:`mh_prr_from_sums` takes, per pair: sum a_s n0_s / N_s, sum c_s n1_s / N_s,
+    sum (a_s n1_s d_s + c_s n0_s b_s) / N_s^2 and the number of informative strata."""
+    (a, b, c, d), pair, n_pairs = _strata(a, b, c, d, pair, n_pairs, width)
     n1, n0, m1 = a + b, c + d, a + c
     n = n1 + n0
     informative = (n1 > 0) & (n0 > 0) & (m1 > 0)
@@ -179,7 +222,7 @@ def mh_prr(
     denominator = _sum(pair, np.where(informative, c * n1 / safe_n, 0.0), n_pairs)
     # n1 n0 m1 - a c N = a n1 d + c n0 b >= 0; the second form has no cancellation.
     spread = _sum(pair, np.where(informative, (a * n1 * d + c * n0 * b) / safe_n**2, 0.0), n_pairs)
-    return mh_prr_from_sums(numerator, denominator, spread, _sum(pair, informative, n_pairs))
+    return numerator, denominator, spread, _sum(pair, informative, n_pairs)
 
 
 def mh_prr_from_sums(
@@ -197,14 +240,21 @@ def mh_prr_from_sums(
 
 
 def stratified_expected(
-    a: ArrayLike, b: ArrayLike, c: ArrayLike, d: ArrayLike, pair: ArrayLike, *, n_pairs: int | None = None
+    a: ArrayLike,
+    b: ArrayLike,
+    c: ArrayLike,
+    d: ArrayLike,
+    pair: ArrayLike | None,
+    *,
+    n_pairs: int | None = None,
+    width: int | None = None,
 ) -> np.ndarray:
     """Stratified expected count E = sum_s n_drug,s n_event,s / N_s per pair (openEBGM, statistics.md §5).
 
     This is also sum E(a_s) of the Cochran-Mantel-Haenszel test. Empty strata (N_s = 0) add 0; a pair with no
     row gets E = 0, which IC and EBGM already treat as "no expected count".
     """
-    (a, b, c, d), pair, n_pairs = _strata(a, b, c, d, pair, n_pairs)
+    (a, b, c, d), pair, n_pairs = _strata(a, b, c, d, pair, n_pairs, width)
     n = a + b + c + d
     terms = np.where(n > 0, (a + b) * (a + c) / np.where(n > 0, n, 1.0), 0.0)
     return _sum(pair, terms, n_pairs)

@@ -46,14 +46,3 @@ create or replace macro pv_cell_c(a, n_event) as
 
 create or replace macro pv_cell_d(a, n_drug, n_event, n_total) as
     (n_total - n_drug - n_event + a)::bigint;
-
--- Sums of DOUBLE terms in a parallel aggregate depend on the order rows arrive in, so two builds of one lake
--- could differ in the last bits. Summed as fixed-point HUGEINT (10^-24 units: exact, order-free integer
--- addition) they are the same in every build; the terms summed this way (marts.stratified_counts) are at
--- most N and, for a FAERS-sized stratum, above 1e-12, so the rounding is far below double precision of the
--- sum. Use as pv_from_fixed(sum(pv_to_fixed(term))).
-create or replace macro pv_to_fixed(term) as
-    ((term) * 1e24)::hugeint;
-
-create or replace macro pv_from_fixed(total) as
-    (total)::double / 1e24;
