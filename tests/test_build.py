@@ -369,15 +369,15 @@ def test_a_half_built_copy_resumes_only_for_the_lake_state_it_was_started_from(g
 
 
 def test_build_from_a_step_recreates_the_macros_an_older_database_lacks(generated, tmp_path):
-    """A database built before a macro existed (here: pv_from_fixed dropped) re-runs from a later step."""
+    """A database built before a macro existed (here: pv_role_count dropped) re-runs from a later step."""
     from pv.build import build_database
 
     db = tmp_path / "pv.duckdb"
     shutil.copyfile(generated / "data/pv.duckdb", db)
     with duckdb.connect(str(db)) as con:
-        con.execute("drop macro pv_from_fixed")
+        con.execute("drop macro pv_role_count")
         before = con.sql("select count(*) from marts.stratified_counts").fetchall()[0][0]
     build_database(db, generated / "data/lake", from_step="marts.stratified_counts")
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.sql("select count(*) from marts.stratified_counts").fetchall()[0][0] == before > 0
-        assert con.sql("select pv_from_fixed(pv_to_fixed(0.5))").fetchall()[0][0] == 0.5
+        assert con.sql("select pv_role_count('suspect', 1, 2)").fetchall()[0][0] == 1
