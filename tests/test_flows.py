@@ -57,6 +57,25 @@ def test_run_then_rerun_is_idempotent(source, tmp_path, monkeypatch):
     assert _counts(paths["db"]) == counts
 
 
+def test_the_quarterly_run_adds_a_new_quarter_incrementally(source, tmp_path, monkeypatch, capsys):
+    """The scheduled run's case: the lake gains a quarter; the database gets it added to a copy (not
+    rebuilt), and the result is the database a build from scratch of the same lake gives."""
+    from flows.quarterly import quarterly
+    from pv.build import build_database
+    from pv.increment import differences
+
+    monkeypatch.setenv("PV_DATA_DIR", str(tmp_path / "data"))
+    paths = _paths(tmp_path)
+    quarterly(source=str(source), quarters="2023Q3..2024Q1", **paths)
+    capsys.readouterr()
+    second = quarterly(source=str(source), quarters="2024Q2", **paths)
+    assert [row["quarter"] for row in second["ingested"]] == ["2024Q2"]
+    assert "incremental build: adding 2024Q2 to the 3 quarters built (to 2024Q1)" in capsys.readouterr().out
+    scratch = tmp_path / "scratch.duckdb"
+    build_database(scratch, Path(paths["lake"]))
+    assert differences(Path(paths["db"]), scratch) == {}
+
+
 def test_reader_is_never_blocked_nor_shown_partial_data(source, tmp_path, monkeypatch):
     from flows.quarterly import quarterly
 

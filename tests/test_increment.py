@@ -8,14 +8,11 @@ import duckdb
 import pytest
 
 from pv.build import build_database
-from pv.increment import IncrementNotApplicable, plan_increment
+from pv.increment import IncrementNotApplicable, differences, plan_increment
 from pv.ingest import ingest
 from pv.lake import lake_state
 from pv.quarters import quarter_range
 from pv.synth import generate
-
-# Relations that record the build itself (when it ran, how long each step took), not the data.
-BUILD_RECORDS = {"meta.build", "meta.build_progress"}
 
 
 @pytest.fixture(scope="module")
@@ -29,45 +26,6 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _zip(history: Path, quarter: str) -> Path:
     return next((history / "zips").glob(f"faers_ascii_{quarter.lower()}.zip"))
-
-
-def _relations(con: duckdb.DuckDBPyConnection) -> list[str]:
-    rows = con.sql(
-        "select schema_name || '.' || table_name from duckdb_tables() where not temporary union "
-        "select schema_name || '.' || view_name from duckdb_views() where not internal and not temporary "
-        "order by 1"
-    ).fetchall()
-    return [name for (name,) in rows if name not in BUILD_RECORDS]
-
-
-def differences(first: Path, second: Path) -> dict[str, str]:
-    """Every relation of two databases compared as row multisets, in both directions."""
-    found = {}
-    with duckdb.connect() as con:
-        con.execute(f"attach '{first}' as a (read_only)")
-        con.execute(f"attach '{second}' as b (read_only)")
-        con.execute("use a")
-        names_a = _relations(con)
-        con.execute("use b")
-        names_b = _relations(con)
-        con.execute("use memory")
-        if names_a != names_b:
-            found["relations"] = f"{sorted(set(names_a) ^ set(names_b))}"
-        for name in sorted(set(names_a) & set(names_b)):
-            columns_a = con.sql(f"describe a.{name}").fetchall()
-            columns_b = con.sql(f"describe b.{name}").fetchall()
-            if [c[:2] for c in columns_a] != [c[:2] for c in columns_b]:
-                found[name] = "columns differ"
-                continue
-            only_a = con.sql(f"select count(*) from (from a.{name} except all from b.{name})").fetchall()[0][
-                0
-            ]
-            only_b = con.sql(f"select count(*) from (from b.{name} except all from a.{name})").fetchall()[0][
-                0
-            ]
-            if only_a or only_b:
-                found[name] = f"{only_a} rows only incremental, {only_b} only from scratch"
-    return found
 
 
 def test_quarter_by_quarter_equals_from_scratch(history, tmp_path):
@@ -148,3 +106,27 @@ def test_changed_vocabulary_falls_back(history, tmp_path, monkeypatch):
     notes: list[str] = []
     ingest(_zip(history, "2018Q4"), db_path=db, lake=lake, work_dir=tmp_path / "tmp", say=notes.append)
     assert notes == ["full build: the reviewed data changed since pv.duckdb was built"]
+
+
+def test_differences_sees_a_changed_row_a_missing_relation_and_changed_columns(tmp_path):
+    """The identity tests are not vacuous: one row changed, one relation missing and one column retyped are
+    each found (the build's own records are not compared)."""
+    first, second = tmp_path / "one.duckdb", tmp_path / "two.duckdb"
+    for path, value in ((first, 1), (second, 2)):
+        with duckdb.connect(str(path)) as con:
+            con.execute("create schema marts; create schema meta")
+            con.execute(
+                f"create table marts.t as select range as x, {value} * (range = 3)::int as y from range(5)"
+            )
+            con.execute(f"create table meta.build as select {value} as built_at")
+            con.execute("create view marts.v as select x from marts.t")
+            kind = "bigint" if value == 1 else "varchar"
+            con.execute(f"create table marts.typed as select 1::{kind} as z")
+            if value == 1:
+                con.execute("create table marts.only_first as select 1 as z")
+    assert differences(first, second) == {
+        "relations": "only in one: ['marts.only_first']",
+        "marts.t": "1 rows only in one.duckdb, 1 only in two.duckdb",
+        "marts.typed": "columns differ",
+    }
+    assert differences(first, first) == {}
