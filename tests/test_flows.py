@@ -70,7 +70,8 @@ def test_the_quarterly_run_adds_a_new_quarter_incrementally(source, tmp_path, mo
     capsys.readouterr()
     second = quarterly(source=str(source), quarters="2024Q2", **paths)
     assert [row["quarter"] for row in second["ingested"]] == ["2024Q2"]
-    assert "incremental build: adding 2024Q2 to the 3 quarters built (to 2024Q1)" in capsys.readouterr().out
+    said = capsys.readouterr()
+    assert "incremental build: adding 2024Q2 to the 3 quarters built (to 2024Q1)" in said.out + said.err
     scratch = tmp_path / "scratch.duckdb"
     build_database(scratch, Path(paths["lake"]))
     assert differences(Path(paths["db"]), scratch) == {}
