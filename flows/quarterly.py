@@ -112,10 +112,10 @@ def build_steps_markdown(records: list[StepRecord]) -> str:
     return "\n".join(lines)
 
 
-def rebuild(db: str, lake: str) -> None:
+def rebuild(db: str, lake: str) -> str:
     """The database brought up to date with the lake, one task per layer, then swapped in (under its lock):
-    the new quarters added to a copy of it (pv.increment), or a full build when that cannot apply (the
-    reason is printed)."""
+    the new quarters added to a copy of it (pv.increment), or a full build when that cannot apply. Returns
+    (and prints) which, and why."""
     from pv.build import StagedBuild
     from pv.db import clear_dead_builds, database_lock
     from pv.increment import IncrementNotApplicable
@@ -123,20 +123,22 @@ def rebuild(db: str, lake: str) -> None:
     with database_lock(Path(db)):
         clear_dead_builds(Path(db))
         build = StagedBuild.open(Path(db), Path(lake), incremental=True)
-        if build.note:
-            print(build.note)
+        said = build.note or "full build"
+        print(said)
         incremental = build.increment is not None
         try:
             for layer in dict.fromkeys(step.layer for step in build.steps):
                 build_layer(db, lake, layer, incremental)
         except IncrementNotApplicable as reason:
             build.discard()
-            print(f"full build: {reason}")
+            said = f"full build: {reason}"
+            print(said)
             incremental = False
             build = StagedBuild.open(Path(db), Path(lake))
             for layer in dict.fromkeys(step.layer for step in build.steps):
                 build_layer(db, lake, layer, incremental)
         swap_database(db, lake, incremental)
+    return said
 
 
 # Load - what the run tells its user
@@ -208,10 +210,11 @@ def quarterly(
         behind = lake_lag(Path(db), lake_path)
         if behind and not ingested:
             print(f"{db} is behind the lake ({'; '.join(behind)}): rebuilding it")
+        built = None  # how the database was brought up to date, if it was
         if ingested or behind or not Path(db).exists():
-            rebuild(db, str(lake_path))
+            built = rebuild(db, str(lake_path))
     published = publish_report(db, reports)
-    return {"ingested": ingested, **published, "database": db}
+    return {"ingested": ingested, **published, "database": db, "build": built}
 
 
 def flow_parameters(args: argparse.Namespace) -> dict:
