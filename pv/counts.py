@@ -7,8 +7,9 @@ the curated content models (drugs, terms, indications) are rendered again over t
 duplicate rules run again per quarter (``pv.dedup``); nothing is mapped twice. The steps are the ``counts``
 layer of the build plan (``pv.build``); this module holds the names Python shares with those models, read
 from the same reviewed lists the SQL reads (``vocab.analysis_variants``, ``vocab.headline_targets``), and the
-one Python step of the layer: each headline event's maskers (``marts.event_maskers``), which the ``masked``
-variant removes (``marts.target_variant_counts``).
+layer's Python steps: each headline event's maskers (``marts.event_maskers``), which the ``masked`` variant
+removes (``marts.target_variant_counts``), and the stratified sums of every pair (``marts.stratified_counts``),
+which are the library's own over the per-stratum margins the SQL counts.
 """
 
 from __future__ import annotations
@@ -106,10 +107,8 @@ def store_event_maskers(con: duckdb.DuckDBPyConnection) -> int:
     return store_frame(con, "marts.event_maskers", event_maskers(con))
 
 
-# The sums of marts.stratified_counts, in its column order (pv.signals turns them into estimates).
-_STRATIFIED_SUM_COLUMNS = (
-    "a_strata",
-    "strata",
+# The per-stratum sums of marts.stratified_counts that pv.signals turns into estimates (stratified_scores).
+STRATIFIED_SUMS: tuple[str, ...] = (
     "e_stratified",
     "ror_strata",
     "mh_r",
@@ -122,6 +121,8 @@ _STRATIFIED_SUM_COLUMNS = (
     "mh_prr_denominator",
     "mh_prr_spread",
 )
+# Its columns after the pair and variant keys: with the checks' a summed over the strata and their number.
+_STRATIFIED_SUM_COLUMNS = ("a_strata", "strata", *STRATIFIED_SUMS)
 _COUNT_SUMS = ("a_strata", "strata", "ror_strata", "prr_strata")
 _PAIR_KEYS = ("drug_level", "drug", "event_level", "event", "role", "comparator", "duplicates")
 # Cells handed to the library at once: pairs x strata (bounded so that a chunk's arrays stay ~100 MB each).

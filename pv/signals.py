@@ -25,6 +25,7 @@ from pv.counts import (
     DEFAULT_VARIANT,
     HEADLINE_EVENTS,
     PAIR_COLUMNS,
+    STRATIFIED_SUMS,
     TARGET_CLASSES,
     VARIANT_COLUMNS,
 )
@@ -51,20 +52,6 @@ EBGM_STATUS: dict[str, str] = {
 }
 # Stored quantiles are checked to this (the solver's own contract, statistics.md §5).
 QUANTILE_CHECK = stats.QUANTILE_TOLERANCE
-# The per-stratum sums of marts.stratified_counts that :func:`stratified_scores` turns into estimates.
-STRATIFIED_SUMS: tuple[str, ...] = (
-    "e_stratified",
-    "ror_strata",
-    "mh_r",
-    "mh_s",
-    "mh_pr",
-    "mh_ps_qr",
-    "mh_qs",
-    "prr_strata",
-    "mh_prr_numerator",
-    "mh_prr_denominator",
-    "mh_prr_spread",
-)
 # Breslow-Day needs every stratum's cells; marts.stratum_cells keeps them for pairs with at least this many
 # reports, the minimum every ratio rule asks for (statistics.md §3, §6): the test answers "is one pooled
 # ratio enough?", which matters only where a ratio can flag.
