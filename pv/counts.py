@@ -8,8 +8,8 @@ duplicate rules run again per quarter (``pv.dedup``); nothing is mapped twice. T
 layer of the build plan (``pv.build``); this module holds the names Python shares with those models, read
 from the same reviewed lists the SQL reads (``vocab.analysis_variants``, ``vocab.headline_targets``), and the
 layer's Python steps: each headline event's maskers (``marts.event_maskers``), which the ``masked`` variant
-removes (``marts.target_variant_counts``), and the stratified sums of every pair (``marts.stratified_counts``),
-which are the library's own over the per-stratum margins the SQL counts.
+removes (``marts.target_variant_counts``), and the stratified sums of every pair
+(``marts.stratified_counts``), the library's own over the per-stratum margins the SQL counts.
 """
 
 from __future__ import annotations
