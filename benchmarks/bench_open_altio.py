@@ -351,6 +351,9 @@ def main() -> int:
                 except OSError:
                     shutil.copy2(earlier, inputs / earlier.name)
             out = work / f"altio-out-{step}"
+            # The inputs both ways Open Altio documents: its variables (what `open-altio build` reads) and the
+            # pipeline command's flags (which also take the thread count and memory cap).
+            altio_env |= {"OPEN_ALTIO_FDA_DIR": str(inputs), "OPEN_ALTIO_DIANA_DICTIONARY": str(dictionary)}
             command = [str(altio_python), "-m", "open_altio.faers", "build", "--input", str(inputs)]
             command += ["--out", str(out), "--diana", str(dictionary), "--overwrite"]
             command += ["--threads", str(args.threads), "--memory-limit", args.memory_limit]
