@@ -106,6 +106,19 @@ def test_changed_vocabulary_falls_back(history, tmp_path, monkeypatch):
     assert notes == ["full build: the reviewed data changed since pv.duckdb was built"]
 
 
+def test_a_quarter_gone_or_unrecorded_inputs_fall_back(history, tmp_path):
+    lake, db = tmp_path / "lake", tmp_path / "pv.duckdb"
+    ingest(_zip(history, "2018Q3"), db_path=db, lake=lake, work_dir=tmp_path / "tmp")
+    with pytest.raises(IncrementNotApplicable, match="^2018Q3 is no longer in the lake$"):
+        plan_increment(db, {})
+    with duckdb.connect(str(db)) as con:
+        con.execute("drop table meta.build_inputs")
+    with pytest.raises(
+        IncrementNotApplicable, match=r"^pv.duckdb records no build inputs \(built by an earlier version\)$"
+    ):
+        plan_increment(db, lake_state(lake))
+
+
 def test_differences_sees_a_changed_row_a_missing_relation_and_changed_columns(tmp_path):
     """The identity tests are not vacuous: one row changed, one relation missing and one column retyped are
     each found (the build's own records are not compared)."""
