@@ -50,10 +50,9 @@ class Increment:
     built: tuple[str, ...]  # the quarters the published database holds
 
     def describe(self) -> str:
-        added = ", ".join(self.quarters)
-        return (
-            f"incremental build: adding {added} to the {len(self.built)} quarters built (to {self.built[-1]})"
-        )
+        added, built = ", ".join(self.quarters), len(self.built)
+        quarters = "quarter" if built == 1 else "quarters"
+        return f"incremental build: adding {added} to the {built} {quarters} built (to {self.built[-1]})"
 
 
 def _digest_files(paths: Iterable[Path], content: bool = True) -> str:

@@ -35,7 +35,7 @@ def test_quarter_by_quarter_equals_from_scratch(history, tmp_path):
     for quarter in quarters:
         ingest(_zip(history, quarter), db_path=db, lake=lake, work_dir=tmp_path / "tmp", say=notes.append)
     assert notes == [
-        "incremental build: adding 2018Q4 to the 1 quarters built (to 2018Q3)",
+        "incremental build: adding 2018Q4 to the 1 quarter built (to 2018Q3)",
         "incremental build: adding 2019Q1 to the 2 quarters built (to 2018Q4)",
         "incremental build: adding 2019Q2 to the 3 quarters built (to 2019Q1)",
     ]
@@ -88,7 +88,7 @@ def test_a_name_mapped_differently_is_rendered_again(history, tmp_path):
     assert tampered > 0
     notes: list[str] = []
     ingest(_zip(history, "2018Q4"), db_path=db, lake=lake, work_dir=tmp_path / "tmp", say=notes.append)
-    assert notes == ["incremental build: adding 2018Q4 to the 1 quarters built (to 2018Q3)"]
+    assert notes == ["incremental build: adding 2018Q4 to the 1 quarter built (to 2018Q3)"]
     scratch = tmp_path / "scratch.duckdb"
     build_database(scratch, lake)
     assert differences(db, scratch) == {}
@@ -150,7 +150,7 @@ def test_pv_ingest_says_how_it_built_and_full_build_rebuilds(history, tmp_path, 
     assert main(["ingest", str(_zip(history, "2018Q3")), *where]) == 0
     assert "build" not in capsys.readouterr().err
     assert main(["ingest", str(_zip(history, "2018Q4")), *where]) == 0
-    assert "incremental build: adding 2018Q4 to the 1 quarters built (to 2018Q3)" in capsys.readouterr().err
+    assert "incremental build: adding 2018Q4 to the 1 quarter built (to 2018Q3)" in capsys.readouterr().err
     assert main(["ingest", str(_zip(history, "2019Q1")), *where, "--full-build"]) == 0
     assert "incremental" not in capsys.readouterr().err
     assert main(["ingest", str(_zip(history, "2019Q2")), *where[:4], "--raw-only", "--quiet"]) == 0
