@@ -20,7 +20,7 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Four generated quarters: 2019Q1 on carry FDA's deleted-case lists, which remove cases first
     published in earlier quarters, and every quarter follows up cases of the ones before."""
     root = tmp_path_factory.mktemp("increment")
-    generate(root / "zips", quarter_range("2018Q3..2019Q2"), scale=0.004, seed=13)
+    generate(root / "zips", quarter_range("2018Q3..2019Q2"), scale=0.002, seed=13)
     return root
 
 
