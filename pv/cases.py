@@ -31,7 +31,8 @@ import math
 import re
 import sys
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -284,6 +285,7 @@ def case_series(
     include_duplicates: bool = False,
     comparator: str = "all",
     legacy_therapy_padding: bool = True,
+    curated: str = "curated",
 ) -> pd.DataFrame:
     """One row per retained case reporting the drug (in ``roles``) and the event, columns ``SERIES_COLUMNS``.
 
@@ -305,6 +307,9 @@ def case_series(
     it is a day count only when ``onset_precision`` is ``day``; ``onset_interval_days`` is
     ``[lowest, highest]`` number of days the two dates allow. ``negative_onset``: the event certainly
     preceded the start (kept, as reported); ``possibly_negative_onset``: the interval straddles zero.
+
+    ``curated`` names the schema holding the curated case tables; :func:`headline_onset` passes its copy
+    restricted to the headline's cases (:func:`_headline_scope`).
     """
     drug_sel = drug if isinstance(drug, DrugSelector) else resolve_drug(con, drug)
     event_sel = event if isinstance(event, EventSelector) else resolve_event(con, event)
@@ -314,7 +319,15 @@ def case_series(
     role_rule, codes = _roles(roles)
     if comparator in TARGET_COMPARATORS:
         return _target_variant_series(
-            con, drug_sel, event_sel, role_rule, codes, include_duplicates, comparator, legacy_therapy_padding
+            con,
+            drug_sel,
+            event_sel,
+            role_rule,
+            codes,
+            include_duplicates,
+            comparator,
+            legacy_therapy_padding,
+            curated,
         )
     params = {
         "ingredients": list(drug_sel.ingredients),
@@ -328,7 +341,7 @@ def case_series(
         "comparator": comparator,
         "legacy_therapy_padding": legacy_therapy_padding,
     }
-    frame = con.execute(render("marts/case_series"), params).df()
+    frame = con.execute(render("marts/case_series", ident_curated=curated), params).df()
     # DuckDB hands lists over as arrays and NULL lists as NA; plain lists read and compare better.
     for column in _LIST_COLUMNS:
         frame[column] = [[] if _missing(value) else list(value) for value in frame[column]]
@@ -588,9 +601,10 @@ def _selectors(
 # Which cases of a pair's series (role, every case) each variant keeps: the comparator's population
 # (pv_in_comparator; for 'active' the target's indication population, marts.active_comparators; for 'masked'
 # every case but those of marts.masked_cases whose masker pv_masks the target) and the duplicates setting.
+# {curated}: the schema of the curated case tables, as for :func:`case_series`.
 _VARIANT_MEMBERS = """
 select variants.comparator, variants.duplicates, list(cases.caseid)
-from curated.cases as cases,
+from {curated}.cases as cases,
     (select unnest($comparators) as comparator, unnest($duplicates) as duplicates) as variants
 where list_contains($caseids, cases.caseid)
     and pv_in_duplicates(variants.duplicates, cases.is_duplicate)
@@ -630,6 +644,7 @@ def _target_variant_series(
     include_duplicates: bool,
     comparator: str,
     legacy_therapy_padding: bool,
+    curated: str,
 ) -> pd.DataFrame:
     """The series of an ``active`` or ``masked`` variant: the headline pair's cases the variant keeps
     (:data:`_VARIANT_MEMBERS`, the rule marts.headline_onset and the counts use). These variants exist only
@@ -659,10 +674,11 @@ def _target_variant_series(
         include_duplicates=True,
         comparator="all",
         legacy_therapy_padding=legacy_therapy_padding,
+        curated=curated,
     )
     duplicates = "with" if include_duplicates else "without"
     members = con.execute(
-        _VARIANT_MEMBERS,
+        _VARIANT_MEMBERS.format(curated=curated),
         {
             "comparators": [comparator],
             "duplicates": [duplicates],
@@ -674,6 +690,24 @@ def _target_variant_series(
     frame = everyone[everyone["caseid"].isin(kept)].reset_index(drop=True)
     frame.attrs = everyone.attrs | {"include_duplicates": include_duplicates, "comparator": comparator}
     return frame
+
+
+_HEADLINE_SCOPE = "headline_scope"
+
+
+@contextmanager
+def _headline_scope(con: duckdb.DuckDBPyConnection) -> Iterator[str]:
+    """The curated case tables restricted to the cases reporting a headline event, in a scratch in-memory
+    database attached for the block (marts/headline_scope.sql); yields the schema to read them from.
+
+    The headline's ~60 case series would otherwise each scan the whole history's case tables.
+    """
+    con.execute(f"attach ':memory:' as {_HEADLINE_SCOPE}")
+    try:
+        con.execute(render("marts/headline_scope", ident_scope=f"{_HEADLINE_SCOPE}.main"))
+        yield f"{_HEADLINE_SCOPE}.main"
+    finally:
+        con.execute(f"detach {_HEADLINE_SCOPE}")
 
 
 def headline_onset(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -690,6 +724,16 @@ def headline_onset(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """
     keys = [*PAIR_COLUMNS, *VARIANT_COLUMNS]
     headline = con.sql(f"select {', '.join(keys)}, a from marts.headline order by all").df()
+    with _headline_scope(con) as curated:
+        rows = _headline_evidence(con, headline, keys, curated)
+    frame = pd.DataFrame(rows, columns=[*keys, *EVIDENCE_COLUMNS])
+    return frame.astype({column: "string" for column in keys} | EVIDENCE_COLUMNS)
+
+
+def _headline_evidence(
+    con: duckdb.DuckDBPyConnection, headline: pd.DataFrame, keys: list[str], curated: str
+) -> list[dict[str, Any]]:
+    """The rows of :func:`headline_onset`, the case series read from the schema ``curated``."""
     no_cases = series_evidence(pd.DataFrame(columns=list(SERIES_COLUMNS)))
     rows = []
     for (drug, drug_level, event, event_level, role), variants in headline.groupby(
@@ -699,11 +743,17 @@ def headline_onset(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         if variants["a"].max() > 0:
             drug_sel, event_sel = _selectors(drug_level, drug, event_level, event)
             series = case_series(
-                con, drug_sel, event_sel, roles=role, include_duplicates=True, comparator="all"
+                con,
+                drug_sel,
+                event_sel,
+                roles=role,
+                include_duplicates=True,
+                comparator="all",
+                curated=curated,
             )
             series.attrs = {}  # pandas deep-copies attrs into every column it hands out: slow
             members = con.execute(
-                _VARIANT_MEMBERS,
+                _VARIANT_MEMBERS.format(curated=curated),
                 {
                     "comparators": list(variants["comparator"]),
                     "duplicates": list(variants["duplicates"]),
@@ -716,8 +766,7 @@ def headline_onset(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
             chosen = admitted.get((variant.comparator, variant.duplicates))
             evidence = series_evidence(series[series["caseid"].isin(chosen)]) if chosen else no_cases
             rows.append(dict(zip(keys, variant, strict=True)) | evidence)
-    frame = pd.DataFrame(rows, columns=[*keys, *EVIDENCE_COLUMNS])
-    return frame.astype({column: "string" for column in keys} | EVIDENCE_COLUMNS)
+    return rows
 
 
 def store_headline_onset(con: duckdb.DuckDBPyConnection) -> int:

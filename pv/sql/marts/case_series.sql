@@ -10,6 +10,8 @@
 --   $event_pt VARCHAR       a canonical PT (compared case-insensitively) or NULL
 --   $include_duplicates BOOLEAN, $comparator VARCHAR ('all', 'oncology', 'breast_cancer')
 --   $legacy_therapy_padding BOOLEAN  read legacy (AERS) therapy start dates on the 1st as padded
+-- and the identifier ident_curated: the schema of the curated case tables, `curated` or the headline's
+-- restricted copy (marts/headline_scope.sql).
 --
 -- Dates (faers_format.md §5-6): a partial date is stored as the first day of its period. Event dates were padded
 -- to the 1st / 1 January in legacy quarters and again from 2021Q3, so there a day-precision event date on the 1st
@@ -17,19 +19,19 @@
 -- extracts padded every date, so legacy start dates get the same reading unless $legacy_therapy_padding is
 -- false. A period never ends after fda_dt: the event and the therapy start precede the report.
 with cases as (
-    select * from curated.cases
+    select * from {{ ident_curated }}.cases
 ),
 
 case_drugs as (
-    select * from curated.case_drugs
+    select * from {{ ident_curated }}.case_drugs
 ),
 
 case_events as (
-    select * from curated.case_events
+    select * from {{ ident_curated }}.case_events
 ),
 
 case_indications as (
-    select * from curated.case_indications
+    select * from {{ ident_curated }}.case_indications
 ),
 
 eligible_cases as (
