@@ -193,28 +193,26 @@ def _dense(rows: dict[str, np.ndarray] | None, shape: tuple[int, int]) -> np.nda
 
 
 def _variant_pair_sums(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """The sums for every pair of marts.drug_event_counts (``pair_id`` of the temp table ``stratum_pairs``).
+    """The sums for every pair of marts.drug_event_counts (``pair_id`` of the temp table ``stratum_pairs``),
+    and the per-stratum cells of the pairs that keep them appended to marts.stratum_cells.
 
     Per variant, each drug's and each event's margins are dense rows over the strata; for a chunk of pairs
     the strata where both occur are found from them, and only those cells go to the library."""
-    con.execute(_STRATUM_IDS)
     width = con.sql("select count(*) from stratum_ids").fetchall()[0][0]
     n_drugs = con.sql("select count(*) from stratum_drug_ids").fetchall()[0][0]
     n_events = con.sql("select count(*) from stratum_event_ids").fetchall()[0][0]
-    every_pair = _by_variant(con, "select v, pair_id, drug_id, event_id from stratum_pairs", "pair_id")
-    every_total = _by_variant(con, _TOTALS, "s")
-    every_drug = _by_variant(con, _DRUG_MARGINS, "id")
-    every_event = _by_variant(con, _EVENT_MARGINS, "id")
-    # the pair cells are the big input: mapped to ids once, fetched a variant at a time
-    con.execute(
-        f"create or replace temp table stratum_cell_ids as select * from ({_PAIR_CELLS}) order by v, pair_id"
+    every_pair = _by_variant(
+        con, "select v, pair_id, drug_id, event_id, keeps_cells from stratum_pairs", "pair_id"
     )
+    every_total = _by_variant(con, "select v, s, n_total from stratum_totals", "s")
+    every_drug = _by_variant(con, "select v, id, s, count from stratum_drug_margins", "id")
+    every_event = _by_variant(con, "select v, id, s, count from stratum_event_margins", "id")
     frames = []
     for v, pairs in every_pair.items():
         n_pairs = len(pairs["pair_id"])
         if not n_pairs:
             continue
-        totals = np.zeros(width)
+        totals = np.zeros(width, dtype=np.int64)
         found = every_total.get(v, {"s": [], "n_total": []})
         totals[found["s"]] = found["n_total"]
         drugs = _dense(every_drug.get(v), (n_drugs, width))
@@ -224,6 +222,7 @@ def _variant_pair_sums(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         ).fetchnumpy()
         cell_pair = cells["pair_id"] - int(pairs["pair_id"][0])  # a variant's pair ids are consecutive
         sums = {column: np.zeros(n_pairs) for column in _STRATIFIED_SUM_COLUMNS}
+        kept: list[dict[str, np.ndarray]] = []
         step = max(1, _CHUNK_CELLS // max(width, 1))
         for start in range(0, n_pairs, step):
             stop = min(start + step, n_pairs)
@@ -233,83 +232,60 @@ def _variant_pair_sums(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
             a = np.zeros(n_drug.shape, dtype=np.int64)
             lo, hi = np.searchsorted(cell_pair, [start, stop])
             a[cell_pair[lo:hi] - start, cells["s"][lo:hi]] = cells["a"][lo:hi]
+            common = {
+                "a": a[local, stratum],
+                "n_drug": n_drug[local, stratum],
+                "n_event": n_event[local, stratum],
+                "n_total": totals[stratum],
+            }
             chunk = _stratum_sums(
-                a[local, stratum].astype(np.float64),
-                n_drug[local, stratum].astype(np.float64),
-                n_event[local, stratum].astype(np.float64),
-                totals[stratum],
+                **{name: values.astype(np.float64) for name, values in common.items()},
                 pair=local,
                 n_pairs=stop - start,
             )
             for column, values in chunk.items():
                 sums[column][start:stop] = values
+            keep = pairs["keeps_cells"][start:stop][local]
+            if keep.any():
+                kept.append(
+                    {"pair_id": pairs["pair_id"][start:stop][local[keep]], "s": stratum[keep]}
+                    | {name: values[keep] for name, values in common.items()}
+                )
+        if kept:
+            _append_stratum_cells(con, {name: np.concatenate([k[name] for k in kept]) for name in kept[0]})
         frames.append(pd.DataFrame({"pair_id": pairs["pair_id"], **sums}))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["pair_id"])
 
 
-# Integer ids for the dense arrays: strata, variants, drugs and events, and every pair with its ids.
-_STRATUM_IDS = """
-create or replace temp table stratum_ids as
-select stratum, (row_number() over (order by stratum) - 1)::integer as s
-from (select distinct stratum from stratum_totals);
-create or replace temp table stratum_variant_ids as
-select role, comparator, duplicates,
-    (row_number() over (order by role, comparator, duplicates) - 1)::integer as v
-from (select distinct role, comparator, duplicates from marts.drug_event_counts);
-create or replace temp table stratum_drug_ids as
-select drug_level, drug, (row_number() over (order by drug_level, drug) - 1)::integer as id
-from (select distinct drug_level, drug from marts.drug_event_counts);
-create or replace temp table stratum_event_ids as
-select event_level, event, (row_number() over (order by event_level, event) - 1)::integer as id
-from (select distinct event_level, event from marts.drug_event_counts);
-create or replace temp table stratum_pairs as
-select
-    counts.drug_level, counts.drug, counts.event_level, counts.event, counts.role, counts.comparator,
-    counts.duplicates, variants.v, drugs.id as drug_id, events.id as event_id,
-    (row_number() over (order by variants.v, drugs.id, events.id) - 1)::bigint as pair_id
-from marts.drug_event_counts as counts
-inner join stratum_variant_ids as variants using (role, comparator, duplicates)
-inner join stratum_drug_ids as drugs using (drug_level, drug)
-inner join stratum_event_ids as events using (event_level, event);
-"""
-_TOTALS = """
-select variants.v, ids.s, totals.n_total
-from stratum_totals as totals
-inner join stratum_variant_ids as variants using (role, comparator, duplicates)
-inner join stratum_ids as ids using (stratum)
-"""
-_DRUG_MARGINS = """
-select variants.v, drugs.id, ids.s, margins.n_drug as count
-from stratum_drug_margins as margins
-inner join stratum_variant_ids as variants using (role, comparator, duplicates)
-inner join stratum_drug_ids as drugs using (drug_level, drug)
-inner join stratum_ids as ids using (stratum)
-"""
-_EVENT_MARGINS = """
-select variants.v, events.id, ids.s, margins.n_event as count
-from stratum_event_margins as margins
-inner join stratum_variant_ids as variants using (role, comparator, duplicates)
-inner join stratum_event_ids as events using (event_level, event)
-inner join stratum_ids as ids using (stratum)
-"""
-_PAIR_CELLS = """
-select pairs.v, pairs.pair_id, ids.s, cells.a
-from stratum_pair_cells as cells
-inner join stratum_pairs as pairs using (role, comparator, duplicates, drug_level, drug, event_level, event)
-inner join stratum_ids as ids using (stratum)
-"""
-_SCRATCH = (
-    "stratum_totals",
-    "stratum_drug_margins",
-    "stratum_event_margins",
-    "stratum_pair_cells",
+def _append_stratum_cells(con: duckdb.DuckDBPyConnection, cells: dict[str, np.ndarray]) -> None:
+    """Append per-stratum cells (``pair_id``, ``s`` and the four counts) to marts.stratum_cells, named."""
+    keys = ", ".join(f"pairs.{key}" for key in _PAIR_KEYS)
+    counts = ", ".join(f"cells.{count}::bigint" for count in _CELL_COUNTS)
+    con.register("stratum_kept_cells", pd.DataFrame(cells))
+    try:
+        con.execute(
+            f"insert into marts.stratum_cells ({', '.join(_PAIR_KEYS)}, stratum, {', '.join(_CELL_COUNTS)}) "
+            f"select {keys}, strata.stratum, {counts} from stratum_kept_cells as cells "
+            "inner join stratum_pairs as pairs using (pair_id) inner join stratum_ids as strata using (s)"
+        )
+    finally:
+        con.unregister("stratum_kept_cells")
+
+
+_CELL_COUNTS = ("a", "n_drug", "n_event", "n_total")
+# The scratch tables and views of pv/sql/marts/stratified_counts.sql.
+_SCRATCH_TABLES = (
     "stratum_ids",
     "stratum_variant_ids",
     "stratum_drug_ids",
     "stratum_event_ids",
     "stratum_pairs",
+    "stratum_totals",
+    "stratum_drug_margins",
+    "stratum_event_margins",
     "stratum_cell_ids",
 )
+_SCRATCH_VIEWS = ("stratum_cases", "stratum_variants")
 
 
 def _target_pair_sums(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -361,6 +337,8 @@ def store_stratified_counts(
     finally:
         con.unregister("stratum_variant_sums")
         con.unregister("stratum_target_sums")
-        for table in _SCRATCH:
+        for view in _SCRATCH_VIEWS:
+            con.execute(f"drop view if exists {view}")
+        for table in _SCRATCH_TABLES:
             con.execute(f"drop table if exists {table}")
     return con.sql("select count(*) from marts.stratified_counts").fetchall()[0][0]
