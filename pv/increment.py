@@ -185,36 +185,58 @@ def update_content(
     render_new: Callable[[], None],
     remapped: str,
 ) -> None:
-    """``table`` over the versions in ``versions`` (quarter, primaryid, caseid): the rows of versions the
-    published database had rendered (in any of ``kept_from`` there) are kept as they were, unless listed by
-    the query ``remapped`` (quarter, primaryid), and ``render_new`` (writing ``main.increment_new`` from the
-    table ``increment_versions``) renders the others."""
-    known = " union all ".join(
-        f"select quarter, primaryid, caseid from {PREVIOUS}.{source}" for source in kept_from
-    )
+    """Bring ``table`` (the build's copy of the published one) to the versions in ``versions`` (quarter,
+    primaryid, caseid) in place, so that the work is the new quarter's, not the history's.
+
+    Rows of versions no longer listed, or listed by the query ``remapped`` (quarter, primaryid), are deleted.
+    A version the table lacks takes its rows from the published database (any of ``kept_from``: a version
+    followed up in the new quarter moves from today's table to the history's), or, never rendered there or
+    remapped, from ``render_new`` (writing ``main.increment_new`` from the table ``increment_versions``).
+    One transaction: a failed step leaves the table as it was, and the resumed build runs it again.
+    """
+    key = "quarter, primaryid, caseid"
+    known = " union all ".join(f"select {key} from {PREVIOUS}.{source}" for source in kept_from)
     old_rows = " union all by name ".join(f"from {PREVIOUS}.{source}" for source in kept_from)
+    con.execute("begin transaction")
     try:
         con.execute(f"create or replace temp table increment_remapped as {remapped}")
         con.execute(
-            "create or replace temp table increment_versions as "
-            f"select distinct quarter, primaryid, caseid from {versions} "
-            f"anti join (({known}) anti join increment_remapped using (quarter, primaryid)) as known "
-            "using (quarter, primaryid, caseid)"
+            "create or replace temp table increment_keepable as "
+            f"select distinct {key} from {versions} anti join increment_remapped using (quarter, primaryid)"
+        )
+        con.execute(f"create or replace temp table increment_held as select distinct {key} from {table}")
+        con.execute(
+            f"delete from {table} where rowid in (select rowid from {table} semi join "
+            f"(from increment_held anti join increment_keepable using ({key})) using ({key}))"
         )
         con.execute(
-            f"create or replace temp table increment_kept as select * from ({old_rows}) as old "
-            f"semi join {versions} using (quarter, primaryid, caseid) "
-            "anti join increment_remapped using (quarter, primaryid)"
+            "create or replace temp table increment_missing as "
+            f"select distinct {key} from {versions} "
+            f"anti join (from increment_held semi join increment_keepable using ({key})) using ({key})"
+        )
+        con.execute(
+            "create or replace temp table increment_versions as "
+            f"from increment_missing anti join (({known}) semi join increment_keepable using ({key})) "
+            f"using ({key})"
+        )
+        con.execute(
+            f"insert into {table} by name select * from ({old_rows}) as old "
+            f"semi join (from increment_missing anti join increment_versions using ({key})) using ({key})"
         )
         render_new()
-        columns = ", ".join(
-            f'"{name}"'
-            for (name,) in con.sql(f"select column_name from (describe {PREVIOUS}.{kept_from[0]})").fetchall()
-        )
-        con.execute(f"create or replace table {table} as select {columns} from increment_kept")
         con.execute(f"insert into {table} by name from main.increment_new")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
     finally:
-        for scratch in ("increment_remapped", "increment_versions", "increment_kept"):
+        for scratch in (
+            "increment_remapped",
+            "increment_keepable",
+            "increment_held",
+            "increment_missing",
+            "increment_versions",
+        ):
             con.execute(f"drop table if exists {scratch}")
         con.execute("drop table if exists main.increment_new")
 
