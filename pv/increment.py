@@ -55,10 +55,12 @@ class Increment:
         return f"incremental build: adding {added} to the {built} {quarters} built (to {self.built[-1]})"
 
 
-def _digest_files(paths: Iterable[Path], content: bool = True) -> str:
+def _digest_files(root: Path, paths: Iterable[Path], content: bool = True) -> str:
+    """One digest of the files' names under ``root`` (so that a moved checkout keeps its digest) and their
+    bytes, or with ``content`` false their size and modification time (a user's large dictionary)."""
     digest = hashlib.sha256()
     for path in sorted(paths):
-        digest.update(str(path).encode())
+        digest.update(path.relative_to(root).as_posix().encode())
         if content:
             digest.update(path.read_bytes())
         else:
@@ -71,14 +73,14 @@ def build_inputs() -> dict[str, str]:
     """What a build is made with besides the lake, one digest per part: the pipeline's code and SQL, the
     reviewed data (vocabularies, rules, FDA's totals), and the user's MedDRA release and DiAna dictionary.
     An incremental build needs every part unchanged."""
-    package = resources.PACKAGE
+    package, data = resources.PACKAGE, resources.data_dir()
     meddra = meddra_dir()
     diana = diana_path()
     return {
-        "code": _digest_files(p for p in package.rglob("*") if p.suffix in {".py", ".sql"}),
-        "reviewed data": _digest_files(p for p in resources.data_dir().rglob("*") if p.is_file()),
-        "MedDRA release": _digest_files(meddra.rglob("*"), content=False) if meddra else "none",
-        "DiAna dictionary": _digest_files([diana], content=False) if diana else "none",
+        "code": _digest_files(package, (p for p in package.rglob("*") if p.suffix in {".py", ".sql"})),
+        "reviewed data": _digest_files(data, (p for p in data.rglob("*") if p.is_file())),
+        "MedDRA release": _digest_files(meddra, meddra.rglob("*"), content=False) if meddra else "none",
+        "DiAna dictionary": _digest_files(diana.parent, [diana], content=False) if diana else "none",
     }
 
 
