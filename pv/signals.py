@@ -161,8 +161,9 @@ def stratified_scores(counts: pd.DataFrame, fit: PriorFit, cells: pd.DataFrame |
     """The stratified statistics of each row of ``counts`` (its :data:`STRATIFIED_SUMS` columns), in the
     library's arithmetic: MH ROR/PRR from the sums (:func:`pv.stats.mh_ror_from_sums`), IC and EBGM with the
     stratified E under the build's one prior (openEBGM's ``stratify = TRUE``), and Breslow-Day from the
-    per-stratum ``cells`` (keys, a, n_drug, n_event, n_total) of the rows with a >= BRESLOW_DAY_MIN_REPORTS.
-    ``stratified_reason`` says in words why a value is not published.
+    per-stratum ``cells`` (pair: the row of ``counts``, a, n_drug, n_event, n_total; located in SQL by
+    :func:`_scored`, as string keys would cost a pandas merge of millions of rows) of the rows with
+    a >= BRESLOW_DAY_MIN_REPORTS. ``stratified_reason`` says in words why a value is not published.
     """
     ror = stats.mh_ror_from_sums(
         *(counts[c] for c in ("mh_r", "mh_s", "mh_pr", "mh_ps_qr", "mh_qs", "ror_strata"))
@@ -180,19 +181,16 @@ def stratified_scores(counts: pd.DataFrame, fit: PriorFit, cells: pd.DataFrame |
     else:
         shrunk = np.full((len(counts), 3), np.nan)
         ebgm_reason = np.full(len(counts), EBGM_STATUS[fit.status])
-    keys = list(PAIR_COLUMNS + VARIANT_COLUMNS)
     if cells is not None and len(cells):
-        rows = counts[keys].reset_index(drop=True).reset_index(names="pair")
-        located = cells.merge(rows, on=keys, how="inner", validate="many_to_one")
         a_s, n_drug, n_event, n_total = (
-            located[c].to_numpy(dtype=np.float64) for c in ("a", "n_drug", "n_event", "n_total")
+            cells[c].to_numpy(dtype=np.float64) for c in ("a", "n_drug", "n_event", "n_total")
         )
         bd = stats.breslow_day(
             a_s,
             n_drug - a_s,
             n_event - a_s,
             n_total - n_drug - n_event + a_s,
-            located["pair"].to_numpy(),
+            cells["pair"].to_numpy(dtype=np.int64),
             n_pairs=len(counts),
         )
     else:
@@ -293,17 +291,34 @@ def _chunks(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, ...]]
     return con.sql(f"select distinct {keys} from {table} order by all").fetchall()
 
 
+# marts.stratum_cells' columns in table order; unique by pair and stratum, so this is its "order by all".
+_CELL_ORDER = "drug_level, drug, event_level, event, role, comparator, duplicates, stratum"
+
+
 def _scored(
     con: duckdb.DuckDBPyConnection, table: str, fit: PriorFit, cells: str | None = None
 ) -> Iterable[pd.DataFrame]:
-    """``table`` scored one chunk (variant x levels) at a time, with that chunk's rows of ``cells``."""
+    """``table`` scored one chunk (variant x levels) at a time, with that chunk's rows of ``cells``.
+
+    With ``cells``, ``table`` numbers its rows within each chunk (``pair``, from 0): the cells are located
+    on them in SQL, so no string key reaches pandas.
+    """
     names = VARIANT_COLUMNS + ("drug_level", "event_level")
     where = " and ".join(f"{name} = ?" for name in names)
     for key in _chunks(con, table):
+        if cells is None:
+            yield score(con.execute(f"select * from {table} where {where}", list(key)).df(), fit)
+            continue
+        query = f"select * exclude (pair) from {table} where {where} order by pair"
+        counts = con.execute(query, list(key)).df()
         # ordered: Breslow-Day sums over these rows in floating point, the same in every build
-        query = f"select * from {cells} where {where} order by all"
-        chunk_cells = con.execute(query, list(key)).df() if cells else None
-        yield score(con.execute(f"select * from {table} where {where}", list(key)).df(), fit, chunk_cells)
+        located = con.execute(
+            f"select rows.pair, cells.a, cells.n_drug, cells.n_event, cells.n_total from {cells} as cells "
+            f"inner join {table} as rows using ({', '.join(_PAIR_KEYS)}) "
+            f"where {' and '.join(f'cells.{name} = ?' for name in names)} order by {_CELL_ORDER}",
+            list(key),
+        ).df()
+        yield score(counts, fit, located)
 
 
 def _empty_scores(label_columns: Sequence[str], stratified: bool = False) -> pd.DataFrame:
@@ -317,23 +332,30 @@ def _empty_scores(label_columns: Sequence[str], stratified: bool = False) -> pd.
 
 
 def _write(
-    con: duckdb.DuckDBPyConnection, table: str, frames: Iterable[pd.DataFrame], template: pd.DataFrame
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    frames: Iterable[pd.DataFrame],
+    template: pd.DataFrame,
+    temporary: bool = False,
 ) -> int:
-    """Create ``table`` from the frames (or from the empty template when there are none)."""
+    """Create ``table`` from the frames (or from the empty template when there are none); ``temporary``:
+    a temp table, for an intermediate that would otherwise be written to the database file only to be
+    read once."""
     con.execute(f"drop table if exists {table}")
+    create = "create temp table" if temporary else "create table"
     written = 0
     for frame in frames:
         arrow = pa.Table.from_pandas(frame, preserve_index=False)
         con.register("scored_chunk", arrow)
         if written == 0:
-            con.execute(f"create table {table} as select * from scored_chunk")
+            con.execute(f"{create} {table} as select * from scored_chunk")
         else:
             con.execute(f"insert into {table} select * from scored_chunk")
         con.unregister("scored_chunk")
         written += len(frame)
     if written == 0:
         con.register("scored_chunk", pa.Table.from_pandas(template, preserve_index=False))
-        con.execute(f"create table {table} as select * from scored_chunk")
+        con.execute(f"{create} {table} as select * from scored_chunk")
         con.unregister("scored_chunk")
     return written
 
@@ -416,11 +438,14 @@ def score_today(con: duckdb.DuckDBPyConnection) -> int:
     """marts.signals: every pair, variant and level today under the stored prior, with the first quarter
     each rule flagged it (``first_quarter_<rule>``, event groups only) from marts.first_flags."""
     fit = stored_fit(con)
-    scores = "marts.signal_scores"  # dropped once marts.signals holds it
-    inputs = "signal_inputs"  # today's 2x2 tables with their stratified sums (marts.stratified_counts)
+    scores = "signal_scores"  # temporary: dropped once marts.signals holds it
+    # today's 2x2 tables with their stratified sums (marts.stratified_counts), numbered within each chunk
+    inputs = "signal_inputs"
     keys = ", ".join(_PAIR_KEYS)
+    chunk = ", ".join(VARIANT_COLUMNS + ("drug_level", "event_level"))
     con.execute(
-        f"create or replace temp table {inputs} as select counts.*, {', '.join(STRATIFIED_SUMS)} "
+        f"create or replace temp table {inputs} as select counts.*, {', '.join(STRATIFIED_SUMS)}, "
+        f"row_number() over (partition by {chunk}) - 1 as pair "
         f"from {TODAY_COUNTS} as counts inner join marts.stratified_counts using ({keys})"
     )
     try:
@@ -429,6 +454,7 @@ def score_today(con: duckdb.DuckDBPyConnection) -> int:
             scores,
             _scored(con, inputs, fit, "marts.stratum_cells"),
             _empty_scores(_LABELS, stratified=True),
+            temporary=True,
         )
         con.execute(render("marts/signals", ident_scores=scores))
     finally:
@@ -522,12 +548,18 @@ population as (
         and pv_in_duplicates(variants.duplicates, cases.is_duplicate)
         and pv_in_comparator(variants.comparator, cases.oncology, cases.breast_cancer)
 ),
+target_exposures as materialized (
+    -- the target drugs' exposures first: joined to every variant's population, all exposures are tens of
+    -- millions of rows
+    select exposures.caseid, exposures.drug_level, exposures.drug, exposures.is_suspect
+    from marts.case_exposures as exposures
+    inner join marts.headline_targets as targets
+        on targets.kind = 'drug' and targets.level = exposures.drug_level and targets.name = exposures.drug
+),
 exposed as (
     select population.*, exposures.drug_level, exposures.drug
     from population
-    inner join marts.case_exposures as exposures using (caseid)
-    inner join marts.headline_targets as targets
-        on targets.kind = 'drug' and targets.level = exposures.drug_level and targets.name = exposures.drug
+    inner join target_exposures as exposures using (caseid)
     where population.role = 'any' or exposures.is_suspect
 ),
 with_event as (
@@ -567,16 +599,37 @@ left join pair_counts using (role, comparator, duplicates, stratum, drug_level, 
 """
 
 
+def _located(
+    con: duckdb.DuckDBPyConnection, stored: str, cells: str, order: str = ""
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The rows of the query ``stored`` (keys first, unique; in key order) and the per-stratum cells of the
+    query ``cells`` located on them (pair = the row of ``stored``, a, n_drug, n_event, n_total), ``order``ed.
+    The cells are matched to their row in SQL: string keys of millions of cells would cost a pandas merge."""
+    keys = ", ".join(PAIR_COLUMNS + VARIANT_COLUMNS)
+    # numbered once, in a temp table: ``stored`` scans a wide table
+    con.execute(
+        "create or replace temp table located_rows as "
+        f"select row_number() over (order by {keys}) - 1 as pair, * from ({stored})"
+    )
+    try:
+        rows = con.sql("select * exclude (pair) from located_rows order by pair").df()
+        located = con.sql(
+            f"with cells as ({cells}) select rows.pair, cells.a, cells.n_drug, cells.n_event, cells.n_total "
+            f"from cells inner join located_rows as rows using ({keys}) {order}"
+        ).df()
+    finally:
+        con.execute("drop table if exists located_rows")
+    return rows, located
+
+
 def _library_on_cells(stored: pd.DataFrame, cells: pd.DataFrame, rtol: float) -> int:
     """Rows of ``stored`` (keys and stratified columns) whose MH ROR/PRR with CIs, stratified E and IC, and
-    Breslow-Day (where stored) differ from pv.stats run on the per-stratum ``cells`` of the same keys."""
-    keys = list(PAIR_COLUMNS + VARIANT_COLUMNS)
-    rows = stored[keys].reset_index(drop=True).reset_index(names="pair")
-    located = cells.merge(rows, on=keys, how="inner", validate="many_to_one")
+    Breslow-Day (where stored) differ from pv.stats run on the per-stratum ``cells`` located on them
+    (:func:`_located`)."""
     a, n_drug, n_event, n_total = (
-        located[column].to_numpy(dtype=np.float64) for column in ("a", "n_drug", "n_event", "n_total")
+        cells[column].to_numpy(dtype=np.float64) for column in ("a", "n_drug", "n_event", "n_total")
     )
-    tables = (a, n_drug - a, n_event - a, n_total - n_drug - n_event + a, located["pair"].to_numpy())
+    tables = (a, n_drug - a, n_event - a, n_total - n_drug - n_event + a, cells["pair"].to_numpy(np.int64))
     n_pairs = len(stored)
     again = pd.concat(
         [stats.mh_ror(*tables, n_pairs=n_pairs), stats.mh_prr(*tables, n_pairs=n_pairs)], axis=1
@@ -617,10 +670,13 @@ def _stratified_checks(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int, i
     results.append(
         ("signals: stratified EBGM only under the prior the crude EBGM used", checked, outside_prior, "")
     )
-    stored = con.sql(
-        f"select {wanted} from marts.signals semi join marts.stratum_cells using ({keys}) order by all"
-    ).df()
-    cells = con.sql("select * from marts.stratum_cells").df()
+    # the cells in their stored order: the sums over strata add them in that order
+    stored, cells = _located(
+        con,
+        f"select {wanted} from marts.signals semi join marts.stratum_cells using ({keys})",
+        "select *, rowid as stored_order from marts.stratum_cells",
+        "order by cells.stored_order",
+    )
     results.append(
         (
             "signals: stratified MH, E, IC and Breslow-Day equal pv.stats on marts.stratum_cells",
@@ -629,12 +685,13 @@ def _stratified_checks(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int, i
             f"rtol {STRATIFIED_CHECK_RTOL:g}; the pairs whose cells are kept",
         )
     )
-    headline = con.sql(
+    headline, recount = _located(
+        con,
         f"select {wanted} from marts.signals where event_level = 'group' and (drug_level, drug) in "
         "(select (level, name) from marts.headline_targets where kind = 'drug') and event in "
-        f"(select name from marts.headline_targets where kind = 'event') and {_STRATA_VARIANT} order by all"
-    ).df()
-    recount = con.sql(_HEADLINE_STRATUM_CELLS).df()
+        f"(select name from marts.headline_targets where kind = 'event') and {_STRATA_VARIANT}",
+        _HEADLINE_STRATUM_CELLS,
+    )
     results.append(
         (
             "signals: stratified values of the headline pairs from cells counted case by case (case_strata)",
@@ -674,17 +731,22 @@ def _stratified_checks(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int, i
     return results
 
 
+def _family_code(columns: Sequence[str]) -> str:
+    """A select item numbering each row's family of tests (the distinct ``columns``) in SQL: BH needs only
+    which rows share a family, and the string columns themselves would cost a pandas conversion."""
+    return f"dense_rank() over (order by {', '.join(columns)}) as family"
+
+
 def _fdr_check(con: duckdb.DuckDBPyConnection, name: str, total: int) -> tuple[str, int, int, str]:
     """ror_p, ror_q and signal_ror_fdr of ``marts.<name>`` recomputed from the stored cells, family by family
     (BH needs the whole family, which the scoring saw one chunk at a time)."""
-    family = list(VARIANT_COLUMNS + ("drug_level", "event_level"))
-    family += ["quarter"] if name == "signal_history" else []
+    family = VARIANT_COLUMNS + ("drug_level", "event_level")
+    family += ("quarter",) if name == "signal_history" else ()
     stored = con.sql(
-        f"select {', '.join(family)}, a, b, c, d, ror, ror_p, ror_q, signal_ror_fdr from marts.{name}"
+        f"select {_family_code(family)}, a, b, c, d, ror, ror_p, ror_q, signal_ror_fdr from marts.{name}"
     ).df()
-    keys = pd.MultiIndex.from_frame(stored[family]).factorize()[0] if len(stored) else np.array([], int)
     cells = stored[["a", "b", "c", "d", "ror"]].astype("float64")
-    again = stats.ror_fdr(cells, keys)
+    again = stats.ror_fdr(cells, stored["family"].to_numpy())
     differs = sum(int(_differs(again[column], stored[column], 1e-12).sum()) for column in ("ror_p", "ror_q"))
     differs += int((again["signal_ror_fdr"].to_numpy() != stored["signal_ror_fdr"].fillna(False)).sum())
     return (f"{name}: ROR p, BH q and FDR flag per family", total, differs, "pv.stats.ror_fdr")
@@ -693,12 +755,11 @@ def _fdr_check(con: duckdb.DuckDBPyConnection, name: str, total: int) -> tuple[s
 def _mh_fdr_check(con: duckdb.DuckDBPyConnection, total: int) -> tuple[str, int, int, str]:
     """ror_mh_p, ror_mh_q and signal_ror_mh_fdr of marts.signals recomputed family by family from the stored
     MH ROR and its interval (SE = ln(upper / lower) / (2 z))."""
-    family = list(VARIANT_COLUMNS + ("drug_level", "event_level"))
     stored = con.sql(
-        f"select {', '.join(family)}, a, ror_mh, ror_mh_lower, ror_mh_upper, ror_mh_p, ror_mh_q, "
-        "signal_ror_mh_fdr from marts.signals"
+        f"select {_family_code(VARIANT_COLUMNS + ('drug_level', 'event_level'))}, a, ror_mh, ror_mh_lower, "
+        "ror_mh_upper, ror_mh_p, ror_mh_q, signal_ror_mh_fdr from marts.signals"
     ).df()
-    keys = pd.MultiIndex.from_frame(stored[family]).factorize()[0] if len(stored) else np.array([], int)
+    keys = stored["family"].to_numpy()
     lower, upper = (stored[column].to_numpy(dtype=np.float64) for column in ("ror_mh_lower", "ror_mh_upper"))
     with np.errstate(divide="ignore", invalid="ignore"):
         se = np.log(upper / lower) / (2.0 * stats.Z95)
