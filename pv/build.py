@@ -27,7 +27,7 @@ import duckdb
 import pv
 from pv import db
 from pv.cases import store_headline_onset
-from pv.counts import store_event_maskers, store_stratified_counts
+from pv.counts import PAIR_VARIANT_KEYS, store_event_maskers, store_stratified_counts
 from pv.dedup import flag_cross_case_duplicates, flag_duplicates_by_quarter
 from pv.errors import UserError
 from pv.increment import (
@@ -159,7 +159,7 @@ def _term_maps(con: duckdb.DuckDBPyConnection, context: BuildContext) -> None:
 
 # Grains shared by several outputs.
 _VERSION = ("quarter", "primaryid")
-_PAIR_VARIANT = ("drug_level", "drug", "event_level", "event", "role", "comparator", "duplicates")
+_PAIR_VARIANT = PAIR_VARIANT_KEYS
 _CASE_DRUG = None  # a DRUG record per row: FDA repeats drug_seq within a case version (faers_format.md §4.2)
 _EXPOSURE = ("quarter", "primaryid", "drug_level", "drug")
 _OUTCOME = ("quarter", "primaryid", "event_level", "event")

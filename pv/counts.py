@@ -124,7 +124,8 @@ STRATIFIED_SUMS: tuple[str, ...] = (
 # Its columns after the pair and variant keys: with the checks' a summed over the strata and their number.
 _STRATIFIED_SUM_COLUMNS = ("a_strata", "strata", *STRATIFIED_SUMS)
 _COUNT_SUMS = ("a_strata", "strata", "ror_strata", "prr_strata")
-_PAIR_KEYS = ("drug_level", "drug", "event_level", "event", "role", "comparator", "duplicates")
+# The key of the pair-and-variant tables (marts.drug_event_counts, stratified_counts ...), in table order.
+PAIR_VARIANT_KEYS: tuple[str, ...] = ("drug_level", "drug", "event_level", "event", *VARIANT_COLUMNS)
 # Cells handed to the library at once: pairs x strata (bounded so that a chunk's arrays stay ~100 MB each).
 _CHUNK_CELLS = 4_000_000
 
@@ -259,12 +260,13 @@ def _variant_pair_sums(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 def _append_stratum_cells(con: duckdb.DuckDBPyConnection, cells: dict[str, np.ndarray]) -> None:
     """Append per-stratum cells (``pair_id``, ``s`` and the four counts) to marts.stratum_cells, named."""
-    keys = ", ".join(f"pairs.{key}" for key in _PAIR_KEYS)
+    keys = ", ".join(f"pairs.{key}" for key in PAIR_VARIANT_KEYS)
     counts = ", ".join(f"cells.{count}::bigint" for count in _CELL_COUNTS)
+    columns = ", ".join((*PAIR_VARIANT_KEYS, "stratum", *_CELL_COUNTS))
     con.register("stratum_kept_cells", pd.DataFrame(cells))
     try:
         con.execute(
-            f"insert into marts.stratum_cells ({', '.join(_PAIR_KEYS)}, stratum, {', '.join(_CELL_COUNTS)}) "
+            f"insert into marts.stratum_cells ({columns}) "
             f"select {keys}, strata.stratum, {counts} from stratum_kept_cells as cells "
             "inner join stratum_pairs as pairs using (pair_id) inner join stratum_ids as strata using (s)"
         )
@@ -291,15 +293,15 @@ _SCRATCH_VIEWS = ("stratum_cases", "stratum_variants")
 def _target_pair_sums(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """The sums for every pair of marts.target_variant_counts, from its per-stratum cells (the strata where
     both the drug and the event occur)."""
-    keys = ", ".join(_PAIR_KEYS)
+    keys = ", ".join(PAIR_VARIANT_KEYS)
     pairs = con.sql(f"select {keys} from marts.target_variant_counts").df()
     cells = con.sql(
         f"select {keys}, a, n_drug, n_event, n_total from marts.target_variant_cells "
         # summed in one order, so that every build of the same data gives the same bits
         f"where n_drug > 0 and n_event > 0 order by {keys}, stratum"
     ).df()
-    pair = pd.MultiIndex.from_frame(pairs[list(_PAIR_KEYS)]).get_indexer(
-        pd.MultiIndex.from_frame(cells[list(_PAIR_KEYS)])
+    pair = pd.MultiIndex.from_frame(pairs[list(PAIR_VARIANT_KEYS)]).get_indexer(
+        pd.MultiIndex.from_frame(cells[list(PAIR_VARIANT_KEYS)])
     )
     kept = pair >= 0
     columns = {c: cells[c].to_numpy(dtype=np.float64)[kept] for c in ("a", "n_drug", "n_event", "n_total")}
@@ -326,7 +328,7 @@ def store_stratified_counts(
             f"{column}::{'bigint' if column in _COUNT_SUMS else 'double'} as {column}"
             for column in _STRATIFIED_SUM_COLUMNS
         )
-        keys = ", ".join(f"{key}::varchar as {key}" for key in _PAIR_KEYS)
+        keys = ", ".join(f"{key}::varchar as {key}" for key in PAIR_VARIANT_KEYS)
         con.register("stratum_variant_sums", variant_sums)
         con.register("stratum_target_sums", target_sums)
         con.execute(
