@@ -192,14 +192,18 @@ def _wait_for(url: str, server: subprocess.Popen, timeout: float = 60) -> None:
 
 
 @pytest.fixture
-def explorer(db: Path):
-    """``pv explore`` on a free port, as a user starts it; stopped with SIGINT (Ctrl-C) at the end."""
+def explorer(db: Path, tmp_path: Path):
+    """``pv explore`` on a free port, as a user starts it; stopped with SIGINT (Ctrl-C) at the end.
+
+    Its stderr (and marimo's, which inherits it) goes to a file: a pipe nobody reads fills up with marimo's
+    log and blocks both processes, which then cannot stop in time."""
     port = _free_port()
+    log = (tmp_path / "explore.log").open("w")
     server = subprocess.Popen(
         [sys.executable, "-m", "pv.cli", "explore", "--db", str(db), "--port", str(port)],
         start_new_session=True,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
     )
     try:
         _wait_for(f"http://127.0.0.1:{port}/health", server)
@@ -212,6 +216,7 @@ def explorer(db: Path):
             except subprocess.TimeoutExpired:
                 os.killpg(server.pid, signal.SIGKILL)
                 server.wait()
+        log.close()
 
 
 def test_browser_taxol_to_a_case_in_full(explorer):

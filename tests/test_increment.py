@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from pv.build import build_database
-from pv.increment import IncrementNotApplicable, differences, plan_increment
+from pv.increment import IncrementNotApplicable, _digest_files, differences, plan_increment
 from pv.ingest import ingest
 from pv.lake import lake_state
 from pv.quarters import quarter_range
@@ -156,3 +156,18 @@ def test_pv_ingest_says_how_it_built_and_full_build_rebuilds(history, tmp_path, 
     assert main(["ingest", str(_zip(history, "2019Q2")), *where[:4], "--raw-only", "--quiet"]) == 0
     assert main(["build", *where[:4], "--incremental"]) == 0
     assert "full build: " in capsys.readouterr().err  # the raw-only build recorded no signals to add to
+
+
+def test_input_digests_name_files_relative_to_their_folder(tmp_path):
+    """A checkout moved elsewhere keeps its digest (so its next build stays incremental); an edit does not."""
+    for root in (tmp_path / "here", tmp_path / "moved" / "there"):
+        (root / "sql").mkdir(parents=True)
+        (root / "sql" / "model.sql").write_text("select 1\n")
+        (root / "rule.py").write_text("X = 1\n")
+    here, there = tmp_path / "here", tmp_path / "moved" / "there"
+    assert _digest_files(here, here.rglob("*.*")) == _digest_files(there, there.rglob("*.*"))
+    (there / "rule.py").write_text("X = 2\n")
+    assert _digest_files(here, here.rglob("*.*")) != _digest_files(there, there.rglob("*.*"))
+    (there / "rule.py").rename(there / "renamed.py")
+    (there / "renamed.py").write_text("X = 1\n")
+    assert _digest_files(here, here.rglob("*.*")) != _digest_files(there, there.rglob("*.*"))
