@@ -286,4 +286,5 @@ def test_browser_taxol_to_a_case_in_full(explorer):
     ]
     assert all(path.stat().st_size > 10_000 for path in SCREENSHOTS.iterdir())
     server.send_signal(signal.SIGINT)  # Ctrl-C: pv explore stops marimo and exits 130
-    assert server.wait(timeout=20) == 130
+    # marimo gets 10 s to stop before it is killed; the rest is slack for a loaded machine
+    assert server.wait(timeout=60) == 130

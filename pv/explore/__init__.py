@@ -120,6 +120,7 @@ def serve(db_path: Path, host: str = "127.0.0.1", port: int = 2718) -> int:
         try:
             child.wait(timeout=10)
         except subprocess.TimeoutExpired:
+            print("pv explore: marimo did not stop within 10 s; killed it", file=sys.stderr)
             child.kill()
             child.wait()
         raise
