@@ -287,7 +287,7 @@ _SCRATCH_TABLES = (
     "stratum_event_margins",
     "stratum_cell_ids",
 )
-_SCRATCH_VIEWS = ("stratum_cases", "stratum_variants")
+_SCRATCH_VIEWS = ("stratum_cases", "stratum_exposures", "stratum_outcomes", "stratum_variants")
 
 
 def _target_pair_sums(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:

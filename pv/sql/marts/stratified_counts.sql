@@ -91,11 +91,22 @@ inner join variant_ids using (role, comparator, duplicates)
 inner join drug_ids using (drug_level, drug)
 inner join event_ids using (event_level, event);
 
--- The cases with their stratum id, and the variants with theirs: the inputs of every margin below.
+-- The cases with their stratum id, their drugs and events with their ids, and the variants with theirs: the
+-- inputs of every margin below.
 create or replace temp view stratum_cases as
 select cases.caseid, cases.is_duplicate, cases.oncology, cases.breast_cancer, cases.suspect, strata.s
 from marts.stratified_cases as cases
 inner join stratum_ids as strata using (stratum);
+
+create or replace temp view stratum_exposures as
+select exposures.caseid, exposures.is_suspect, drug_ids.id as drug_id
+from marts.case_exposures as exposures
+inner join stratum_drug_ids as drug_ids using (drug_level, drug);
+
+create or replace temp view stratum_outcomes as
+select outcomes.caseid, event_ids.id as event_id
+from marts.case_outcomes as outcomes
+inner join stratum_event_ids as event_ids using (event_level, event);
 
 create or replace temp view stratum_variants as
 select variants.*, variant_ids.v
@@ -132,9 +143,7 @@ with cases as (
 ),
 
 exposures as (
-    select exposures.caseid, exposures.is_suspect, drug_ids.id
-    from marts.case_exposures as exposures
-    inner join stratum_drug_ids as drug_ids using (drug_level, drug)
+    select * from stratum_exposures
 ),
 
 variants as (
@@ -143,7 +152,8 @@ variants as (
 
 groups as (
     select
-        cases.is_duplicate, cases.oncology, cases.breast_cancer, cases.suspect, cases.s, exposures.id,
+        cases.is_duplicate, cases.oncology, cases.breast_cancer, cases.suspect, cases.s,
+        exposures.drug_id as id,
         count(*) as n_any,
         count(*) filter (where exposures.is_suspect) as n_suspect
     from cases
@@ -152,7 +162,9 @@ groups as (
 ),
 
 final as (
-    select variants.v, groups.id, groups.s, sum(pv_role_count(variants.role, groups.n_suspect, groups.n_any)) as count
+    select
+        variants.v, groups.id, groups.s,
+        sum(pv_role_count(variants.role, groups.n_suspect, groups.n_any)) as count
     from variants
     inner join groups using (is_duplicate, oncology, breast_cancer, suspect)
     group by all
@@ -167,9 +179,7 @@ with cases as (
 ),
 
 outcomes as (
-    select outcomes.caseid, event_ids.id
-    from marts.case_outcomes as outcomes
-    inner join stratum_event_ids as event_ids using (event_level, event)
+    select * from stratum_outcomes
 ),
 
 variants as (
@@ -177,7 +187,10 @@ variants as (
 ),
 
 groups as (
-    select cases.is_duplicate, cases.oncology, cases.breast_cancer, cases.suspect, cases.s, outcomes.id, count(*) as cases
+    select
+        cases.is_duplicate, cases.oncology, cases.breast_cancer, cases.suspect, cases.s,
+        outcomes.event_id as id,
+        count(*) as cases
     from cases
     inner join outcomes using (caseid)
     group by all
@@ -198,15 +211,11 @@ with cases as (
 ),
 
 exposures as (
-    select exposures.caseid, exposures.is_suspect, drug_ids.id as drug_id
-    from marts.case_exposures as exposures
-    inner join stratum_drug_ids as drug_ids using (drug_level, drug)
+    select * from stratum_exposures
 ),
 
 outcomes as (
-    select outcomes.caseid, event_ids.id as event_id
-    from marts.case_outcomes as outcomes
-    inner join stratum_event_ids as event_ids using (event_level, event)
+    select * from stratum_outcomes
 ),
 
 variants as (
