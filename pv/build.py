@@ -35,8 +35,11 @@ from pv.increment import (
     Increment,
     IncrementNotApplicable,
     append_raw_quarters,
+    first_changed_quarter,
     plan_increment,
+    remapped_rows,
     remapped_versions,
+    replace_rows,
     update_content,
     write_build_inputs,
 )
@@ -282,6 +285,55 @@ def _outcomes(table: str, events: str) -> Step:
     return _derived_content("marts/case_outcomes", table, _OUTCOME, "ident_events", events)
 
 
+def _history_counts() -> Step:
+    """marts.history_counts; in an incremental build only the rows that can have changed are rewritten: the
+    quarters from the first one whose contributions (marts.analysis_cases) changed, normally the new one,
+    and every quarter of a drug some past version now has or lost as an exposure (a brand name learned)."""
+    model, table = "marts/history_counts", "marts.history_counts"
+
+    def update(con: duckdb.DuckDBPyConnection, context: BuildContext) -> None:
+        assert context.increment is not None
+        added = context.increment.quarters[0]
+        first = first_changed_quarter(con, "marts.analysis_cases", added)
+        outcomes, exposures = "increment_outcomes", "increment_exposures"
+        try:
+            if remapped_rows(con, "marts.version_outcomes", _CONTENT_MAPS["outcomes"], added, outcomes):
+                (remapped_from,) = con.sql(
+                    f"select min(live_from) from marts.analysis_cases semi join {outcomes} "
+                    "using (quarter, primaryid)"
+                ).fetchall()[0]
+                first = min(first, remapped_from or first)
+            since = literal(first)
+            fresh = [
+                (
+                    "main.increment_new",
+                    render(
+                        model, ident_table="main.increment_new", from_quarter=first, ident_drug_scope="true"
+                    ),
+                )
+            ]
+            drugs = f"(drug_level, drug) in (select drug_level, drug from {exposures})"
+            if remapped_rows(con, "marts.version_exposures", _CONTENT_MAPS["exposures"], added, exposures):
+                every_quarter = render(
+                    model, ident_table="main.increment_drugs", from_quarter="", ident_drug_scope=drugs
+                )
+                before = f"delete from main.increment_drugs where quarter >= {since}"
+                fresh.append(("main.increment_drugs", f"{every_quarter}; {before}"))
+            replace_rows(con, table, f"quarter >= {since} or {drugs}", fresh)
+        finally:
+            con.execute(f"drop table if exists {outcomes}")
+            con.execute(f"drop table if exists {exposures}")
+
+    return Step(
+        table,
+        "counts",
+        {table: ("quarter", *_PAIR_VARIANT)},
+        model=model,
+        params={"ident_table": table, "from_quarter": "", "ident_drug_scope": "true"},
+        update=update,
+    )
+
+
 PLAN: tuple[Step, ...] = (
     # raw: the lake's tables as published, and how they add up against FDA's totals
     Step("raw.tables", "raw", _RAW_TABLES, run=_raw_tables, update=_append_raw),
@@ -446,7 +498,7 @@ PLAN: tuple[Step, ...] = (
         },
         lambda con, context: store_stratified_counts(con, BRESLOW_DAY_MIN_REPORTS, BRESLOW_DAY_EVENT_LEVELS),
     ),
-    _sql("marts/history_counts", "counts", {"marts.history_counts": ("quarter", *_PAIR_VARIANT)}),
+    _history_counts(),
     # history: the GPS prior, every pair's statistics by quarter and the first quarter each rule flagged it
     _python(
         "marts.gps_priors",

@@ -243,6 +243,80 @@ def update_content(
         con.execute("drop table if exists main.increment_new")
 
 
+def first_changed_quarter(con: duckdb.DuckDBPyConnection, table: str, added: str) -> str:
+    """The first quarter at which ``table`` (intervals [live_from, live_to) of quarters, one or more per case
+    version) differs from the published database; ``added`` (the first quarter added) at the latest. A
+    quarterly run's view of the quarters before it is the same in both databases, so what ``table``
+    determines there can be kept.
+
+    An interval only one database has makes a difference from its live_from; one whose end moved (its version
+    followed up, or its case deleted, in the new quarter) from the earlier end.
+    """
+    columns = [name for (name,) in con.sql(f"select column_name from (describe {table})").fetchall()]
+    if "live_from" not in columns or "live_to" not in columns:
+        raise ValueError(f"{table} has no intervals of quarters (live_from, live_to)")
+    keys = ", ".join(name for name in columns if name != "live_to")
+    # a key with one row on each side: the two differ only in live_to (null: still live)
+    (first,) = con.sql(
+        f"""
+        with sides as (
+            select *, 1 as side from (from {table} except all from {PREVIOUS}.{table})
+            union all
+            select *, -1 as side from (from {PREVIOUS}.{table} except all from {table})
+        ),
+        keyed as (
+            select
+                live_from,
+                min(live_to) as earlier_end,
+                count(*) filter (where side = 1) = 1 and count(*) filter (where side = -1) = 1 as moved
+            from sides
+            group by {keys}
+        )
+        select min(case when moved then earlier_end else live_from end) from keyed
+        """
+    ).fetchall()[0]
+    return added if first is None else min(first, added)
+
+
+def remapped_rows(
+    con: duckdb.DuckDBPyConnection, relation: str, map_table: str, added: str, into: str
+) -> int:
+    """Temp table ``into``: the rows of version content ``relation`` (in either database) that differ between
+    the two, among the versions published before ``added`` with a name ``map_table`` now maps differently
+    (:func:`remapped_versions`: a brand name learned from the new quarter, say). Returns their number."""
+    con.execute(f"create or replace temp table {into} as select * from {relation} limit 0")
+    if not con.sql(f"select exists (from {PREVIOUS}.{map_table} except from {map_table})").fetchall()[0][0]:
+        return 0  # names first seen in the new quarters only add rows to a map
+    remapped = f"(select * from ({remapped_versions(map_table)}) where quarter < {literal(added)})"
+    rows = "(from {} semi join " + remapped + " as remapped using (quarter, primaryid))"
+    now, before = rows.format(relation), rows.format(f"{PREVIOUS}.{relation}")
+    con.execute(f"insert into {into} ({now} except all {before}) union all ({before} except all {now})")
+    return con.sql(f"select count(*) from {into}").fetchall()[0][0]
+
+
+def replace_rows(
+    con: duckdb.DuckDBPyConnection, table: str, stale: str, fresh: Iterable[tuple[str, str]]
+) -> None:
+    """In one transaction, the rows of ``table`` (the build's copy of the published one) where the condition
+    ``stale`` holds are replaced by the rows of ``fresh``: pairs of a scratch table and the SQL writing it
+    (dropped afterwards). A failed step leaves the table as it was."""
+    scratch = [name for name, _ in fresh]
+    con.execute("begin transaction")
+    try:
+        for _, sql in fresh:
+            con.execute(sql)
+        con.execute(f"delete from {table} where {stale}")
+        for name in scratch:
+            con.execute(f"insert into {table} by name from {name}")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    finally:
+        for name in scratch:
+            con.execute(f"drop table if exists {name}")
+
+
 # Relations that record the build itself (when it ran, how long each step took), not the data.
 _BUILD_RECORDS = {"meta.build", "meta.build_progress"}
 

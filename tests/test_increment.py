@@ -8,7 +8,13 @@ import duckdb
 import pytest
 
 from pv.build import build_database
-from pv.increment import IncrementNotApplicable, _digest_files, differences, plan_increment
+from pv.increment import (
+    IncrementNotApplicable,
+    _digest_files,
+    differences,
+    first_changed_quarter,
+    plan_increment,
+)
 from pv.ingest import ingest
 from pv.lake import lake_state
 from pv.quarters import quarter_range
@@ -171,3 +177,38 @@ def test_input_digests_name_files_relative_to_their_folder(tmp_path):
     (there / "rule.py").rename(there / "renamed.py")
     (there / "renamed.py").write_text("X = 1\n")
     assert _digest_files(here, here.rglob("*.*")) != _digest_files(there, there.rglob("*.*"))
+
+
+def test_first_changed_quarter_is_where_the_intervals_first_differ(tmp_path):
+    """A followed-up or deleted version's interval ends earlier: the difference starts at the new end; an
+    interval only one database has starts its difference; two rows of one key on a side cannot be paired,
+    so their difference starts at live_from."""
+    published = tmp_path / "published.duckdb"
+    rows = {
+        "kept": "('2018Q3', 1, '2018Q3', null)",
+        "followed_up": "('2018Q3', 2, '2018Q3', null)",
+        "ended": "('2018Q3', 2, '2018Q3', '2019Q1')",
+        "new": "('2019Q1', 3, '2019Q1', null)",
+        "split_a": "('2018Q4', 4, '2018Q4', null)",
+        "split_b": "('2018Q4', 4, '2018Q4', '2019Q1')",
+    }
+    columns = "(quarter varchar, primaryid bigint, live_from varchar, live_to varchar)"
+
+    def intervals(con: duckdb.DuckDBPyConnection, table: str, *names: str) -> None:
+        con.execute(f"create or replace table {table} {columns}")
+        con.execute(f"insert into {table} values " + ", ".join(rows[name] for name in names))
+
+    with duckdb.connect(str(published)) as con:
+        intervals(con, "lifetimes", "kept", "followed_up")
+    with duckdb.connect() as con:
+        con.execute(f"attach '{published}' as previous (read_only)")
+        intervals(con, "lifetimes", "kept", "ended", "new")
+        assert first_changed_quarter(con, "lifetimes", "2019Q1") == "2019Q1"
+        assert first_changed_quarter(con, "lifetimes", "2018Q4") == "2018Q4"  # never after the added one
+        intervals(con, "lifetimes", "kept", "followed_up", "split_a", "split_b")
+        assert first_changed_quarter(con, "lifetimes", "2019Q1") == "2018Q4"
+        intervals(con, "lifetimes", "kept", "followed_up")
+        assert first_changed_quarter(con, "lifetimes", "2019Q1") == "2019Q1"
+        con.execute("create table flat as select 1 as x")
+        with pytest.raises(ValueError, match="flat has no intervals of quarters"):
+            first_changed_quarter(con, "flat", "2019Q1")

@@ -6,7 +6,11 @@
 -- never counts before it was published. Rows: the quarters in which the pair has a >= 1, and for the
 -- headline pairs (target drugs present at Q x the headline events, marts.headline_targets) every quarter, a = 0 included.
 -- Event groups only: PT-level history for every pair would multiply the table by the number of quarters.
-create or replace table marts.history_counts as
+-- An incremental build rewrites only the rows that can have changed (pv.build, _history_counts): the
+-- quarters from {{from_quarter}} ('' for all: a running sum from there needs only the contributions live
+-- from then on, each starting no earlier), and for the drugs {{ident_drug_scope}} (a condition on
+-- drug_level and drug; true for all) every quarter.
+create or replace table {{ident_table}} as
 with contributions as (
     select
         caseid,
@@ -19,14 +23,16 @@ with contributions as (
         has_breast_cancer_indication as breast_cancer,
         has_suspect_drug as suspect
     from marts.analysis_cases
+    where live_to is null or live_to > {{from_quarter}}
 ),
 
 quarters as (
-    select distinct quarter from staging.stg_demo
+    select distinct quarter from staging.stg_demo where quarter >= {{from_quarter}}
 ),
 
 changes as (
-    select * exclude (live_from, live_to), live_from as changed_at, 1 as delta from contributions
+    select * exclude (live_from, live_to), greatest(live_from, {{from_quarter}}) as changed_at, 1 as delta
+    from contributions
     union all
     select * exclude (live_from, live_to), live_to as changed_at, -1 as delta
     from contributions
@@ -34,7 +40,7 @@ changes as (
 ),
 
 exposures as (
-    select * from marts.version_exposures
+    select * from marts.version_exposures where {{ident_drug_scope}}
 ),
 
 group_outcomes as (
@@ -54,7 +60,9 @@ headline_events as (
 ),
 
 targets as (
-    select level as drug_level, name as drug from marts.headline_targets where kind = 'drug'
+    select drug_level, drug
+    from (select level as drug_level, name as drug from marts.headline_targets where kind = 'drug')
+    where {{ident_drug_scope}}
 ),
 
 stratum_pairs as (
