@@ -285,6 +285,55 @@ def _outcomes(table: str, events: str) -> Step:
     return _derived_content("marts/case_outcomes", table, _OUTCOME, "ident_events", events)
 
 
+def _case_versions() -> Step:
+    """curated.case_versions; in an incremental build only the cases the new quarters touch are ranked again:
+    those with a new DEMO record or newly on a deleted-case list, with every case that shares a legacy ISR
+    with one of them (FDA's rank of an ISR filed under several caseids is decided among its records)."""
+    model, table = "curated/case_versions", "curated.case_versions"
+
+    def update(con: duckdb.DuckDBPyConnection, context: BuildContext) -> None:
+        assert context.increment is not None
+        added = literal(context.increment.quarters[0])
+        touched, records = "increment_cases", "increment_records"
+        con.execute(
+            f"create or replace temp table {records} as "
+            f"select caseid, primaryid, layout from {table} where layout = 'laers' union all "
+            f"select caseid, primaryid, layout from staging.stg_demo where quarter >= {added}"
+        )
+        con.execute(
+            f"create or replace temp table {touched} as "
+            f"select caseid from staging.stg_demo where quarter >= {added} and caseid is not null "
+            f"union select caseid from staging.stg_deleted_cases where first_listed_quarter >= {added}"
+        )
+        try:
+            while True:  # the cases sharing a legacy ISR with a touched one, until there are no more
+                (grown,) = con.execute(
+                    f"insert into {touched} "
+                    f"select distinct sharing.caseid from {records} as sharing "
+                    f"semi join (select primaryid from {records} semi join {touched} using (caseid) "
+                    "where layout = 'laers') using (primaryid) "
+                    f"anti join {touched} using (caseid) "
+                    "where sharing.layout = 'laers' and sharing.caseid is not null"
+                ).fetchall()[0]
+                if not grown:
+                    break
+            scope = f"(caseid in (select caseid from {touched}) or (caseid is null and quarter >= {added}))"
+            ranked = render(model, ident_table="main.increment_new", ident_demo_scope=scope)
+            replace_rows(con, table, scope, [("main.increment_new", ranked)])
+        finally:
+            con.execute(f"drop table if exists {touched}")
+            con.execute(f"drop table if exists {records}")
+
+    return Step(
+        table,
+        "curated",
+        {table: _VERSION},
+        model=model,
+        params={"ident_table": table, "ident_demo_scope": "true"},
+        update=update,
+    )
+
+
 def _history_counts() -> Step:
     """marts.history_counts; in an incremental build only the rows that can have changed are rewritten: the
     quarters from the first one whose contributions (marts.analysis_cases) changed, normally the new one,
@@ -384,7 +433,7 @@ PLAN: tuple[Step, ...] = (
         {"curated.event_term_map": ("raw",), "curated.indication_term_map": ("raw",)},
         run=_term_maps,
     ),
-    _sql("curated/case_versions", "curated", {"curated.case_versions": _VERSION}),
+    _case_versions(),
     _sql("curated/retained_versions", "curated", {"curated.retained_versions": ("caseid",)}),
     _content("curated/case_drugs", "curated", "curated.case_drugs", "curated.retained_versions", _CASE_DRUG),
     _content(

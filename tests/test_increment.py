@@ -6,6 +6,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from crafted import CraftedQuarter
 
 from pv.build import build_database
 from pv.increment import (
@@ -212,3 +213,68 @@ def test_first_changed_quarter_is_where_the_intervals_first_differ(tmp_path):
         con.execute("create table flat as select 1 as x")
         with pytest.raises(ValueError, match="flat has no intervals of quarters"):
             first_changed_quarter(con, "flat", "2019Q1")
+
+
+def test_a_follow_up_reranks_the_cases_sharing_its_legacy_isr(tmp_path):
+    """Legacy ISR 5000001 was filed under CASE 201 (2012Q1) and CASE 203 (2012Q2): FDA keeps it with 203.
+    When 2013Q1 follows 203 up in the current layout, 203's legacy record is superseded and the ISR stays
+    with 201, a case the new quarter never mentions; 2013Q1 also deletes CASE 202."""
+    docetaxel, aspirin = (
+        {"name": "TAXOTERE", "prod_ai": "DOCETAXEL"},
+        {"name": "ASPIRIN", "prod_ai": "ASPIRIN"},
+    )
+    quarters = {name: CraftedQuarter(name) for name in ("2012Q1", "2012Q2", "2012Q4", "2013Q1")}
+    quarters["2012Q1"].case(
+        201,
+        isr=5000001,
+        fda_dt="20120110",
+        event_dt="20111115",
+        age="60",
+        drugs=[docetaxel],
+        pts=["Myositis"],
+    )
+    quarters["2012Q1"].case(
+        202, fda_dt="20120111", event_dt="20111116", age="61", drugs=[aspirin], pts=["Nausea"]
+    )
+    quarters["2012Q2"].case(
+        203,
+        isr=5000001,
+        fda_dt="20120410",
+        event_dt="20111115",
+        age="60",
+        drugs=[docetaxel],
+        pts=["Myositis"],
+    )
+    quarters["2012Q4"].case(
+        210, fda_dt="20121010", event_dt="20120901", age="50", drugs=[aspirin], pts=["Rash"]
+    )
+    quarters["2013Q1"].case(
+        203, version=2, fda_dt="20130110", event_dt="20111115", age="60", drugs=[docetaxel], pts=["Myositis"]
+    )
+    quarters["2013Q1"].deleted.append(202)
+    lake, db, notes = tmp_path / "lake", tmp_path / "pv.duckdb", []
+    for name, quarter in quarters.items():
+        quarter.write(tmp_path / "in")
+        ingest(
+            tmp_path / "in" / name,
+            db_path=db,
+            lake=lake,
+            work_dir=tmp_path / "tmp",
+            allow_partial=True,
+            say=notes.append,
+        )
+    assert notes[-1] == "incremental build: adding 2013Q1 to the 3 quarters built (to 2012Q4)"
+    with duckdb.connect(str(db), read_only=True) as con:
+        statuses = con.sql(
+            "select caseid, quarter, dedup_status from curated.case_versions order by all"
+        ).fetchall()
+    assert statuses == [
+        (201, "2012Q1", "retained"),
+        (202, "2012Q1", "deleted"),
+        (203, "2012Q2", "superseded"),
+        (203, "2013Q1", "retained"),
+        (210, "2012Q4", "retained"),
+    ]
+    scratch = tmp_path / "scratch.duckdb"
+    build_database(scratch, lake)
+    assert differences(db, scratch) == {}
