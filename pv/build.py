@@ -140,6 +140,9 @@ def _append_raw(con: duckdb.DuckDBPyConnection, context: BuildContext) -> None:
     append_raw_quarters(con, context.lake, context.increment)
 
 
+_DRUG_LEARNING_SUPPORT = "curated.drug_learning_support"
+
+
 def _drug_maps(con: duckdb.DuckDBPyConnection, context: BuildContext) -> None:
     build_drug_map(
         con,
@@ -147,6 +150,25 @@ def _drug_maps(con: duckdb.DuckDBPyConnection, context: BuildContext) -> None:
         learn_sql="select quarter, caseid, drugname, prod_ai from staging.stg_drug",
         diana=diana_path(),
         sources_table="curated.drug_map_sources",
+        support_table=_DRUG_LEARNING_SUPPORT,
+    )
+
+
+def _update_drug_maps(con: duckdb.DuckDBPyConnection, context: BuildContext) -> None:
+    """The maps of an incremental build: learned from the support counted before plus the new quarters'
+    DRUG rows, over the names mapped before plus the new quarters' (raw rows are never removed: a
+    re-published quarter makes a full build)."""
+    assert context.increment is not None
+    added = literal(context.increment.quarters[0])
+    build_drug_map(
+        con,
+        "select drugname, prod_ai, nda_num from curated.drug_name_map union all "
+        f"select drugname, prod_ai, nda_num from staging.stg_drug where quarter >= {added}",
+        learn_sql=f"select quarter, caseid, drugname, prod_ai from staging.stg_drug where quarter >= {added}",
+        diana=diana_path(),
+        sources_table="curated.drug_map_sources",
+        support_table=_DRUG_LEARNING_SUPPORT,
+        append=True,
     )
 
 
@@ -424,8 +446,11 @@ PLAN: tuple[Step, ...] = (
             "curated.drug_fuzzy_audit": None,
             "curated.drug_learned_names": ("name_key", "ingredients"),
             "curated.drug_map_sources": ("source",),
+            # DRUG rows counted per name key, ingredient list, prod_ai and caseid (NULL: no DEMO record)
+            _DRUG_LEARNING_SUPPORT: None,
         },
         run=_drug_maps,
+        update=_update_drug_maps,
     ),
     Step(
         "curated.term_maps",

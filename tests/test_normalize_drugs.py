@@ -1157,6 +1157,53 @@ def test_learned_dictionary_in_the_sql_door_and_used_for_rows_without_prod_ai():
     assert sources[1][3] == "not used: PV_DIANA_DICTIONARY not set"
 
 
+def test_learning_from_a_new_quarter_and_the_kept_support_equals_learning_from_all_rows():
+    """An incremental build learns from the counts kept per (name, ingredients, prod_ai, caseid) and the new
+    quarter's rows: a case seen again adds rows but not cases, a new case reaches a threshold (ENBREL)."""
+    later = [
+        ("2024Q2", 3, "HUMIRA", "ADALIMUMAB"),
+        ("2024Q2", 14, "ENBREL", "ETANERCEPT"),
+        ("2024Q2", 41, "SEVENTY", "DRUG D"),
+        ("2024Q2", None, "SEVENTY", "DRUG D"),
+        ("2024Q2", 95, "NEWBRAND", "DRUG G"),
+    ]
+    tables = ("curated.drug_learned_names", "curated.drug_name_map", "curated.drug_learning_support")
+
+    def learned(con: duckdb.DuckDBPyConnection, rows: list[tuple[object, ...]], append: bool) -> None:
+        con.execute(
+            "create or replace table drug (quarter varchar, caseid bigint, drugname varchar, prod_ai varchar)"
+        )
+        con.executemany("insert into drug values (?, ?, ?, ?)", rows)
+        names = "select drugname, prod_ai, null as nda_num from drug"
+        build_drug_map(
+            con,
+            f"select drugname, prod_ai, nda_num from curated.drug_name_map union all {names}"
+            if append
+            else names,
+            learn_sql="select quarter, caseid, drugname, prod_ai from drug",
+            support_table="curated.drug_learning_support",
+            append=append,
+        )
+
+    at_once, in_two = duckdb.connect(), duckdb.connect()
+    learned(at_once, _learning_rows() + later, append=False)
+    learned(in_two, _learning_rows(), append=False)
+    assert not in_two.sql(
+        "select accepted from curated.drug_learned_names where name_key = 'enbrel'"
+    ).fetchall()[0][0]
+    learned(in_two, later, append=True)
+    for table in tables:
+        assert sorted(at_once.sql(f"from {table}").fetchall(), key=repr) == sorted(
+            in_two.sql(f"from {table}").fetchall(), key=repr
+        ), table
+    enbrel = "select rows, cases, accepted from curated.drug_learned_names where name_key = 'enbrel'"
+    humira = "select rows, cases from curated.drug_learned_names where name_key = 'humira'"
+    assert in_two.sql(enbrel).fetchall() == [(5, 5, True)]
+    assert in_two.sql(humira).fetchall() == [(7, 4)]
+    with pytest.raises(ValueError, match="appending to the learning support needs its table"):
+        build_drug_map(in_two, "select 1", learn_sql="select * from drug", append=True)
+
+
 def test_precedence_curated_nda_diana_learned_fuzzy_fallback():
     learned = {
         "humira": ("adalimumab",),

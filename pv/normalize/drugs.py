@@ -1361,9 +1361,20 @@ def _quote_table(name: str) -> tuple[str | None, str]:
     return schema, quoted
 
 
-def _learn_sql(con: duckdb.DuckDBPyConnection, learn_sql: str, rule: LearningRule) -> pd.DataFrame:
+def _learn_sql(
+    con: duckdb.DuckDBPyConnection,
+    learn_sql: str,
+    rule: LearningRule,
+    support_table: str | None = None,
+    append: bool = False,
+) -> pd.DataFrame:
     """:func:`learn_drug_names` over the rows of ``learn_sql`` (quarter, caseid, drugname, prod_ai),
-    counted in DuckDB: only distinct names and prod_ai values come to Python."""
+    counted in DuckDB: only distinct names and prod_ai values come to Python.
+
+    A name's support (its rows, and its distinct cases) is a function of the DRUG rows counted per
+    (name key, ingredient list, prod_ai, caseid); ``support_table`` keeps those counts, and with ``append``
+    the rows of ``learn_sql`` (a new quarter's) add to the counts it holds instead of replacing them.
+    """
     v = _vocab()
     source = f"(select * from ({learn_sql}) where quarter >= '{rule.first_quarter}' and prod_ai is not null)"
     names = con.sql(f"select distinct drugname::varchar from {source} where drugname is not null").fetchall()
@@ -1377,25 +1388,55 @@ def _learn_sql(con: duckdb.DuckDBPyConnection, learn_sql: str, rule: LearningRul
             "ingredients": pa.array([list(k) if (k := _prod_key(p, v)) else None for (p,) in prods]),
         }
     )
+    if append and support_table is None:
+        raise ValueError("appending to the learning support needs its table")
+    if support_table is None:
+        support = "_pv_learn_support"
+        con.execute(f"drop table if exists {support}")
+        create = f"create temp table {support} as"
+    else:
+        schema, support = _quote_table(support_table)
+        if schema:
+            con.execute(f"create schema if not exists {schema}")
+        create = f"create or replace table {support} as"
+    counted = f"""
+        select n.name_key, p.ingredients, src.prod_ai::varchar as prod_ai, src.caseid, count(*) as rows
+        from {source} as src
+        join _pv_learn_names as n on n.drugname = src.drugname::varchar
+        join _pv_learn_prods as p on p.prod_ai = src.prod_ai::varchar
+        where n.name_key is not null and p.ingredients is not null
+        group by all
+    """
+    same = (
+        "kept.name_key = new.name_key and kept.ingredients = new.ingredients and kept.prod_ai = new.prod_ai "
+        "and kept.caseid is not distinct from new.caseid"
+    )
     con.register("_pv_learn_names", name_keys)
     con.register("_pv_learn_prods", prod_keys)
     try:
+        if append:
+            con.execute(f"create or replace temp table _pv_learn_new as {counted}")
+            con.execute(
+                f"update {support} as kept set rows = kept.rows + new.rows "
+                f"from _pv_learn_new as new where {same}"
+            )
+            con.execute(
+                f"insert into {support} select new.* from _pv_learn_new as new "
+                f"anti join {support} as kept on {same}"
+            )
+            con.execute("drop table _pv_learn_new")
+        else:
+            con.execute(f"{create} {counted}")
         candidates = con.sql(
             f"""
             with pairs as (
-                select n.name_key, p.ingredients, src.prod_ai, count(*) as rows
-                from {source} as src
-                join _pv_learn_names as n on n.drugname = src.drugname::varchar
-                join _pv_learn_prods as p on p.prod_ai = src.prod_ai::varchar
-                where n.name_key is not null and p.ingredients is not null
+                select name_key, ingredients, prod_ai, sum(rows) as rows
+                from {support}
                 group by all
             ),
             cases as (
-                select n.name_key, p.ingredients, count(distinct src.caseid) as cases
-                from {source} as src
-                join _pv_learn_names as n on n.drugname = src.drugname::varchar
-                join _pv_learn_prods as p on p.prod_ai = src.prod_ai::varchar
-                where n.name_key is not null and p.ingredients is not null
+                select name_key, ingredients, count(distinct caseid) as cases
+                from {support}
                 group by all
             )
             select pairs.name_key, pairs.ingredients, sum(pairs.rows)::bigint as rows,
@@ -1408,6 +1449,8 @@ def _learn_sql(con: duckdb.DuckDBPyConnection, learn_sql: str, rule: LearningRul
     finally:
         con.unregister("_pv_learn_names")
         con.unregister("_pv_learn_prods")
+        if support_table is None:
+            con.execute(f"drop table if exists {support}")
     candidates["ingredients"] = candidates["ingredients"].map(tuple)
     return _decide(candidates, rule)
 
@@ -1434,6 +1477,8 @@ def build_drug_map(
     diana: Path | None = None,
     learned_table: str = "curated.drug_learned_names",
     sources_table: str | None = None,
+    support_table: str | None = None,
+    append: bool = False,
 ) -> dict[str, int]:
     """Normalise the distinct (drugname, prod_ai, nda_num) triples of ``source_sql`` into two tables.
 
@@ -1441,10 +1486,12 @@ def build_drug_map(
     join with ``is not distinct from``); ``audit_table`` one row per fuzzy correction. With ``learn_sql``
     (rows with quarter, caseid, drugname, prod_ai) the learned dictionary is learned first and stored with
     its audit in ``learned_table`` (every candidate, ``accepted`` and ``reason``); with ``diana`` the user's
-    DiAna file is used. ``sources_table``, when given, says which name dictionaries were used. Returns the
-    number of distinct triples and of triples per method.
+    DiAna file is used. ``sources_table``, when given, says which name dictionaries were used.
+    ``support_table`` keeps what the learning counted, and with ``append`` ``learn_sql`` holds only new rows
+    (:func:`_learn_sql`): an incremental build learns from the new quarter's rows and the counts kept.
+    Returns the number of distinct triples and of triples per method.
     """
-    learned_audit = _learn_sql(con, learn_sql, learning_rule()) if learn_sql else None
+    learned_audit = _learn_sql(con, learn_sql, learning_rule(), support_table, append) if learn_sql else None
     learned = learned_dictionary(learned_audit) if learned_audit is not None else None
     diana_names = load_diana(diana) if diana is not None else None
     triples = con.sql(
