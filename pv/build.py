@@ -16,7 +16,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +40,7 @@ from pv.increment import (
     remapped_rows,
     remapped_versions,
     replace_rows,
+    transaction,
     update_content,
     write_build_inputs,
 )
@@ -144,42 +145,46 @@ _DRUG_LEARNING_SUPPORT = "curated.drug_learning_support"
 
 
 def _drug_maps(con: duckdb.DuckDBPyConnection, context: BuildContext) -> None:
-    build_drug_map(
-        con,
-        "select drugname, prod_ai, nda_num from staging.stg_drug",
-        learn_sql="select quarter, caseid, drugname, prod_ai from staging.stg_drug",
-        diana=diana_path(),
-        sources_table="curated.drug_map_sources",
-        support_table=_DRUG_LEARNING_SUPPORT,
-    )
+    """The drug maps over every DRUG row; in an incremental build learned from the support counted before
+    plus the new quarters' rows, over the names mapped before plus the new quarters' (raw rows are never
+    removed: a re-published quarter makes a full build)."""
+    names = "select drugname, prod_ai, nda_num from staging.stg_drug"
+    learn = "select quarter, caseid, drugname, prod_ai from staging.stg_drug"
+    if context.increment is not None:
+        since = f" where quarter >= {literal(context.increment.quarters[0])}"
+        names = f"select drugname, prod_ai, nda_num from curated.drug_name_map union all {names}{since}"
+        learn += since
+    with transaction(con) if context.increment is not None else nullcontext():
+        build_drug_map(
+            con,
+            names,
+            learn_sql=learn,
+            diana=diana_path(),
+            sources_table="curated.drug_map_sources",
+            support_table=_DRUG_LEARNING_SUPPORT,
+            append=context.increment is not None,
+        )
 
 
-def _update_drug_maps(con: duckdb.DuckDBPyConnection, context: BuildContext) -> None:
-    """The maps of an incremental build: learned from the support counted before plus the new quarters'
-    DRUG rows, over the names mapped before plus the new quarters' (raw rows are never removed: a
-    re-published quarter makes a full build)."""
-    assert context.increment is not None
-    added = literal(context.increment.quarters[0])
-    build_drug_map(
-        con,
-        "select drugname, prod_ai, nda_num from curated.drug_name_map union all "
-        f"select drugname, prod_ai, nda_num from staging.stg_drug where quarter >= {added}",
-        learn_sql=f"select quarter, caseid, drugname, prod_ai from staging.stg_drug where quarter >= {added}",
-        diana=diana_path(),
-        sources_table="curated.drug_map_sources",
-        support_table=_DRUG_LEARNING_SUPPORT,
-        append=True,
-    )
+# How often each raw term occurs, kept so that an incremental build counts only the new quarters' rows.
+_TERM_COUNTS = ("curated.event_term_counts", "curated.indication_term_counts")
 
 
 def _term_maps(con: duckdb.DuckDBPyConnection, context: BuildContext) -> None:
+    """The term maps over every REAC and INDI row; in an incremental build over the occurrences counted
+    before plus the new quarters' rows (raw rows are never removed: a re-published quarter makes a full
+    build)."""
     folder = meddra_dir()
-    build_term_maps(
-        con,
-        "select pt as term from staging.stg_reac",
-        "select indi_pt as term from staging.stg_indi",
-        meddra=load_meddra(folder) if folder else None,
-    )
+    since = "" if context.increment is None else f" where quarter >= {literal(context.increment.quarters[0])}"
+    with transaction(con) if context.increment is not None else nullcontext():
+        build_term_maps(
+            con,
+            f"select pt as term from staging.stg_reac{since}",
+            f"select indi_pt as term from staging.stg_indi{since}",
+            meddra=load_meddra(folder) if folder else None,
+            counts_tables=_TERM_COUNTS,
+            append=context.increment is not None,
+        )
 
 
 # Grains shared by several outputs.
@@ -450,13 +455,19 @@ PLAN: tuple[Step, ...] = (
             _DRUG_LEARNING_SUPPORT: None,
         },
         run=_drug_maps,
-        update=_update_drug_maps,
+        update=_drug_maps,
     ),
     Step(
         "curated.term_maps",
         "curated",
-        {"curated.event_term_map": ("raw",), "curated.indication_term_map": ("raw",)},
+        {
+            "curated.event_term_map": ("raw",),
+            "curated.indication_term_map": ("raw",),
+            _TERM_COUNTS[0]: ("term",),
+            _TERM_COUNTS[1]: ("term",),
+        },
         run=_term_maps,
+        update=_term_maps,
     ),
     _case_versions(),
     _sql("curated/retained_versions", "curated", {"curated.retained_versions": ("caseid",)}),

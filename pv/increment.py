@@ -21,7 +21,8 @@ latest one built, a new quarter with another layout) the run falls back to a ful
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -158,6 +159,19 @@ def append_raw_quarters(con: duckdb.DuckDBPyConnection, lake: Path, increment: I
             ) from None
 
 
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One transaction around an incremental step: a step that fails leaves its tables as they were, so
+    the resumed build runs it again from the same state (an appended count is never added twice)."""
+    con.execute("begin transaction")
+    try:
+        yield
+    except BaseException:
+        con.execute("rollback")
+        raise
+    con.execute("commit")
+
+
 # Where each name map is used: the staging view and column its raw names come from, and the map's columns that
 # identify a name (the content models join on them with `is not distinct from`).
 _MAP_USES = {
@@ -199,38 +213,35 @@ def update_content(
     key = "quarter, primaryid, caseid"
     known = " union all ".join(f"select {key} from {PREVIOUS}.{source}" for source in kept_from)
     old_rows = " union all by name ".join(f"from {PREVIOUS}.{source}" for source in kept_from)
-    con.execute("begin transaction")
     try:
-        con.execute(f"create or replace temp table increment_remapped as {remapped}")
-        con.execute(
-            "create or replace temp table increment_keepable as "
-            f"select distinct {key} from {versions} anti join increment_remapped using (quarter, primaryid)"
-        )
-        con.execute(f"create or replace temp table increment_held as select distinct {key} from {table}")
-        con.execute(
-            f"delete from {table} where rowid in (select rowid from {table} semi join "
-            f"(from increment_held anti join increment_keepable using ({key})) using ({key}))"
-        )
-        con.execute(
-            "create or replace temp table increment_missing as "
-            f"select distinct {key} from {versions} "
-            f"anti join (from increment_held semi join increment_keepable using ({key})) using ({key})"
-        )
-        con.execute(
-            "create or replace temp table increment_versions as "
-            f"from increment_missing anti join (({known}) semi join increment_keepable using ({key})) "
-            f"using ({key})"
-        )
-        con.execute(
-            f"insert into {table} by name select * from ({old_rows}) as old "
-            f"semi join (from increment_missing anti join increment_versions using ({key})) using ({key})"
-        )
-        render_new()
-        con.execute(f"insert into {table} by name from main.increment_new")
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
+        with transaction(con):
+            con.execute(f"create or replace temp table increment_remapped as {remapped}")
+            con.execute(
+                "create or replace temp table increment_keepable as "
+                f"select distinct {key} from {versions} "
+                "anti join increment_remapped using (quarter, primaryid)"
+            )
+            con.execute(f"create or replace temp table increment_held as select distinct {key} from {table}")
+            con.execute(
+                f"delete from {table} where rowid in (select rowid from {table} semi join "
+                f"(from increment_held anti join increment_keepable using ({key})) using ({key}))"
+            )
+            con.execute(
+                "create or replace temp table increment_missing as "
+                f"select distinct {key} from {versions} "
+                f"anti join (from increment_held semi join increment_keepable using ({key})) using ({key})"
+            )
+            con.execute(
+                "create or replace temp table increment_versions as "
+                f"from increment_missing anti join (({known}) semi join increment_keepable using ({key})) "
+                f"using ({key})"
+            )
+            con.execute(
+                f"insert into {table} by name select * from ({old_rows}) as old "
+                f"semi join (from increment_missing anti join increment_versions using ({key})) using ({key})"
+            )
+            render_new()
+            con.execute(f"insert into {table} by name from main.increment_new")
     finally:
         for scratch in (
             "increment_remapped",
@@ -301,17 +312,13 @@ def replace_rows(
     ``stale`` holds are replaced by the rows of ``fresh``: pairs of a scratch table and the SQL writing it
     (dropped afterwards). A failed step leaves the table as it was."""
     scratch = [name for name, _ in fresh]
-    con.execute("begin transaction")
     try:
-        for _, sql in fresh:
-            con.execute(sql)
-        con.execute(f"delete from {table} where {stale}")
-        for name in scratch:
-            con.execute(f"insert into {table} by name from {name}")
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
+        with transaction(con):
+            for _, sql in fresh:
+                con.execute(sql)
+            con.execute(f"delete from {table} where {stale}")
+            for name in scratch:
+                con.execute(f"insert into {table} by name from {name}")
     finally:
         for name in scratch:
             con.execute(f"drop table if exists {name}")

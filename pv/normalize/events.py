@@ -586,17 +586,45 @@ def _qualified_name(name: str) -> tuple[str, str | None]:
     return ".".join(quoted), (".".join(quoted[:-1]) if len(parts) > 1 else None)
 
 
-def _query_terms(con: duckdb.DuckDBPyConnection, sql: str, what: str) -> dict[str, int]:
-    """Distinct non-NULL terms of a query returning one column ``term``, with their occurrence counts."""
+def _query_terms(
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    what: str,
+    counts_table: str | None = None,
+    append: bool = False,
+) -> dict[str, int]:
+    """Distinct non-NULL terms of a query returning one column ``term``, with their occurrence counts.
+
+    ``counts_table`` (term, occurrences) keeps the counts; with ``append`` the query's occurrences (a new
+    quarter's rows) add to those it holds, and the sums are returned."""
+    if append and counts_table is None:
+        raise ValueError(f"{what}: appending occurrences needs the table that keeps them")
     try:
         description = con.execute(f"select * from ({sql}) as terms_query limit 0").description or []
         columns = [column[0] for column in description]
         if columns != ["term"]:
             raise UserError(f"{what} must return one column named term, not {columns}")
-        rows = con.execute(
-            f"select cast(term as varchar) as term, count(*) from ({sql}) as terms_query "
+        counted = (
+            f"select cast(term as varchar) as term, count(*) as occurrences from ({sql}) as terms_query "
             "where term is not null group by all"
-        ).fetchall()
+        )
+        if counts_table is None:
+            rows = con.execute(counted).fetchall()
+        else:
+            quoted, schema = _qualified_name(counts_table)
+            if schema is not None:
+                con.execute(f"create schema if not exists {schema}")
+            if append:
+                con.execute(f"create or replace temp table pv_new_terms as {counted}")
+                con.execute(
+                    f"update {quoted} as kept set occurrences = kept.occurrences + new.occurrences "
+                    "from pv_new_terms as new where kept.term = new.term"
+                )
+                con.execute(f"insert into {quoted} from pv_new_terms anti join {quoted} using (term)")
+                con.execute("drop table pv_new_terms")
+            else:
+                con.execute(f"create or replace table {quoted} as {counted}")
+            rows = con.execute(f"select term, occurrences from {quoted}").fetchall()
     except duckdb.Error as exc:
         raise UserError(f"{what}: {str(exc).splitlines()[0]}") from exc
     return {term: int(count) for term, count in rows}
@@ -636,6 +664,8 @@ def build_term_maps(
     event_table: str = "curated.event_term_map",
     indication_table: str = "curated.indication_term_map",
     meddra: MeddraRelease | None = None,
+    counts_tables: tuple[str, str] | None = None,
+    append: bool = False,
 ) -> dict[str, int]:
     """Write the raw term → PT/group maps for every distinct term of two queries (one column ``term`` each).
 
@@ -645,8 +675,11 @@ def build_term_maps(
     counts: ``{event,indication}_terms`` (distinct raw terms), ``…_terms_resolved`` (matched MedDRA, a fix or
     a listed term), ``…_terms_grouped`` and ``…_group_<name>``.
     """
-    event_rows = resolve_terms(_query_terms(con, reac_sql, "reac_sql"), "event", meddra)
-    indication_rows = resolve_terms(_query_terms(con, indi_sql, "indi_sql"), "indication", meddra)
+    event_counts, indication_counts = counts_tables or (None, None)
+    event_rows = resolve_terms(_query_terms(con, reac_sql, "reac_sql", event_counts, append), "event", meddra)
+    indication_rows = resolve_terms(
+        _query_terms(con, indi_sql, "indi_sql", indication_counts, append), "indication", meddra
+    )
     # A cursor has its own transaction context: both tables change together, and a transaction the caller
     # has open on ``con`` is neither joined nor aborted.
     cursor = con.cursor()
