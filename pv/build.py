@@ -321,7 +321,7 @@ def _case_versions() -> Step:
     def update(con: duckdb.DuckDBPyConnection, context: BuildContext) -> None:
         assert context.increment is not None
         added = literal(context.increment.quarters[0])
-        touched, records = "increment_cases", "increment_records"
+        touched, records, demo = "increment_cases", "increment_records", "increment_demo"
         con.execute(
             f"create or replace temp table {records} as "
             f"select caseid, primaryid, layout from {table} where layout = 'laers' union all "
@@ -344,27 +344,36 @@ def _case_versions() -> Step:
                 ).fetchall()[0]
                 if not grown:
                     break
-            scope = f"(caseid in (select caseid from {touched}) or (caseid is null and quarter >= {added}))"
-            ranked = render(model, ident_table="main.increment_new", ident_demo_scope=scope)
-            replace_rows(con, table, scope, [("main.increment_new", ranked)])
+            # their DEMO records: those ranked before (with every column of staging.stg_demo), and the new
+            con.execute(
+                f"create or replace temp table {demo} as "
+                f"select * exclude (is_deleted, version_rank, dedup_status) from {table} "
+                f"semi join {touched} using (caseid) "
+                f"union all by name select * from staging.stg_demo where quarter >= {added}"
+            )
+            ranked = render(model, ident_table="main.increment_new", ident_demo=demo)
+            replace_rows(
+                con, table, f"caseid in (select caseid from {touched})", [("main.increment_new", ranked)]
+            )
         finally:
-            con.execute(f"drop table if exists {touched}")
-            con.execute(f"drop table if exists {records}")
+            for scratch in (touched, records, demo):
+                con.execute(f"drop table if exists {scratch}")
 
     return Step(
         table,
         "curated",
         {table: _VERSION},
         model=model,
-        params={"ident_table": table, "ident_demo_scope": "true"},
+        params={"ident_table": table, "ident_demo": "staging.stg_demo"},
         update=update,
     )
 
 
 def _history_counts() -> Step:
     """marts.history_counts; in an incremental build only the rows that can have changed are rewritten: the
-    quarters from the first one whose contributions (marts.analysis_cases) changed, normally the new one,
-    and every quarter of a drug some past version now has or lost as an exposure (a brand name learned)."""
+    quarters from the first one whose contributions (marts.analysis_cases) changed, normally the new one
+    alone (today's counts), and every quarter of a drug some past version now has or lost as an exposure (a
+    brand name learned)."""
     model, table = "marts/history_counts", "marts.history_counts"
 
     def update(con: duckdb.DuckDBPyConnection, context: BuildContext) -> None:
@@ -380,14 +389,18 @@ def _history_counts() -> Step:
                 ).fetchall()[0]
                 first = min(first, remapped_from or first)
             since = literal(first)
-            fresh = [
-                (
-                    "main.increment_new",
-                    render(
-                        model, ident_table="main.increment_new", from_quarter=first, ident_drug_scope="true"
-                    ),
+            if first == context.increment.quarters[-1]:
+                # A run at the latest quarter is today's run: its rows are today's event-group counts, which
+                # marts.signal_checks verifies ("signal_history: latest quarter = signals").
+                from_first = (
+                    f"create table main.increment_new as select *, {since} as quarter "
+                    "from marts.drug_event_counts where event_level = 'group'"
                 )
-            ]
+            else:
+                from_first = render(
+                    model, ident_table="main.increment_new", from_quarter=first, ident_drug_scope="true"
+                )
+            fresh = [("main.increment_new", from_first)]
             drugs = f"(drug_level, drug) in (select drug_level, drug from {exposures})"
             if remapped_rows(con, "marts.version_exposures", _CONTENT_MAPS["exposures"], added, exposures):
                 every_quarter = render(

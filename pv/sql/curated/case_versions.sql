@@ -6,12 +6,12 @@
 --      the latest fda_dt and the highest primaryid. The same version arriving in two quarters keeps the later.
 --   3. a legacy ISR filed under two CASE numbers (faersdbstats#8) stays only with its latest record.
 -- Records without a caseid cannot be de-duplicated and are set aside, never joined on a NULL key.
--- {{ident_demo_scope}}: the DEMO records ranked (true for all). Each case's rank, and each legacy ISR's, is
--- decided among its own records, so an incremental build ranks again only the cases the new quarter touches
--- (pv.build, _case_versions) and keeps the others' rows.
+-- {{ident_demo}}: the DEMO records ranked (staging.stg_demo). Each case's rank, and each legacy ISR's, is
+-- decided among its own records, so an incremental build ranks again only the records of the cases the new
+-- quarter touches (pv.build, _case_versions) and keeps the others' rows.
 create or replace table {{ident_table}} as
 with demo as (
-    select * from staging.stg_demo where {{ident_demo_scope}}
+    select * from {{ident_demo}}
 ),
 
 deleted as (
