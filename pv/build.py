@@ -10,6 +10,7 @@ resumes (``pv build``, ``pv ingest`` and the flow's layer tasks all build throug
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -369,6 +370,52 @@ def _case_versions() -> Step:
     )
 
 
+def _duplicate_flags_by_quarter() -> Step:
+    """marts.duplicate_flags_by_quarter; in an incremental build the quarters from the first one whose live
+    versions (marts.version_lifetimes) or their link-key content (ingredients, terms) changed are flagged
+    again, normally the new one alone (today's flags, curated.duplicate_flags)."""
+    table = "marts.duplicate_flags_by_quarter"
+
+    def update(con: duckdb.DuckDBPyConnection, context: BuildContext) -> None:
+        assert context.increment is not None
+        added, latest = context.increment.quarters[0], context.increment.quarters[-1]
+        # today's status of a version (retained, superseded) is not what a past run saw
+        first = first_changed_quarter(con, "marts.version_lifetimes", added, ignore=("dedup_status",))
+        drugs, events = "increment_drugs", "increment_events"
+        try:
+            key = "quarter, primaryid"
+            remapped_rows(
+                con, "marts.version_drugs", _CONTENT_MAPS["drugs"], added, drugs, f"{key}, ingredient"
+            )
+            remapped_rows(con, "marts.version_events", _CONTENT_MAPS["events"], added, events, f"{key}, pt")
+            (rekeyed_from,) = con.sql(
+                f"select min(live_from) from marts.version_lifetimes semi join "
+                f"(select {key} from {drugs} union select {key} from {events}) using ({key})"
+            ).fetchall()[0]
+            first = min(first, rekeyed_from or first)
+            new = "main.increment_new"
+            if first == latest:
+                # A run at the latest quarter is today's run; marts.signal_checks verifies its flags are the
+                # same ("duplicate flags: latest quarter = today's").
+                flags: str | Callable[[], object] = (
+                    f"create table {new} as select {literal(latest)} as as_of, * from curated.duplicate_flags"
+                )
+            else:
+                flags = functools.partial(flag_duplicates_by_quarter, con, first, new)
+            replace_rows(con, table, f"as_of >= {literal(first)}", [(new, flags)])
+        finally:
+            con.execute(f"drop table if exists {drugs}")
+            con.execute(f"drop table if exists {events}")
+
+    return Step(
+        table,
+        "counts",
+        {table: ("as_of", "caseid")},
+        run=lambda con, context: flag_duplicates_by_quarter(con),
+        update=update,
+    )
+
+
 def _history_counts() -> Step:
     """marts.history_counts; in an incremental build only the rows that can have changed are rewritten: the
     quarters from the first one whose contributions (marts.analysis_cases) changed, normally the new one
@@ -539,12 +586,7 @@ PLAN: tuple[Step, ...] = (
         },
         name="marts.version_content",
     ),
-    _python(
-        "marts.duplicate_flags_by_quarter",
-        "counts",
-        {"marts.duplicate_flags_by_quarter": ("as_of", "caseid")},
-        lambda con, context: flag_duplicates_by_quarter(con),
-    ),
+    _duplicate_flags_by_quarter(),
     _sql("marts/analysis_cases", "counts", {"marts.analysis_cases": ("quarter", "primaryid", "live_from")}),
     _sql(
         "marts/analysis_variants",

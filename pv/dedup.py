@@ -14,7 +14,7 @@ import pyarrow as pa
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from pv.sqlfiles import render
+from pv.sqlfiles import literal, render
 
 # The snapshot name of today's population (the history's snapshots are quarters).
 CURRENT_SNAPSHOT = "current"
@@ -98,30 +98,35 @@ def flag_cross_case_duplicates(con: duckdb.DuckDBPyConnection) -> int:
     return con.sql("select count(*) from curated.duplicate_flags where is_duplicate").fetchall()[0][0]
 
 
-def flag_duplicates_by_quarter(con: duckdb.DuckDBPyConnection) -> int:
+def flag_duplicates_by_quarter(
+    con: duckdb.DuckDBPyConnection,
+    from_quarter: str = "",
+    target: str = "marts.duplicate_flags_by_quarter",
+) -> int:
     """marts.duplicate_flags_by_quarter: the duplicate flags a run at each past quarter would have set.
 
     Needs marts.version_lifetimes and the version content views (marts.version_drugs, version_events).
-    Only keys ever held by two cases can tie anything, so only those are expanded to quarters. Returns the
-    number of (quarter, case) rows.
+    Only keys ever held by two cases can tie anything, so only those are expanded to quarters. With
+    ``from_quarter`` only the quarters from it on are flagged, from the versions live then (a key no two of
+    them hold ties nothing then), into ``target``. Returns the number of (quarter, case) rows.
     """
+    live = (
+        f"(select * from marts.version_lifetimes where live_to is null or live_to > {literal(from_quarter)})"
+    )
     keys = render(
         "curated/link_keys",
-        ident_versions="marts.version_lifetimes",
+        ident_versions=live if from_quarter else "marts.version_lifetimes",
         ident_drugs="marts.version_drugs",
         ident_events="marts.version_events",
     )
     con.execute(f"create or replace temp table version_link_keys as {keys}")
     try:
-        snapshots = render("marts/duplicate_snapshots", ident_keys="version_link_keys")
-        con.execute(f"create or replace temp table snapshot_link_keys as {snapshots}")
-        _build_flags(
-            con,
-            "snapshot_link_keys",
-            "marts.duplicate_flags_by_quarter",
-            f"snapshot as as_of, {_FLAG_COLUMNS}",
+        snapshots = render(
+            "marts/duplicate_snapshots", ident_keys="version_link_keys", from_quarter=from_quarter
         )
+        con.execute(f"create or replace temp table snapshot_link_keys as {snapshots}")
+        _build_flags(con, "snapshot_link_keys", target, f"snapshot as as_of, {_FLAG_COLUMNS}")
     finally:
         con.execute("drop table if exists version_link_keys")
         con.execute("drop table if exists snapshot_link_keys")
-    return con.sql("select count(*) from marts.duplicate_flags_by_quarter").fetchall()[0][0]
+    return con.sql(f"select count(*) from {target}").fetchall()[0][0]

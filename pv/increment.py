@@ -254,26 +254,32 @@ def update_content(
         con.execute("drop table if exists main.increment_new")
 
 
-def first_changed_quarter(con: duckdb.DuckDBPyConnection, table: str, added: str) -> str:
+def first_changed_quarter(
+    con: duckdb.DuckDBPyConnection, table: str, added: str, ignore: tuple[str, ...] = ()
+) -> str:
     """The first quarter at which ``table`` (intervals [live_from, live_to) of quarters, one or more per case
     version) differs from the published database; ``added`` (the first quarter added) at the latest. A
     quarterly run's view of the quarters before it is the same in both databases, so what ``table``
     determines there can be kept.
 
     An interval only one database has makes a difference from its live_from; one whose end moved (its version
-    followed up, or its case deleted, in the new quarter) from the earlier end.
+    followed up, or its case deleted, in the new quarter) from the earlier end. Columns in ``ignore`` (today's
+    status of a version, say) are not compared.
     """
     columns = [name for (name,) in con.sql(f"select column_name from (describe {table})").fetchall()]
     if "live_from" not in columns or "live_to" not in columns:
         raise ValueError(f"{table} has no intervals of quarters (live_from, live_to)")
-    keys = ", ".join(name for name in columns if name != "live_to")
+    compared = ", ".join(name for name in columns if name not in ignore)
+    keys = ", ".join(name for name in columns if name != "live_to" and name not in ignore)
     # a key with one row on each side: the two differ only in live_to (null: still live)
     (first,) = con.sql(
         f"""
         with sides as (
-            select *, 1 as side from (from {table} except all from {PREVIOUS}.{table})
+            select *, 1 as side
+            from (select {compared} from {table} except all select {compared} from {PREVIOUS}.{table})
             union all
-            select *, -1 as side from (from {PREVIOUS}.{table} except all from {table})
+            select *, -1 as side
+            from (select {compared} from {PREVIOUS}.{table} except all select {compared} from {table})
         ),
         keyed as (
             select
@@ -290,37 +296,46 @@ def first_changed_quarter(con: duckdb.DuckDBPyConnection, table: str, added: str
 
 
 def remapped_rows(
-    con: duckdb.DuckDBPyConnection, relation: str, map_table: str, added: str, into: str
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    map_table: str,
+    added: str,
+    into: str,
+    columns: str = "*",
 ) -> int:
-    """Temp table ``into``: the rows of version content ``relation`` (in either database) that differ between
-    the two, among the versions published before ``added`` with a name ``map_table`` now maps differently
-    (:func:`remapped_versions`: a brand name learned from the new quarter, say). Returns their number."""
-    con.execute(f"create or replace temp table {into} as select * from {relation} limit 0")
+    """Temp table ``into``: the rows of version content ``relation`` (in either database; its ``columns``)
+    that differ between the two, among the versions published before ``added`` with a name ``map_table`` now
+    maps differently (:func:`remapped_versions`: a brand name learned from the new quarter, say). Returns
+    their number."""
+    con.execute(f"create or replace temp table {into} as select {columns} from {relation} limit 0")
     if not con.sql(f"select exists (from {PREVIOUS}.{map_table} except from {map_table})").fetchall()[0][0]:
         return 0  # names first seen in the new quarters only add rows to a map
     remapped = f"(select * from ({remapped_versions(map_table)}) where quarter < {literal(added)})"
-    rows = "(from {} semi join " + remapped + " as remapped using (quarter, primaryid))"
+    rows = f"(select {columns} from {{}} semi join {remapped} as remapped using (quarter, primaryid))"
     now, before = rows.format(relation), rows.format(f"{PREVIOUS}.{relation}")
     con.execute(f"insert into {into} ({now} except all {before}) union all ({before} except all {now})")
     return con.sql(f"select count(*) from {into}").fetchall()[0][0]
 
 
 def replace_rows(
-    con: duckdb.DuckDBPyConnection, table: str, stale: str, fresh: Iterable[tuple[str, str]]
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    stale: str,
+    fresh: Iterable[tuple[str, str | Callable[[], object]]],
 ) -> None:
     """In one transaction, the rows of ``table`` (the build's copy of the published one) where the condition
-    ``stale`` holds are replaced by the rows of ``fresh``: pairs of a scratch table and the SQL writing it
-    (dropped afterwards). A failed step leaves the table as it was."""
-    scratch = [name for name, _ in fresh]
+    ``stale`` holds are replaced by the rows of ``fresh``: pairs of a scratch table and the SQL (or the
+    function) writing it, dropped afterwards. A failed step leaves the table as it was."""
+    writers = list(fresh)
     try:
         with transaction(con):
-            for _, sql in fresh:
-                con.execute(sql)
+            for _, write in writers:
+                con.execute(write) if isinstance(write, str) else write()
             con.execute(f"delete from {table} where {stale}")
-            for name in scratch:
+            for name, _ in writers:
                 con.execute(f"insert into {table} by name from {name}")
     finally:
-        for name in scratch:
+        for name, _ in writers:
             con.execute(f"drop table if exists {name}")
 
 

@@ -809,7 +809,8 @@ def check_signals(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     where ebgm_status = 'ok'; every rule flag equals the one definition (:func:`pv.stats.signal_flags`) and
     none fires on an infinite or undefined value; no negative cell; a + b + c + d is the variant's
     population counted independently from the curated tables (signals), and one N per variant and quarter
-    (history); the history's latest quarter equals today's table; every target ingredient and class present
+    (history); the history's latest quarter equals today's table, and so do its duplicate flags (an
+    incremental build relies on both); every target ingredient and class present
     in the data x dm_narrow, dm_broad x every variant is in ``signals``.
     """
     results: list[tuple[str, int, int, str]] = []
@@ -885,6 +886,18 @@ def check_signals(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     ).fetchall()[0][0]
     has_history = con.sql("select count(*) from marts.signal_history").fetchall()[0][0] > 0
     results.append(("signal_history: latest quarter = signals", 0, differ if has_history else 0, ""))
+    # A run at the latest quarter is today's run: an incremental build takes its flags from today's.
+    flags = "caseid, duplicate_group, duplicate_rules, group_size, is_duplicate"
+    latest_flags = (
+        f"select {flags} from marts.duplicate_flags_by_quarter "
+        "where as_of = (select max(quarter) from staging.stg_demo)"
+    )
+    today_flags = f"select {flags} from curated.duplicate_flags"
+    differ = con.sql(
+        f"select count(*) from (({latest_flags}) except all ({today_flags}) "
+        f"union all (({today_flags}) except all ({latest_flags})))"
+    ).fetchall()[0][0]
+    results.append(("duplicate flags: latest quarter = today's", 0, differ, ""))
     missing = con.execute(
         """
         with exposed as (

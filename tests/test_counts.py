@@ -193,9 +193,9 @@ def test_every_pair_counted_per_case(con):
 
 def test_integrity_checks_pass_and_are_stored(con):
     checks = con.sql("select check_name, violations from signal_checks").fetchall()
-    # 22, the 6 of the stratified columns and the MH FDR recomputation (tests/test_strata.py), and the 3 of
+    # 23, the 6 of the stratified columns and the MH FDR recomputation (tests/test_strata.py), and the 3 of
     # the active and masked variants
-    assert len(checks) == 32 and all(violations == 0 for _, violations in checks)
+    assert len(checks) == 33 and all(violations == 0 for _, violations in checks)
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,8 @@ lifetimes as (
 ),
 
 quarters as (
-    select distinct quarter as snapshot from staging.stg_demo
+    -- from {{from_quarter}} on ('' for every quarter): an incremental build re-flags only those
+    select distinct quarter as snapshot from staging.stg_demo where quarter >= {{from_quarter}}
 ),
 
 final as (
