@@ -5,6 +5,7 @@ runner works."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -40,6 +41,15 @@ def _paths(root: Path) -> dict[str, str]:
 def _counts(db: str) -> dict[str, int]:
     with duckdb.connect(db, read_only=True) as con:
         return {table: con.sql(f"select count(*) from {table}").fetchall()[0][0] for table in TABLES}
+
+
+def _child_env(data: Path) -> dict[str, str]:
+    """A child process's environment: the test's data folder, and the session's Prefect test server (a flow
+    run in the child reports there instead of starting an ephemeral server of its own, which a killed child
+    would leave running)."""
+    from prefect.settings import PREFECT_API_URL
+
+    return os.environ | {"PV_DATA_DIR": str(data), "PREFECT_API_URL": str(PREFECT_API_URL.value())}
 
 
 def test_run_then_rerun_is_idempotent(source, tmp_path, monkeypatch):
@@ -142,15 +152,19 @@ def _killed(script: str, source: Path, marker: Path, paths: dict[str, str], data
             paths["lake"],
             paths["reports"],
         ],
-        env=os.environ | {"PV_DATA_DIR": str(data)},
+        env=_child_env(data),
         cwd=Path(__file__).parent.parent,
+        start_new_session=True,  # its own process group: the kill reaches anything it started
     )
-    deadline = time.monotonic() + 180
-    while not marker.exists() and time.monotonic() < deadline and process.poll() is None:
-        time.sleep(0.2)
-    assert marker.exists(), "the killed run never reached its marker"
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    try:
+        deadline = time.monotonic() + 180
+        while not marker.exists() and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.2)
+        assert marker.exists(), "the killed run never reached its marker"
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # the group is gone if the child ended on its own
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def test_killed_run_then_rerun_equals_uninterrupted(source, tmp_path, monkeypatch):
