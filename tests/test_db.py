@@ -188,6 +188,24 @@ def reference_db(tmp_path_factory) -> Path:
     return data / "pv.duckdb"
 
 
+@pytest.fixture(scope="module")
+def built_2017q2(tmp_path_factory) -> Path:
+    """A data folder after ``pv ingest`` of the real 2017Q2 extract (lake and database; made once per module,
+    tests go on from a copy: the lake keeps its identity, so the database built from it accepts the copy)."""
+    data = tmp_path_factory.mktemp("built-2017q2") / "data"
+    assert _pv(data, "ingest", str(SAMPLES / "2017q2/faers_ascii_2017q2.zip"), "--quiet").returncode == 0
+    return data
+
+
+def _copy_built(built: Path, data: Path) -> None:
+    """A copy of a data folder, as if ``pv ingest`` had run in ``data``: the database records the copy's
+    lake (the lake it was built from, which readers check it against), as that ingest would have."""
+    shutil.copytree(built, data)
+    with duckdb.connect(str(data / "pv.duckdb")) as con:
+        assert con.sql("select lake from meta.build").fetchall() == [(str((built / "lake").resolve()),)]
+        con.execute("update meta.build set lake = ?", [str((data / "lake").resolve())])
+
+
 PAUSED = textwrap.dedent(
     """
     import sys, time
@@ -233,13 +251,15 @@ def _finished_steps(pending: Path) -> dict:
         )
 
 
-def test_build_killed_at_any_point_leaves_the_database_then_rebuilds_it_identically(tmp_path, reference_db):
+def test_build_killed_at_any_point_leaves_the_database_then_rebuilds_it_identically(
+    built_2017q2, tmp_path, reference_db
+):
     from crafted import database_fingerprint
 
     from pv.db import database_lag
 
     data = tmp_path / "data"
-    assert _pv(data, "ingest", str(SAMPLES / "2017q2/faers_ascii_2017q2.zip"), "--quiet").returncode == 0
+    _copy_built(built_2017q2, data)  # `pv ingest` of the real 2017Q2 extract
     db = data / "pv.duckdb"
     before = _sha(db)
     runs = [  # the first run is an ingest: killed after 2025Q4 is published, in its database build
@@ -274,11 +294,11 @@ def test_build_killed_at_any_point_leaves_the_database_then_rebuilds_it_identica
     }
 
 
-def test_full_disk_while_copying_for_an_incremental_build_is_one_line(tmp_path):
+def test_full_disk_while_copying_for_an_incremental_build_is_one_line(built_2017q2, tmp_path):
     """An incremental build starts by copying the published database; a copy that cannot be written ends in
     the same one line, with the database unchanged and nothing half-written left."""
     data = tmp_path / "data"
-    assert _pv(data, "ingest", str(SAMPLES / "2017q2/faers_ascii_2017q2.zip"), "--quiet").returncode == 0
+    _copy_built(built_2017q2, data)  # `pv ingest` of the real 2017Q2 extract
     db = data / "pv.duckdb"
     before = _sha(db)
     result = _pv(data, "ingest", str(SAMPLES / "2025q4"), "--quiet", limit=5_000_000)
@@ -292,11 +312,11 @@ def test_full_disk_while_copying_for_an_incremental_build_is_one_line(tmp_path):
     assert _temporaries(data) == []
 
 
-def test_full_disk_during_the_build_is_one_line_saying_the_lake_is_ahead(tmp_path, capsys):
+def test_full_disk_during_the_build_is_one_line_saying_the_lake_is_ahead(built_2017q2, tmp_path, capsys):
     """A real write failure (RLIMIT_FSIZE: no file may grow past 5 MB, so the new database cannot be
     written while the small Parquet files can)."""
     data = tmp_path / "data"
-    assert _pv(data, "ingest", str(SAMPLES / "2017q2/faers_ascii_2017q2.zip"), "--quiet").returncode == 0
+    _copy_built(built_2017q2, data)  # `pv ingest` of the real 2017Q2 extract
     db = data / "pv.duckdb"
     before = _sha(db)
     result = _pv(data, "ingest", str(SAMPLES / "2025q4"), "--quiet", "--full-build", limit=5_000_000)

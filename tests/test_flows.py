@@ -5,6 +5,7 @@ runner works."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -42,54 +43,92 @@ def _counts(db: str) -> dict[str, int]:
         return {table: con.sql(f"select count(*) from {table}").fetchall()[0][0] for table in TABLES}
 
 
-def test_run_then_rerun_is_idempotent(source, tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def full_run(source, prefect_harness, tmp_path_factory) -> dict:
+    """One uninterrupted run over the four quarters (made once per module): its paths, its result and the
+    counts of its database right after it."""
+    from flows.quarterly import quarterly
+
+    root = tmp_path_factory.mktemp("full-run")
+    paths = _paths(root)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PV_DATA_DIR", str(root / "data"))
+        result = quarterly(source=str(source), **paths)
+    return {"paths": paths, "result": result, "counts": _counts(paths["db"])}
+
+
+@pytest.fixture(scope="module")
+def two_quarters(source, prefect_harness, tmp_path_factory) -> dict:
+    """One run over 2023Q3..2023Q4 (made once per module): its paths and final state. Tests that go on from
+    it work on a copy (:func:`_copy_of`)."""
+    from flows.quarterly import quarterly
+
+    root = tmp_path_factory.mktemp("two-quarters")
+    paths = _paths(root)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PV_DATA_DIR", str(root / "data"))
+        state = quarterly(source=str(source), quarters="2023Q3..2023Q4", **paths, return_state=True)
+    return {"paths": paths, "state": state}
+
+
+def _copy_of(paths: dict[str, str], root: Path) -> dict[str, str]:
+    """A copy of a run's lake and database under ``root`` (the lake keeps its identity: the database built
+    from it accepts the copy)."""
+    copy = _paths(root)
+    shutil.copytree(paths["lake"], copy["lake"])
+    shutil.copyfile(paths["db"], copy["db"])
+    return copy
+
+
+def _child_env(data: Path) -> dict[str, str]:
+    """A child process's environment: the test's data folder, and the session's Prefect test server (a flow
+    run in the child reports there instead of starting an ephemeral server of its own, which a killed child
+    would leave running)."""
+    from prefect.settings import PREFECT_API_URL
+
+    return os.environ | {"PV_DATA_DIR": str(data), "PREFECT_API_URL": str(PREFECT_API_URL.value())}
+
+
+def test_run_then_rerun_is_idempotent(source, full_run, tmp_path, monkeypatch):
     from flows.quarterly import quarterly
 
     monkeypatch.setenv("PV_DATA_DIR", str(tmp_path / "data"))
-    paths = _paths(tmp_path)
-    first = quarterly(source=str(source), **paths)
+    paths, first, counts = full_run["paths"], full_run["result"], full_run["counts"]
     assert [row["quarter"] for row in first["ingested"]] == ["2023Q3", "2023Q4", "2024Q1", "2024Q2"]
     assert Path(first["report"]).exists() and first["headline_rows"] > 0
-    counts = _counts(paths["db"])
+    assert _counts(paths["db"]) == counts
     assert counts["raw.demo"] > 0 and counts["signals"] > 0
     second = quarterly(source=str(source), **paths)
     assert second["ingested"] == []
     assert _counts(paths["db"]) == counts
 
 
-def test_the_quarterly_run_adds_a_new_quarter_incrementally(source, tmp_path, monkeypatch):
-    """The scheduled run's case: the lake gains a quarter; the database gets it added to a copy (not
-    rebuilt), and the result is the database a build from scratch of the same lake gives."""
+def test_new_quarters_are_added_incrementally_and_a_reader_is_never_blocked_nor_shown_partial_data(
+    source, two_quarters, tmp_path, monkeypatch
+):
+    """The scheduled run's case: the lake gains quarters; the database gets them added to a copy (not
+    rebuilt), and the result is the database a build from scratch of the same lake gives. A reader of the
+    published database meanwhile is never blocked and never sees the new quarters half-added."""
     from flows.quarterly import quarterly
     from pv.build import build_database
     from pv.increment import differences
 
     monkeypatch.setenv("PV_DATA_DIR", str(tmp_path / "data"))
-    paths = _paths(tmp_path)
-    first = quarterly(source=str(source), quarters="2023Q3..2024Q1", **paths)
-    assert first["build"] == "full build"
-    second = quarterly(source=str(source), quarters="2024Q2", **paths)
-    assert [row["quarter"] for row in second["ingested"]] == ["2024Q2"]
-    assert second["build"] == "incremental build: adding 2024Q2 to the 3 quarters built (to 2024Q1)"
-    scratch = tmp_path / "scratch.duckdb"
-    build_database(scratch, Path(paths["lake"]))
-    assert differences(Path(paths["db"]), scratch) == {}
-
-
-def test_reader_is_never_blocked_nor_shown_partial_data(source, tmp_path, monkeypatch):
-    from flows.quarterly import quarterly
-
-    monkeypatch.setenv("PV_DATA_DIR", str(tmp_path / "data"))
-    paths = _paths(tmp_path)
-    quarterly(source=str(source), quarters="2023Q3..2023Q4", **paths)
+    assert two_quarters["state"].result()["build"] == "full build"
+    paths = _copy_of(two_quarters["paths"], tmp_path)  # the run of 2023Q3..2023Q4
     reader = duckdb.connect(paths["db"], read_only=True)
     before = reader.sql("select count(*) from raw.demo").fetchall()[0][0]
-    quarterly(source=str(source), **paths)  # adds 2024Q1 and 2024Q2 while the reader holds the file open
+    second = quarterly(source=str(source), **paths)  # adds 2024Q1 and 2024Q2 while the reader holds the file
+    assert [row["quarter"] for row in second["ingested"]] == ["2024Q1", "2024Q2"]
+    assert second["build"] == "incremental build: adding 2024Q1, 2024Q2 to the 2 quarters built (to 2023Q4)"
     assert reader.sql("select count(*) from raw.demo").fetchall()[0][0] == before
     assert reader.sql("select count(distinct quarter) from raw.demo").fetchall()[0][0] == 2
     reader.close()
     with duckdb.connect(paths["db"], read_only=True) as fresh:
         assert fresh.sql("select count(distinct quarter) from raw.demo").fetchall()[0][0] == 4
+    scratch = tmp_path / "scratch.duckdb"
+    build_database(scratch, Path(paths["lake"]))
+    assert differences(Path(paths["db"]), scratch) == {}
 
 
 KILLED_RUN = textwrap.dedent(
@@ -142,27 +181,29 @@ def _killed(script: str, source: Path, marker: Path, paths: dict[str, str], data
             paths["lake"],
             paths["reports"],
         ],
-        env=os.environ | {"PV_DATA_DIR": str(data)},
+        env=_child_env(data),
         cwd=Path(__file__).parent.parent,
+        start_new_session=True,  # its own process group: the kill reaches anything it started
     )
-    deadline = time.monotonic() + 180
-    while not marker.exists() and time.monotonic() < deadline and process.poll() is None:
-        time.sleep(0.2)
-    assert marker.exists(), "the killed run never reached its marker"
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    try:
+        deadline = time.monotonic() + 180
+        while not marker.exists() and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.2)
+        assert marker.exists(), "the killed run never reached its marker"
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # the group is gone if the child ended on its own
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
-def test_killed_run_then_rerun_equals_uninterrupted(source, tmp_path, monkeypatch):
+def test_killed_run_then_rerun_equals_uninterrupted(source, full_run, tmp_path, monkeypatch):
     """Killed after publishing a quarter, then killed again in the rebuild: the database is left as it
-    was (behind the lake), and the re-run, with no quarter left to ingest, sees that and rebuilds."""
+    was (behind the lake), and the re-run, with no quarter left to ingest, sees that and rebuilds, to the
+    database of the uninterrupted run (``full_run``)."""
     from flows.quarterly import quarterly
     from pv.db import database_lag
 
     monkeypatch.setenv("PV_DATA_DIR", str(tmp_path / "data"))
-    reference = _paths(tmp_path / "reference")
-    quarterly(source=str(source), **reference)
-
     killed = _paths(tmp_path / "killed")
     quarterly(source=str(source), quarters="2023Q3", **killed)
     db = Path(killed["db"])
@@ -183,7 +224,7 @@ def test_killed_run_then_rerun_equals_uninterrupted(source, tmp_path, monkeypatc
     assert resumed == step_names().index("curated.dedup_summary") + 1  # the killed run's steps, not re-run
     assert database_lag(db) is None
     assert not list(db.parent.glob(".pv.duckdb.p*"))
-    assert _counts(killed["db"]) == _counts(reference["db"])
+    assert _counts(killed["db"]) == full_run["counts"]
 
 
 def test_run_refused_while_another_process_writes_the_lake(source, tmp_path, monkeypatch):
@@ -295,12 +336,8 @@ def _task_run_names(flow_run_id) -> list[str]:
     return [run.name for run in _task_runs(flow_run_id)]
 
 
-def test_a_run_shows_as_its_named_steps(source, tmp_path, monkeypatch):
-    from flows.quarterly import quarterly
-
-    monkeypatch.setenv("PV_DATA_DIR", str(tmp_path / "data"))
-    paths = _paths(tmp_path)
-    state = quarterly(source=str(source), quarters="2023Q3..2023Q4", **paths, return_state=True)
+def test_a_run_shows_as_its_named_steps(two_quarters):
+    paths, state = two_quarters["paths"], two_quarters["state"]  # the run of 2023Q3..2023Q4
     assert state.is_completed()
     names = _task_run_names(state.state_details.flow_run_id)
     assert sorted(names[:2]) == ["ingest 2023Q3", "ingest 2023Q4"]  # in parallel: either may start first
@@ -317,7 +354,9 @@ def test_a_run_shows_as_its_named_steps(source, tmp_path, monkeypatch):
     assert f"| marts.signals | signals | marts.signals {signals_rows:,} | " in artifact.data
 
 
-def test_a_failed_build_resumes_at_the_failed_layer_and_swaps_in_at_the_end(source, tmp_path, monkeypatch):
+def test_a_failed_build_resumes_at_the_failed_layer_and_swaps_in_at_the_end(
+    source, two_quarters, tmp_path, monkeypatch
+):
     """A failure injected in the signals layer: the flow fails, the database is the one before, the
     half-built copy holds every step up to the failed one; the re-run runs only the signals layer's steps
     from the failed one and ends in the database a clean build makes."""
@@ -327,8 +366,7 @@ def test_a_failed_build_resumes_at_the_failed_layer_and_swaps_in_at_the_end(sour
     from flows.quarterly import quarterly
 
     monkeypatch.setenv("PV_DATA_DIR", str(tmp_path / "data"))
-    paths = _paths(tmp_path)
-    quarterly(source=str(source), quarters="2023Q3..2023Q4", **paths)
+    paths = _copy_of(two_quarters["paths"], tmp_path)  # the run of 2023Q3..2023Q4
     db = Path(paths["db"])
     before = db.read_bytes()
     real = build.run_step

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -35,11 +38,35 @@ def _zip(history: Path, quarter: str) -> Path:
     return next((history / "zips").glob(f"faers_ascii_{quarter.lower()}.zip"))
 
 
-def test_quarter_by_quarter_equals_from_scratch(history, tmp_path):
+@pytest.fixture(scope="module")
+def first_quarter(history: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """``pv ingest`` of 2018Q3 into an empty lake and database (built once per module; tests go on from a
+    copy, :func:`_copy_of`), with what it said on stderr."""
+    from pv.cli import main
+
+    root = tmp_path_factory.mktemp("first-quarter")
+    where = ["--db", str(root / "pv.duckdb"), "--lake", str(root / "lake"), "--quiet"]
+    stderr = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stderr(stderr):
+        patch.setenv("PV_DATA_DIR", str(root / "data"))
+        assert main(["ingest", str(_zip(history, "2018Q3")), *where]) == 0
+    return {"root": root, "stderr": stderr.getvalue()}
+
+
+def _copy_of(first_quarter: dict, tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of the lake and database holding 2018Q3 (the lake keeps its identity, so the database built
+    from it accepts the copy); returns the copy's lake and database."""
     lake, db = tmp_path / "lake", tmp_path / "pv.duckdb"
+    shutil.copytree(first_quarter["root"] / "lake", lake)
+    shutil.copyfile(first_quarter["root"] / "pv.duckdb", db)
+    return lake, db
+
+
+def test_quarter_by_quarter_equals_from_scratch(history, first_quarter, tmp_path):
+    assert "build" not in first_quarter["stderr"]  # 2018Q3 into an empty database: nothing to say
+    lake, db = _copy_of(first_quarter, tmp_path)
     notes: list[str] = []
-    quarters = ["2018Q3", "2018Q4", "2019Q1", "2019Q2"]
-    for quarter in quarters:
+    for quarter in ["2018Q4", "2019Q1", "2019Q2"]:
         ingest(_zip(history, quarter), db_path=db, lake=lake, work_dir=tmp_path / "tmp", say=notes.append)
     assert notes == [
         "incremental build: adding 2018Q4 to the 1 quarter built (to 2018Q3)",
@@ -62,8 +89,18 @@ def test_quarter_by_quarter_equals_from_scratch(history, tmp_path):
 
 def test_republished_or_older_quarter_falls_back_to_a_full_build(history, tmp_path):
     lake, db = tmp_path / "lake", tmp_path / "pv.duckdb"
-    for quarter in ("2018Q4", "2019Q1"):
-        ingest(_zip(history, quarter), db_path=db, lake=lake, work_dir=tmp_path / "tmp")
+    ingest(  # 2018Q4 and 2019Q1 in one ingest: one build
+        history / "zips",
+        quarters=quarter_range("2018Q4..2019Q1"),
+        db_path=db,
+        lake=lake,
+        work_dir=tmp_path / "tmp",
+    )
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.sql("select quarter from meta.lake_state order by 1").fetchall() == [
+            ("2018Q4",),
+            ("2019Q1",),
+        ]
     notes: list[str] = []
     ingest(
         _zip(history, "2019Q1"),
@@ -80,11 +117,10 @@ def test_republished_or_older_quarter_falls_back_to_a_full_build(history, tmp_pa
         plan_increment(db, lake_state(lake))
 
 
-def test_a_name_mapped_differently_is_rendered_again(history, tmp_path):
+def test_a_name_mapped_differently_is_rendered_again(history, first_quarter, tmp_path):
     """The maps are recomputed; a version with a name the published database mapped differently (a brand
     name learned from the new quarter, say) is rendered again, not kept."""
-    lake, db = tmp_path / "lake", tmp_path / "pv.duckdb"
-    ingest(_zip(history, "2018Q3"), db_path=db, lake=lake, work_dir=tmp_path / "tmp")
+    lake, db = _copy_of(first_quarter, tmp_path)  # `pv ingest` of 2018Q3 into an empty lake and database
     with duckdb.connect(str(db)) as con:
         term = con.sql(
             "select pt from staging.stg_reac group by pt order by count(*) desc, pt limit 1"
@@ -101,9 +137,8 @@ def test_a_name_mapped_differently_is_rendered_again(history, tmp_path):
     assert differences(db, scratch) == {}
 
 
-def test_changed_vocabulary_falls_back(history, tmp_path, monkeypatch):
-    lake, db = tmp_path / "lake", tmp_path / "pv.duckdb"
-    ingest(_zip(history, "2018Q3"), db_path=db, lake=lake, work_dir=tmp_path / "tmp")
+def test_changed_vocabulary_falls_back(history, first_quarter, tmp_path, monkeypatch):
+    lake, db = _copy_of(first_quarter, tmp_path)  # `pv ingest` of 2018Q3 into an empty lake and database
     import pv.increment
 
     inputs = pv.increment.build_inputs()
@@ -113,9 +148,8 @@ def test_changed_vocabulary_falls_back(history, tmp_path, monkeypatch):
     assert notes == ["full build: the reviewed data changed since pv.duckdb was built"]
 
 
-def test_a_quarter_gone_or_unrecorded_inputs_fall_back(history, tmp_path):
-    lake, db = tmp_path / "lake", tmp_path / "pv.duckdb"
-    ingest(_zip(history, "2018Q3"), db_path=db, lake=lake, work_dir=tmp_path / "tmp")
+def test_a_quarter_gone_or_unrecorded_inputs_fall_back(first_quarter, tmp_path):
+    lake, db = _copy_of(first_quarter, tmp_path)  # `pv ingest` of 2018Q3 into an empty lake and database
     with pytest.raises(IncrementNotApplicable, match="^2018Q3 is no longer in the lake$"):
         plan_increment(db, {})
     with duckdb.connect(str(db)) as con:
@@ -150,12 +184,12 @@ def test_differences_sees_a_changed_row_a_missing_relation_and_changed_columns(t
     assert differences(first, first) == {}
 
 
-def test_pv_ingest_says_how_it_built_and_full_build_rebuilds(history, tmp_path, capsys):
+def test_pv_ingest_says_how_it_built_and_full_build_rebuilds(history, first_quarter, tmp_path, capsys):
     from pv.cli import main
 
-    where = ["--db", str(tmp_path / "pv.duckdb"), "--lake", str(tmp_path / "lake"), "--quiet"]
-    assert main(["ingest", str(_zip(history, "2018Q3")), *where]) == 0
-    assert "build" not in capsys.readouterr().err
+    lake, db = _copy_of(first_quarter, tmp_path)  # `pv ingest` of 2018Q3 into an empty lake and database
+    where = ["--db", str(db), "--lake", str(lake), "--quiet"]
+    assert "build" not in first_quarter["stderr"]
     assert main(["ingest", str(_zip(history, "2018Q4")), *where]) == 0
     assert "incremental build: adding 2018Q4 to the 1 quarter built (to 2018Q3)" in capsys.readouterr().err
     assert main(["ingest", str(_zip(history, "2019Q1")), *where, "--full-build"]) == 0
