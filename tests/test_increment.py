@@ -258,33 +258,17 @@ def test_a_follow_up_reranks_the_cases_sharing_its_legacy_isr(tmp_path):
         {"name": "ASPIRIN", "prod_ai": "ASPIRIN"},
     )
     quarters = {name: CraftedQuarter(name) for name in ("2012Q1", "2012Q2", "2012Q4", "2013Q1")}
-    quarters["2012Q1"].case(
-        201,
-        isr=5000001,
-        fda_dt="20120110",
-        event_dt="20111115",
-        age="60",
-        drugs=[docetaxel],
-        pts=["Myositis"],
-    )
+    # one event (same date, age, drug and term) filed under CASE 201 and CASE 203
+    myositis = {"event_dt": "20111115", "age": "60", "drugs": [docetaxel], "pts": ["Myositis"]}
+    quarters["2012Q1"].case(201, isr=5000001, fda_dt="20120110", **myositis)
     quarters["2012Q1"].case(
         202, fda_dt="20120111", event_dt="20111116", age="61", drugs=[aspirin], pts=["Nausea"]
     )
-    quarters["2012Q2"].case(
-        203,
-        isr=5000001,
-        fda_dt="20120410",
-        event_dt="20111115",
-        age="60",
-        drugs=[docetaxel],
-        pts=["Myositis"],
-    )
+    quarters["2012Q2"].case(203, isr=5000001, fda_dt="20120410", **myositis)
     quarters["2012Q4"].case(
         210, fda_dt="20121010", event_dt="20120901", age="50", drugs=[aspirin], pts=["Rash"]
     )
-    quarters["2013Q1"].case(
-        203, version=2, fda_dt="20130110", event_dt="20111115", age="60", drugs=[docetaxel], pts=["Myositis"]
-    )
+    quarters["2013Q1"].case(203, version=2, fda_dt="20130110", **myositis)
     quarters["2013Q1"].deleted.append(202)
     lake, db, notes = tmp_path / "lake", tmp_path / "pv.duckdb", []
     for name, quarter in quarters.items():
