@@ -323,17 +323,17 @@ def _case_versions() -> Step:
         assert context.increment is not None
         added = literal(context.increment.quarters[0])
         touched, records, demo = "increment_cases", "increment_records", "increment_demo"
-        con.execute(
-            f"create or replace temp table {records} as "
-            f"select caseid, primaryid, layout from {table} where layout = 'laers' union all "
-            f"select caseid, primaryid, layout from staging.stg_demo where quarter >= {added}"
-        )
-        con.execute(
-            f"create or replace temp table {touched} as "
-            f"select caseid from staging.stg_demo where quarter >= {added} and caseid is not null "
-            f"union select caseid from staging.stg_deleted_cases where first_listed_quarter >= {added}"
-        )
         try:
+            con.execute(
+                f"create or replace temp table {records} as "
+                f"select caseid, primaryid, layout from {table} where layout = 'laers' union all "
+                f"select caseid, primaryid, layout from staging.stg_demo where quarter >= {added}"
+            )
+            con.execute(
+                f"create or replace temp table {touched} as "
+                f"select caseid from staging.stg_demo where quarter >= {added} and caseid is not null "
+                f"union select caseid from staging.stg_deleted_cases where first_listed_quarter >= {added}"
+            )
             while True:  # the cases sharing a legacy ISR with a touched one, until there are no more
                 (grown,) = con.execute(
                     f"insert into {touched} "

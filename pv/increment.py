@@ -6,12 +6,16 @@ outputs forward from ``previous`` instead of recomputing them (:mod:`pv.build`).
 is what a new quarter cannot change:
 
 * the raw snapshot: the new quarters' rows are appended (``raw.*`` are unions of per-quarter partitions);
+* what the name maps count (the learned names' support, the terms' occurrences): sums over raw rows, to which
+  the new rows add; the maps themselves are recomputed (what a name is learned to mean can change);
 * a case version's content (its drugs, events, indications, exposures and outcomes): a pure function of the
-  version's own rows and of the name maps, so only versions not seen before are rendered;
-* the name maps are recomputed (what a name is learned to mean can change with new data); a version with a
-  name now mapped differently is rendered again.
+  version's own rows and of the maps, so only versions not seen before are rendered, and a version with a
+  name now mapped differently is rendered again;
+* FDA's de-duplication of the cases the new quarters do not touch;
+* what a run at a past quarter saw (its duplicate flags, its 2x2 tables): only the quarters from the first
+  one whose versions changed (:func:`first_changed_quarter`), normally the new one alone, are redone.
 
-Every other step (FDA's de-duplication, duplicate flags, lifetimes, counts, statistics, checks) is re-run in
+Every other step (lifetimes, today's flags and counts, the stratified sums, statistics, checks) is re-run in
 full over the updated inputs, with the same SQL as a full build, so the two databases are identical (the
 identity test in ``tests/test_increment.py`` builds both). When the increment cannot apply (no database yet,
 another pipeline, changed code or vocabularies, a quarter re-published or removed, a quarter older than the
@@ -330,7 +334,10 @@ def replace_rows(
     try:
         with transaction(con):
             for _, write in writers:
-                con.execute(write) if isinstance(write, str) else write()
+                if isinstance(write, str):
+                    con.execute(write)
+                else:
+                    write()
             con.execute(f"delete from {table} where {stale}")
             for name, _ in writers:
                 con.execute(f"insert into {table} by name from {name}")
